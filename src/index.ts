@@ -1,0 +1,12 @@
+/** stemstream: HT-Demucs stem separation for the web and Node. */
+export * from './constants.js';
+export { StemstreamError, type StemstreamErrorCode } from './errors.js';
+export type { AudioData } from './audio/types.js';
+export { resample } from './audio/resample.js';
+export { toChannelCount } from './audio/channels.js';
+export { describeModel, loadModel, readModelBytes, type LoadModelOptions, type ModelInfo, type ModelSource, type SeparationModel } from './model/model.js';
+export type { ModelLayout, CanonicalLayout, DemucsLayout, TensorInfo } from './model/layout.js';
+export { loadRuntime, type InferenceRuntime, type RuntimeOptions, type RuntimeChoice } from './model/runtime.js';
+export { separate, separateStream, type SeparateOptions, type SeparateProgress, type Separation, type SeparationStats, type StemBlock } from './separate/separate.js';
+export { SegmentRunner } from './separate/segment-runner.js';
+export { trackStats } from './separate/normalize.js';
