@@ -1,0 +1,400 @@
+/**
+ * Decodes audio files into planar float samples.
+ *
+ * The container is recognised from the bytes, never from the file name:
+ *   RIFF/WAVE            → own parser (src/audio/wav.ts)
+ *   fLaC, Ogg FLAC       → @wasm-audio-decoders/flac
+ *   ID3 / MPEG frame sync → mpg123-decoder (MPEG-1/2/2.5 layers I–III)
+ *   OggS + Vorbis        → @wasm-audio-decoders/ogg-vorbis
+ *   OggS + Opus          → ogg-opus-decoder (always 48 kHz)
+ * The decoders are WebAssembly builds loaded on first use (dynamic import),
+ * so they cost nothing until a file of that kind shows up; each decoder
+ * instance is freed after its file.
+ */
+import { StemstreamError } from '../errors.js';
+import type { AudioData } from './types.js';
+import { describeBytes, parseWav } from './wav.js';
+
+export type AudioContainer = 'wav' | 'flac' | 'mp3' | 'ogg-vorbis' | 'ogg-opus' | 'ogg-flac';
+
+export interface DecodeOptions {
+  /** Called with a description when the decoder reported recoverable errors (e.g. a damaged frame). */
+  onWarning?: (message: string) => void;
+}
+
+const CONVERT_HINT = 'convert it with e.g. `ffmpeg -i INPUT output.wav` (or `sox INPUT output.wav`)';
+
+// ---------------------------------------------------------------------------
+// Sniffing
+
+function ascii(bytes: Uint8Array, offset: number, text: string): boolean {
+  if (offset + text.length > bytes.length) return false;
+  for (let i = 0; i < text.length; i++) if (bytes[offset + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Size of an ID3v2 tag starting at `offset` (header included), or 0 if there is none. */
+function id3v2Size(bytes: Uint8Array, offset: number): number {
+  if (!ascii(bytes, offset, 'ID3') || offset + 10 > bytes.length) return 0;
+  const s = bytes.subarray(offset + 6, offset + 10);
+  if (s.some((b) => b & 0x80)) return 0; // not a syncsafe integer
+  const size = (s[0] << 21) | (s[1] << 14) | (s[2] << 7) | s[3];
+  const footer = bytes[offset + 5] & 0x10 ? 10 : 0;
+  return 10 + size + footer;
+}
+
+/** Offset after any ID3v2 tags and zero padding at the start. */
+function skipId3(bytes: Uint8Array): number {
+  let pos = 0;
+  for (let n = id3v2Size(bytes, pos); n > 0; n = id3v2Size(bytes, pos)) pos += n;
+  if (pos > 0) while (pos < bytes.length && bytes[pos] === 0) pos++;
+  return pos;
+}
+
+const MPEG_BITRATES: Record<string, number[]> = {
+  // kbit/s for bitrate index 1..14, keyed by version group and layer.
+  '1-1': [32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448],
+  '1-2': [32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384],
+  '1-3': [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320],
+  '2-1': [32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256],
+  '2-2': [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+  '2-3': [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+};
+
+interface MpegHeader {
+  /** Frame length in bytes, or 0 for free-format streams. */
+  frameBytes: number;
+  mono: boolean;
+  sampleRate: number;
+}
+
+/** Parses an MPEG audio frame header at `p`; undefined if it is not one. */
+function mpegHeader(bytes: Uint8Array, p: number): MpegHeader | undefined {
+  if (p + 4 > bytes.length || bytes[p] !== 0xff || (bytes[p + 1] & 0xe0) !== 0xe0) return undefined;
+  const versionBits = (bytes[p + 1] >> 3) & 3; // 0: MPEG-2.5, 1: reserved, 2: MPEG-2, 3: MPEG-1
+  const layerBits = (bytes[p + 1] >> 1) & 3; // 1: III, 2: II, 3: I, 0: reserved (ADTS AAC)
+  const bitrateIndex = bytes[p + 2] >> 4;
+  const rateIndex = (bytes[p + 2] >> 2) & 3;
+  if (versionBits === 1 || layerBits === 0 || bitrateIndex === 15 || rateIndex === 3) return undefined;
+  const layer = 4 - layerBits;
+  const baseRate = [44100, 48000, 32000][rateIndex];
+  const sampleRate = versionBits === 3 ? baseRate : versionBits === 2 ? baseRate / 2 : baseRate / 4;
+  const padding = (bytes[p + 2] >> 1) & 1;
+  const mono = bytes[p + 3] >> 6 === 3;
+  if (bitrateIndex === 0) return { frameBytes: 0, mono, sampleRate };
+  const bitrate = MPEG_BITRATES[`${versionBits === 3 ? 1 : 2}-${layer}`][bitrateIndex - 1] * 1000;
+  let frameBytes: number;
+  if (layer === 1) frameBytes = (Math.floor((12 * bitrate) / sampleRate) + padding) * 4;
+  else if (layer === 3 && versionBits !== 3) frameBytes = Math.floor((72 * bitrate) / sampleRate) + padding;
+  else frameBytes = Math.floor((144 * bitrate) / sampleRate) + padding;
+  return { frameBytes, mono, sampleRate };
+}
+
+/** An MPEG frame at `p` that is followed by another one (or by the end of the file). */
+function confirmedMpegFrame(bytes: Uint8Array, p: number): MpegHeader | undefined {
+  const h = mpegHeader(bytes, p);
+  if (!h) return undefined;
+  if (h.frameBytes === 0) return h; // free format: cannot check the next frame
+  const next = p + h.frameBytes;
+  if (next >= bytes.length - 3) return h;
+  return mpegHeader(bytes, next) ? h : undefined;
+}
+
+function isAdts(bytes: Uint8Array, p: number): boolean {
+  return p + 2 <= bytes.length && bytes[p] === 0xff && (bytes[p + 1] & 0xf6) === 0xf0;
+}
+
+/** The codec of the first logical stream of an Ogg file, from its first packet. */
+function oggCodec(bytes: Uint8Array): string {
+  if (bytes.length < 28) return 'truncated';
+  const segments = bytes[26];
+  const p = 27 + segments;
+  if (ascii(bytes, p, '\x01vorbis')) return 'vorbis';
+  if (ascii(bytes, p, 'OpusHead')) return 'opus';
+  if (ascii(bytes, p, '\x7fFLAC')) return 'flac';
+  if (ascii(bytes, p, 'Speex   ')) return 'Speex';
+  if (ascii(bytes, p, '\x80theora')) return 'Theora video';
+  if (ascii(bytes, p, 'OpusTags') || ascii(bytes, p, '\x03vorbis')) return 'truncated';
+  return 'unknown';
+}
+
+/** Names of common formats we do not decode, for a helpful message. */
+function knownUnsupported(bytes: Uint8Array, start: number): string | undefined {
+  if (ascii(bytes, 4, 'ftyp')) return 'MP4/M4A (AAC or ALAC)';
+  if (ascii(bytes, 0, 'FORM') && (ascii(bytes, 8, 'AIFF') || ascii(bytes, 8, 'AIFC'))) return 'AIFF';
+  if (ascii(bytes, 0, 'caff')) return 'Core Audio (CAF)';
+  if (bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) return 'Matroska/WebM';
+  if (ascii(bytes, 0, '#!AMR')) return 'AMR';
+  if (ascii(bytes, 0, 'MAC ')) return "Monkey's Audio (APE)";
+  if (ascii(bytes, 0, 'wvpk')) return 'WavPack';
+  if (ascii(bytes, 0, '.snd')) return 'Sun/NeXT AU';
+  if (bytes[0] === 0x30 && bytes[1] === 0x26 && bytes[2] === 0xb2 && bytes[3] === 0x75) return 'ASF/WMA';
+  if (isAdts(bytes, start)) return 'raw AAC (ADTS)';
+  if (ascii(bytes, 0, 'RIFF') && !ascii(bytes, 8, 'WAVE')) return `RIFF/${String.fromCharCode(...bytes.subarray(8, 12))}`;
+  return undefined;
+}
+
+interface Sniffed {
+  container: AudioContainer;
+  /** Where the decoder input starts (after ID3 tags). */
+  offset: number;
+  mpeg?: MpegHeader;
+}
+
+/**
+ * Recognises the container of `bytes`; undefined when it is none we decode.
+ * Exported for tests and for callers that want to check a file before reading all of it.
+ */
+export function sniffAudio(bytes: Uint8Array): AudioContainer | undefined {
+  return sniff(bytes)?.container;
+}
+
+function sniff(bytes: Uint8Array): Sniffed | undefined {
+  if (ascii(bytes, 0, 'RIFF') && ascii(bytes, 8, 'WAVE')) return { container: 'wav', offset: 0 };
+  if (ascii(bytes, 0, 'RF64') || ascii(bytes, 0, 'BW64')) return { container: 'wav', offset: 0 };
+  if (ascii(bytes, 0, 'OggS')) {
+    const codec = oggCodec(bytes);
+    if (codec === 'vorbis') return { container: 'ogg-vorbis', offset: 0 };
+    if (codec === 'opus') return { container: 'ogg-opus', offset: 0 };
+    if (codec === 'flac') return { container: 'ogg-flac', offset: 0 };
+    return undefined;
+  }
+  const start = skipId3(bytes);
+  if (ascii(bytes, start, 'fLaC')) return { container: 'flac', offset: start };
+  // A frame header right at the start (or right after ID3) is taken as MP3 even when the
+  // next frame does not follow, so a damaged MP3 is reported as damaged, not as unknown.
+  const direct = mpegHeader(bytes, start);
+  if (direct) return { container: 'mp3', offset: start, mpeg: direct };
+  if (start > 0) {
+    // After an ID3 tag, tolerate some junk before the first frame.
+    const end = Math.min(bytes.length, start + 65536);
+    for (let p = start; p < end; p++) {
+      if (bytes[p] !== 0xff) continue;
+      const h = confirmedMpegFrame(bytes, p);
+      if (h) return { container: 'mp3', offset: p, mpeg: h };
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Decoding
+
+interface DecodedResult {
+  channelData: Float32Array[];
+  samplesDecoded: number;
+  sampleRate: number;
+  errors: { message: string }[];
+}
+
+function fileLabel(nameHint: string | undefined): string {
+  return nameHint && nameHint.length > 0 ? nameHint : 'audio data';
+}
+
+function unsupported(bytes: Uint8Array, name: string, start: number): StemstreamError {
+  const known = knownUnsupported(bytes, start);
+  let what: string;
+  if (known) {
+    what = `it looks like ${known}, which stemstream does not decode`;
+  } else if (ascii(bytes, 0, 'OggS')) {
+    const codec = oggCodec(bytes);
+    what =
+      codec === 'truncated'
+        ? 'it is an Ogg file whose first page is missing or cut short'
+        : `it is an Ogg file with ${codec === 'unknown' ? 'an unknown codec' : codec}, not Vorbis, Opus or FLAC`;
+  } else {
+    what = `not WAV, FLAC, MP3 or Ogg (first bytes ${describeBytes(bytes, 0, 16)})`;
+  }
+  return new StemstreamError('UNSUPPORTED_AUDIO_FORMAT', `cannot decode ${name}: ${what}; ${CONVERT_HINT}`);
+}
+
+/** FLAC: total samples per channel from STREAMINFO (0 when unknown). */
+function flacTotalSamples(bytes: Uint8Array, start: number): number {
+  const p = start + 8; // "fLaC" + metadata block header; STREAMINFO is always the first block
+  if ((bytes[start + 4] & 0x7f) !== 0 || p + 18 > bytes.length) return 0;
+  return (bytes[p + 13] & 0x0f) * 2 ** 32 + ((bytes[p + 14] << 24) >>> 0) + (bytes[p + 15] << 16) + (bytes[p + 16] << 8) + bytes[p + 17];
+}
+
+/** Ogg Opus: frames the stream really has, from the last page's granule position minus pre-skip. */
+function oggOpusLength(bytes: Uint8Array): number | undefined {
+  const head = 27 + bytes[26];
+  if (!ascii(bytes, head, 'OpusHead') || head + 12 > bytes.length) return undefined;
+  const preSkip = bytes[head + 10] | (bytes[head + 11] << 8);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const serial = view.getUint32(14, true);
+  // Scan back for the last page of this logical stream (pages are at most ~64 KiB).
+  const stop = Math.max(0, bytes.length - 70000);
+  for (let p = bytes.length - 27; p >= stop; p--) {
+    if (bytes[p] !== 0x4f || !ascii(bytes, p, 'OggS') || view.getUint32(p + 14, true) !== serial) continue;
+    const lo = view.getUint32(p + 6, true);
+    const hi = view.getInt32(p + 10, true);
+    if (hi === -1 && lo === 0xffffffff) continue; // page with no finished packet
+    const granule = hi * 4294967296 + lo;
+    return granule - preSkip;
+  }
+  return undefined;
+}
+
+/** Frees a decoder's WebAssembly memory; a failure here must not hide the decoding error. */
+function release(decoder: { free: () => void }): void {
+  try {
+    decoder.free();
+  } catch {
+    // The instance never finished initialising: nothing to free.
+  }
+}
+
+async function runDecoder(container: AudioContainer, data: Uint8Array): Promise<DecodedResult> {
+  switch (container) {
+    case 'flac':
+    case 'ogg-flac': {
+      const { FLACDecoder } = await import('@wasm-audio-decoders/flac');
+      const decoder = new FLACDecoder();
+      try {
+        await decoder.ready;
+        return await decoder.decodeFile(data);
+      } finally {
+        release(decoder);
+      }
+    }
+    case 'mp3': {
+      const { MPEGDecoder } = await import('mpg123-decoder');
+      const decoder = new MPEGDecoder({ enableGapless: true });
+      try {
+        await decoder.ready;
+        return decoder.decode(data);
+      } finally {
+        release(decoder);
+      }
+    }
+    case 'ogg-vorbis': {
+      const { OggVorbisDecoder } = await import('@wasm-audio-decoders/ogg-vorbis');
+      const decoder = new OggVorbisDecoder();
+      try {
+        await decoder.ready;
+        return await decoder.decodeFile(data);
+      } finally {
+        release(decoder);
+      }
+    }
+    case 'ogg-opus': {
+      const { OggOpusDecoder } = await import('ogg-opus-decoder');
+      const decoder = new OggOpusDecoder();
+      try {
+        await decoder.ready;
+        return await decoder.decodeFile(data);
+      } finally {
+        release(decoder);
+      }
+    }
+    case 'wav':
+      throw new Error('unreachable: WAV is parsed directly');
+  }
+}
+
+const CODEC_LABEL: Record<AudioContainer, string> = {
+  wav: 'WAV',
+  flac: 'FLAC',
+  'ogg-flac': 'Ogg FLAC',
+  mp3: 'MP3',
+  'ogg-vorbis': 'Ogg Vorbis',
+  'ogg-opus': 'Ogg Opus',
+};
+
+/**
+ * Decodes a whole audio file held in memory. `nameHint` (e.g. the file name)
+ * is only used in messages; the format is recognised from the bytes.
+ */
+export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: DecodeOptions = {}): Promise<AudioData> {
+  const name = fileLabel(nameHint);
+  if (bytes.length === 0) throw new StemstreamError('BAD_AUDIO_FILE', `cannot decode ${name}: the file is empty`);
+  const found = sniff(bytes);
+  if (!found) throw unsupported(bytes, name, skipId3(bytes));
+
+  if (found.container === 'wav') {
+    try {
+      return parseWav(bytes);
+    } catch (err) {
+      if (err instanceof StemstreamError) {
+        throw new StemstreamError(err.code, `cannot decode ${name}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  const label = CODEC_LABEL[found.container];
+  let result: DecodedResult;
+  try {
+    result = await runDecoder(found.container, found.offset > 0 ? bytes.subarray(found.offset) : bytes);
+  } catch (err) {
+    throw new StemstreamError(
+      'BAD_AUDIO_FILE',
+      `cannot decode ${name}: the ${label} decoder failed (the file may be truncated or damaged): ` +
+        `${(err as Error)?.message ?? String(err)}`,
+      { cause: err },
+    );
+  }
+
+  const firstError = result.errors[0]?.message;
+  if (result.samplesDecoded === 0 || result.channelData.length === 0 || !(result.sampleRate > 0)) {
+    throw new StemstreamError(
+      'BAD_AUDIO_FILE',
+      `cannot decode ${name}: it starts like ${label} but no audio could be decoded` +
+        (firstError ? ` (decoder error: ${firstError})` : ' (the file may be truncated or damaged)'),
+    );
+  }
+  if (result.errors.length > 0) {
+    opts.onWarning?.(
+      `${name}: the ${label} decoder skipped ${result.errors.length} damaged part(s) (first: ${firstError}); ` +
+        'the decoded audio may have gaps',
+    );
+  }
+
+  let frames = result.samplesDecoded;
+  if (found.container === 'ogg-opus') {
+    // The Opus decoder drops the pre-skip but not the end padding: trim to the granule position.
+    const exact = oggOpusLength(bytes);
+    if (exact !== undefined && exact > 0 && exact < frames && frames - exact <= 48000) frames = exact;
+  }
+  if (found.container === 'flac') {
+    const expected = flacTotalSamples(bytes, found.offset);
+    if (expected > 0 && frames < expected) {
+      opts.onWarning?.(
+        `${name}: decoded ${frames} of the ${expected} samples the FLAC header announces; ` +
+          'the file looks truncated, the rest is missing',
+      );
+    }
+  }
+  let channels = result.channelData;
+  // mpg123-decoder always returns two channels; a mono stream gives two identical ones.
+  if (found.container === 'mp3' && found.mpeg?.mono) channels = channels.slice(0, 1);
+  const out = channels.map((ch) =>
+    ch.length === frames && ch.byteLength === ch.buffer.byteLength ? ch : ch.slice(0, frames),
+  );
+  return { sampleRate: result.sampleRate, channels: out };
+}
+
+/** Reads and decodes an audio file from disk (Node only). */
+export async function decodeAudioFile(path: string, opts: DecodeOptions = {}): Promise<AudioData> {
+  const fs = await import('node:fs/promises');
+  const { basename } = await import('node:path');
+  let bytes: Uint8Array;
+  try {
+    const buf = await fs.readFile(path);
+    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : code === 'ERR_FS_FILE_TOO_LARGE'
+              ? 'the file is too large to load (over 2 GiB); cut it into shorter pieces'
+              : (err as Error)?.message ?? String(err);
+    throw new StemstreamError('IO', `cannot read ${path}: ${why}`, { cause: err });
+  }
+  return decodeAudio(bytes, basename(path), opts);
+}

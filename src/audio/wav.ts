@@ -1,0 +1,516 @@
+/**
+ * WAV (RIFF/WAVE) reading and writing.
+ *
+ * Reading: PCM 8/16/24/32-bit integer, IEEE float 32/64, plain or
+ * WAVE_FORMAT_EXTENSIBLE headers; unknown chunks (LIST, bext, JUNK, ...) are
+ * skipped, odd-sized chunks are followed by their pad byte.
+ *
+ * Writing: 16-bit PCM or 32-bit float, either as one in-memory file
+ * (`encodeWav`) or streamed to disk (`WavFileWriter`).
+ *
+ * This module does not import Node built-ins at load time so it can be bundled
+ * for browsers; only `WavFileWriter.open` loads `node:fs/promises`.
+ */
+import { StemstreamError } from '../errors.js';
+import type { AudioData } from './types.js';
+
+export type WavOutputFormat = 'pcm16' | 'float32';
+
+const WAVE_FORMAT_PCM = 0x0001;
+const WAVE_FORMAT_IEEE_FLOAT = 0x0003;
+const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
+
+/** Tail shared by the KSDATAFORMAT_SUBTYPE_* GUIDs: xxxxxxxx-0000-0010-8000-00aa00389b71. */
+const KSDATAFORMAT_GUID_TAIL = [0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71];
+
+/** Largest number of bytes a RIFF size field (uint32) can describe. */
+const UINT32_MAX = 0xffffffff;
+
+const CODEC_NAMES: Record<number, string> = {
+  0x0002: 'Microsoft ADPCM',
+  0x0006: 'A-law',
+  0x0007: 'mu-law',
+  0x0011: 'IMA ADPCM',
+  0x0031: 'GSM 6.10',
+  0x0050: 'MPEG',
+  0x0055: 'MPEG Layer III (MP3)',
+  0x00ff: 'AAC',
+  0x0161: 'WMA',
+  0x2000: 'AC-3',
+};
+
+function fourcc(bytes: Uint8Array, offset: number): string {
+  let s = '';
+  for (let i = 0; i < 4 && offset + i < bytes.length; i++) s += String.fromCharCode(bytes[offset + i]);
+  return s;
+}
+
+/** Describes bytes for error messages: printable ASCII in quotes, plus hex. */
+export function describeBytes(bytes: Uint8Array, offset: number, count: number): string {
+  const slice = bytes.subarray(offset, Math.min(bytes.length, offset + count));
+  if (slice.length === 0) return 'end of file';
+  const hex = Array.from(slice, (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const printable = slice.every((b) => b >= 0x20 && b < 0x7f);
+  return printable ? `"${String.fromCharCode(...slice)}" (${hex})` : hex;
+}
+
+function bad(message: string): StemstreamError {
+  return new StemstreamError('BAD_AUDIO_FILE', message);
+}
+
+interface WavFormat {
+  formatTag: number; // PCM or IEEE float after resolving EXTENSIBLE
+  channels: number;
+  sampleRate: number;
+  blockAlign: number;
+  bitsPerSample: number; // container size
+}
+
+function parseFmt(bytes: Uint8Array, view: DataView, offset: number, size: number): WavFormat {
+  if (size < 16) throw bad(`not a valid WAV file: 'fmt ' chunk is ${size} bytes, expected at least 16`);
+  let formatTag = view.getUint16(offset, true);
+  const channels = view.getUint16(offset + 2, true);
+  const sampleRate = view.getUint32(offset + 4, true);
+  const blockAlign = view.getUint16(offset + 12, true);
+  const bitsPerSample = view.getUint16(offset + 14, true);
+
+  if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
+    if (size < 40) {
+      throw bad(`not a valid WAV file: WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk is ${size} bytes, expected 40`);
+    }
+    // cbSize(2) validBits(2) channelMask(4) subFormat GUID(16) start at +16.
+    const guid = offset + 24;
+    const tail = bytes.subarray(guid + 4, guid + 16);
+    const isStandard = view.getUint16(guid + 2, true) === 0 && tail.every((b, i) => b === KSDATAFORMAT_GUID_TAIL[i]);
+    if (!isStandard) {
+      throw new StemstreamError(
+        'UNSUPPORTED_AUDIO_FORMAT',
+        `WAV uses an unknown WAVE_FORMAT_EXTENSIBLE sub-format (${describeBytes(bytes, guid, 16)}); ` +
+          'only PCM and IEEE float are supported; convert it with e.g. `ffmpeg -i in.wav -c:a pcm_s16le out.wav`',
+      );
+    }
+    formatTag = view.getUint16(guid, true);
+  }
+
+  if (formatTag !== WAVE_FORMAT_PCM && formatTag !== WAVE_FORMAT_IEEE_FLOAT) {
+    const name = CODEC_NAMES[formatTag] ?? 'unknown codec';
+    throw new StemstreamError(
+      'UNSUPPORTED_AUDIO_FORMAT',
+      `WAV uses format tag 0x${formatTag.toString(16).padStart(4, '0')} (${name}); only PCM and IEEE float ` +
+        'WAV are supported; convert it with e.g. `ffmpeg -i in.wav -c:a pcm_s16le out.wav`',
+    );
+  }
+  if (channels === 0) throw bad('not a valid WAV file: the header says 0 channels');
+  if (sampleRate === 0) throw bad('not a valid WAV file: the header says sample rate 0');
+  const okBits = formatTag === WAVE_FORMAT_PCM ? [8, 16, 24, 32] : [32, 64];
+  if (!okBits.includes(bitsPerSample)) {
+    throw new StemstreamError(
+      'UNSUPPORTED_AUDIO_FORMAT',
+      `WAV ${formatTag === WAVE_FORMAT_PCM ? 'PCM' : 'float'} with ${bitsPerSample} bits per sample is not ` +
+        `supported (supported: ${okBits.join(', ')}); convert it with e.g. \`ffmpeg -i in.wav -c:a pcm_s16le out.wav\``,
+    );
+  }
+  const expectedAlign = channels * (bitsPerSample / 8);
+  if (blockAlign !== expectedAlign) {
+    throw bad(
+      `not a valid WAV file: block align is ${blockAlign} bytes but ${channels} channel(s) of ` +
+        `${bitsPerSample}-bit samples need ${expectedAlign}`,
+    );
+  }
+  return { formatTag, channels, sampleRate, blockAlign, bitsPerSample };
+}
+
+/** Parses a RIFF/WAVE file held in memory into planar float samples. */
+export function parseWav(bytes: Uint8Array): AudioData {
+  if (bytes.length === 0) throw bad('not a WAV file: the file is empty');
+  if (bytes.length < 12) {
+    throw bad(`not a WAV file: only ${bytes.length} bytes (${describeBytes(bytes, 0, 12)}), a WAV header needs 12`);
+  }
+  const riff = fourcc(bytes, 0);
+  if (riff === 'RF64' || riff === 'BW64') {
+    throw new StemstreamError(
+      'UNSUPPORTED_AUDIO_FORMAT',
+      `${riff} (WAV larger than 4 GiB) is not supported; convert it to FLAC or split it, e.g. \`ffmpeg -i in.wav out.flac\``,
+    );
+  }
+  if (riff !== 'RIFF' || fourcc(bytes, 8) !== 'WAVE') {
+    throw bad(
+      `not a WAV file: expected "RIFF....WAVE" at the start, found ${describeBytes(bytes, 0, 4)} … ` +
+        `${describeBytes(bytes, 8, 4)}`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+  let fmt: WavFormat | undefined;
+  let dataOffset = -1;
+  let dataSize = 0;
+  const seen: string[] = [];
+  let pos = 12;
+  while (pos + 8 <= bytes.length && (fmt === undefined || dataOffset < 0)) {
+    const id = fourcc(bytes, pos);
+    const size = view.getUint32(pos + 4, true);
+    const body = pos + 8;
+    const available = bytes.length - body;
+    seen.push(id);
+    if (id === 'fmt ') {
+      if (size > available) {
+        throw bad(`truncated WAV file: 'fmt ' chunk at byte ${pos} declares ${size} bytes but only ${available} remain`);
+      }
+      fmt = parseFmt(bytes, view, body, size);
+    } else if (id === 'data') {
+      dataOffset = body;
+      if (size <= available) {
+        dataSize = size;
+      } else if (size === UINT32_MAX || size === 0) {
+        // Written by a streaming encoder that never patched the size: use what is there.
+        dataSize = available;
+      } else {
+        throw bad(
+          `truncated WAV file: the data chunk declares ${size} bytes but only ${available} bytes follow ` +
+            `(file is ${bytes.length} bytes; was the download or copy cut short?)`,
+        );
+      }
+    } else if (!/^[\x20-\x7e]{4}$/.test(id)) {
+      throw bad(
+        `corrupt WAV file: expected a chunk header at byte ${pos}, found ${describeBytes(bytes, pos, 8)}` +
+          ` (chunks so far: ${seen.slice(0, -1).join(', ') || 'none'})`,
+      );
+    }
+    // Chunks are word-aligned: an odd-sized chunk is followed by one pad byte.
+    pos = body + size + (size & 1);
+  }
+
+  if (fmt === undefined) {
+    throw bad(
+      `not a valid WAV file: no 'fmt ' chunk` +
+        (seen.length ? ` (chunks found: ${seen.join(', ')})` : ' (the file ends after the RIFF header)'),
+    );
+  }
+  if (dataOffset < 0) {
+    throw bad(`not a valid WAV file: no 'data' chunk (chunks found: ${seen.join(', ')}); the file may be truncated`);
+  }
+
+  const { channels: nch, blockAlign, bitsPerSample, formatTag } = fmt;
+  const frames = Math.floor(dataSize / blockAlign);
+  const out: Float32Array[] = [];
+  for (let c = 0; c < nch; c++) out.push(new Float32Array(frames));
+  const bps = bitsPerSample / 8;
+
+  for (let c = 0; c < nch; c++) {
+    const ch = out[c];
+    let p = dataOffset + c * bps;
+    if (formatTag === WAVE_FORMAT_IEEE_FLOAT) {
+      if (bps === 4) for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = view.getFloat32(p, true);
+      else for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = view.getFloat64(p, true);
+    } else if (bps === 1) {
+      for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = (bytes[p] - 128) / 128;
+    } else if (bps === 2) {
+      for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = view.getInt16(p, true) / 32768;
+    } else if (bps === 3) {
+      for (let i = 0; i < frames; i++, p += blockAlign) {
+        const v = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16);
+        ch[i] = ((v << 8) >> 8) / 8388608;
+      }
+    } else {
+      for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = view.getInt32(p, true) / 2147483648;
+    }
+  }
+  return { sampleRate: fmt.sampleRate, channels: out };
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+interface HeaderLayout {
+  headerBytes: number;
+  /** Byte offsets of fields patched once the length is known. */
+  riffSizeAt: number;
+  dataSizeAt: number;
+  factSamplesAt: number; // -1 when there is no fact chunk
+  bytesPerSample: number;
+}
+
+function layoutFor(format: WavOutputFormat): HeaderLayout {
+  if (format === 'pcm16') {
+    // RIFF(12) + fmt(8+16) + data header(8)
+    return { headerBytes: 44, riffSizeAt: 4, dataSizeAt: 40, factSamplesAt: -1, bytesPerSample: 2 };
+  }
+  // RIFF(12) + fmt(8+18) + fact(8+4) + data header(8); non-PCM formats carry cbSize and a fact chunk.
+  return { headerBytes: 58, riffSizeAt: 4, dataSizeAt: 54, factSamplesAt: 46, bytesPerSample: 4 };
+}
+
+/** Largest data chunk (bytes) a RIFF file with this header can hold. */
+function maxDataBytes(layout: HeaderLayout): number {
+  // RIFF size = headerBytes - 8 + dataBytes (+ pad) must fit in uint32.
+  return UINT32_MAX - (layout.headerBytes - 8) - 1;
+}
+
+function checkFormat(format: string): asserts format is WavOutputFormat {
+  if (format !== 'pcm16' && format !== 'float32') {
+    throw new StemstreamError('BAD_OPTION', `unknown WAV output format "${format}"; use "pcm16" or "float32"`);
+  }
+}
+
+function checkShape(sampleRate: number, channels: number): void {
+  if (!Number.isInteger(sampleRate) || sampleRate <= 0 || sampleRate > UINT32_MAX) {
+    throw new StemstreamError('BAD_OPTION', `cannot write WAV: sample rate must be a positive integer, got ${sampleRate}`);
+  }
+  if (!Number.isInteger(channels) || channels <= 0 || channels > 65535) {
+    throw new StemstreamError('BAD_OPTION', `cannot write WAV: channel count must be 1..65535, got ${channels}`);
+  }
+}
+
+function tooBig(frames: number, channels: number, format: WavOutputFormat, limit: number): StemstreamError {
+  const bytesPerFrame = channels * layoutFor(format).bytesPerSample;
+  return new StemstreamError(
+    'IO',
+    `cannot write WAV: ${frames} frames × ${channels} channel(s) of ${format} is more than the 4 GiB ` +
+      `a WAV file can hold (at most ${Math.floor(limit / bytesPerFrame)} frames); ` +
+      'write a shorter excerpt, fewer channels or pcm16',
+  );
+}
+
+function writeHeader(
+  view: DataView,
+  layout: HeaderLayout,
+  format: WavOutputFormat,
+  sampleRate: number,
+  channels: number,
+  frames: number,
+): void {
+  const bps = layout.bytesPerSample;
+  const dataBytes = frames * channels * bps;
+  const ascii = (at: number, s: string) => {
+    for (let i = 0; i < 4; i++) view.setUint8(at + i, s.charCodeAt(i));
+  };
+  ascii(0, 'RIFF');
+  view.setUint32(layout.riffSizeAt, layout.headerBytes - 8 + dataBytes + (dataBytes & 1), true);
+  ascii(8, 'WAVE');
+  ascii(12, 'fmt ');
+  const fmtSize = format === 'pcm16' ? 16 : 18;
+  view.setUint32(16, fmtSize, true);
+  view.setUint16(20, format === 'pcm16' ? WAVE_FORMAT_PCM : WAVE_FORMAT_IEEE_FLOAT, true);
+  view.setUint16(22, channels, true);
+  view.setUint32(24, sampleRate, true);
+  view.setUint32(28, sampleRate * channels * bps, true);
+  view.setUint16(32, channels * bps, true);
+  view.setUint16(34, bps * 8, true);
+  if (format === 'float32') {
+    view.setUint16(36, 0, true); // cbSize
+    ascii(38, 'fact');
+    view.setUint32(42, 4, true);
+    view.setUint32(layout.factSamplesAt, frames, true);
+  }
+  ascii(layout.dataSizeAt - 4, 'data');
+  view.setUint32(layout.dataSizeAt, dataBytes, true);
+}
+
+/**
+ * Interleaves `frames` frames starting at `start` of `planar` into `dst`
+ * (little-endian), as 16-bit PCM (clamped, rounded) or 32-bit float.
+ */
+function interleave(
+  planar: Float32Array[],
+  start: number,
+  frames: number,
+  format: WavOutputFormat,
+  dst: DataView,
+  dstOffset: number,
+): void {
+  const nch = planar.length;
+  if (format === 'pcm16') {
+    const stride = nch * 2;
+    for (let c = 0; c < nch; c++) {
+      const src = planar[c];
+      let p = dstOffset + c * 2;
+      for (let i = 0; i < frames; i++, p += stride) {
+        let v = Math.round(src[start + i] * 32768);
+        v = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+        dst.setInt16(p, v | 0, true); // NaN → 0
+      }
+    }
+  } else {
+    const stride = nch * 4;
+    for (let c = 0; c < nch; c++) {
+      const src = planar[c];
+      let p = dstOffset + c * 4;
+      for (let i = 0; i < frames; i++, p += stride) dst.setFloat32(p, src[start + i], true);
+    }
+  }
+}
+
+function checkPlanar(planar: Float32Array[], channels: number, start: number, frames: number, what: string): void {
+  if (planar.length !== channels) {
+    throw new StemstreamError('CHANNEL_MISMATCH', `${what}: got ${planar.length} channel(s), expected ${channels}`);
+  }
+  if (!Number.isInteger(start) || !Number.isInteger(frames) || start < 0 || frames < 0) {
+    throw new StemstreamError('BAD_OPTION', `${what}: start (${start}) and frames (${frames}) must be integers ≥ 0`);
+  }
+  for (let c = 0; c < planar.length; c++) {
+    if (planar[c].length < start + frames) {
+      throw new StemstreamError(
+        'BAD_OPTION',
+        `${what}: channel ${c} has ${planar[c].length} samples, fewer than start + frames = ${start + frames}`,
+      );
+    }
+  }
+}
+
+/** Encodes planar audio into a complete WAV file in memory. */
+export function encodeWav(audio: AudioData, format: WavOutputFormat): Uint8Array {
+  checkFormat(format);
+  const nch = audio.channels.length;
+  checkShape(audio.sampleRate, nch);
+  const frames = audio.channels[0].length;
+  checkPlanar(audio.channels, nch, 0, frames, 'cannot write WAV');
+  const layout = layoutFor(format);
+  const dataBytes = frames * nch * layout.bytesPerSample;
+  if (dataBytes > maxDataBytes(layout)) throw tooBig(frames, nch, format, maxDataBytes(layout));
+  const out = new Uint8Array(layout.headerBytes + dataBytes + (dataBytes & 1));
+  const view = new DataView(out.buffer);
+  writeHeader(view, layout, format, audio.sampleRate, nch, frames);
+  interleave(audio.channels, 0, frames, format, view, layout.headerBytes);
+  return out;
+}
+
+export interface WavFileWriterOptions {
+  sampleRate: number;
+  channels: number;
+  format: WavOutputFormat;
+}
+
+type FileHandle = import('node:fs/promises').FileHandle;
+
+/**
+ * Streams a WAV file to disk: the header is written with zero sizes, samples
+ * are appended as they come, and `close()` patches the RIFF/data sizes.
+ * Await each `write` before the next one.
+ */
+export class WavFileWriter {
+  readonly path: string;
+  readonly sampleRate: number;
+  readonly channels: number;
+  readonly format: WavOutputFormat;
+  private handle: FileHandle | null;
+  private readonly layout: HeaderLayout;
+  private framesWritten = 0;
+  private buffer = new Uint8Array(0);
+  private busy = false;
+  private closed = false;
+
+  private constructor(path: string, handle: FileHandle, opts: WavFileWriterOptions) {
+    this.path = path;
+    this.handle = handle;
+    this.sampleRate = opts.sampleRate;
+    this.channels = opts.channels;
+    this.format = opts.format;
+    this.layout = layoutFor(opts.format);
+  }
+
+  /** Creates (or truncates) `path` and writes a provisional header. */
+  static async open(path: string, opts: WavFileWriterOptions): Promise<WavFileWriter> {
+    checkFormat(opts.format);
+    checkShape(opts.sampleRate, opts.channels);
+    const fs = await import('node:fs/promises');
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(path, 'w');
+    } catch (err) {
+      throw new StemstreamError('IO', `cannot create ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const writer = new WavFileWriter(path, handle, opts);
+    const header = new Uint8Array(writer.layout.headerBytes);
+    writeHeader(new DataView(header.buffer), writer.layout, opts.format, opts.sampleRate, opts.channels, 0);
+    try {
+      await handle.write(header, 0, header.length, 0);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw new StemstreamError('IO', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    return writer;
+  }
+
+  /** Frames written so far. */
+  get frames(): number {
+    return this.framesWritten;
+  }
+
+  /** Appends `frames` frames of `planar` starting at frame `start`. */
+  async write(planar: Float32Array[], start = 0, frames: number = (planar[0]?.length ?? 0) - start): Promise<void> {
+    this.checkOpen('write');
+    if (this.busy) {
+      throw new StemstreamError('IO', `WavFileWriter(${this.path}): write() called before the previous write finished; await each write`);
+    }
+    checkPlanar(planar, this.channels, start, frames, `cannot write ${this.path}`);
+    if (frames === 0) return;
+    const limit = maxDataBytes(this.layout);
+    const frameBytes = this.channels * this.layout.bytesPerSample;
+    const total = this.framesWritten + frames;
+    if (total * frameBytes > limit) throw tooBig(total, this.channels, this.format, limit);
+
+    const nbytes = frames * frameBytes;
+    if (this.buffer.length < nbytes) this.buffer = new Uint8Array(nbytes);
+    const buf = this.buffer;
+    interleave(planar, start, frames, this.format, new DataView(buf.buffer, 0, nbytes), 0);
+    const position = this.layout.headerBytes + this.framesWritten * frameBytes;
+    this.busy = true;
+    try {
+      let done = 0;
+      while (done < nbytes) {
+        const { bytesWritten } = await this.handle!.write(buf, done, nbytes - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw new StemstreamError('IO', `cannot write ${this.path}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.busy = false;
+    }
+    this.framesWritten = total;
+  }
+
+  /** Patches the header sizes and closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.checkOpen('close');
+    if (this.busy) {
+      throw new StemstreamError('IO', `WavFileWriter(${this.path}): close() called while a write is in progress; await it first`);
+    }
+    const handle = this.handle!;
+    this.closed = true;
+    this.handle = null;
+    this.buffer = new Uint8Array(0);
+    try {
+      const dataBytes = this.framesWritten * this.channels * this.layout.bytesPerSample;
+      if (dataBytes & 1) await handle.write(new Uint8Array(1), 0, 1, this.layout.headerBytes + dataBytes);
+      const header = new Uint8Array(this.layout.headerBytes);
+      writeHeader(new DataView(header.buffer), this.layout, this.format, this.sampleRate, this.channels, this.framesWritten);
+      await handle.write(header, 0, header.length, 0);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw new StemstreamError('IO', `cannot finish ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await handle.close();
+    } catch (err) {
+      throw new StemstreamError('IO', `cannot close ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Closes the file without finishing it and deletes it (e.g. after an error or cancel). */
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const handle = this.handle;
+    this.handle = null;
+    this.buffer = new Uint8Array(0);
+    await handle?.close().catch(() => undefined);
+    const fs = await import('node:fs/promises');
+    await fs.rm(this.path, { force: true }).catch(() => undefined);
+  }
+
+  private checkOpen(what: string): void {
+    if (this.closed || this.handle === null) {
+      throw new StemstreamError('IO', `WavFileWriter(${this.path}): ${what}() after close()`);
+    }
+  }
+}
