@@ -1,0 +1,104 @@
+/** The `stemstream` command line, run as a user would, on tiny models and fixture files. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decodeAudioFile } from '../src/audio/decode.js';
+import { resample } from '../src/audio/resample.js';
+import { parseWav } from '../src/audio/wav.js';
+import { makeCanonicalModel, makeDemucsLayoutModel, resolveTinyOptions } from './fixtures/tiny-models.js';
+import { sdr } from './reference/sdr.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const AUDIO = join(ROOT, 'test', 'fixtures', 'audio');
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { encoding: 'utf8', cwd: ROOT });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'stemstream-cli-'));
+const demucsModel = join(dir, 'tiny-demucs.onnx');
+writeFileSync(demucsModel, makeDemucsLayoutModel());
+const canonicalModel = join(dir, 'tiny-canonical.onnx');
+writeFileSync(canonicalModel, makeCanonicalModel({ metadata: true }));
+const readOut = (d: string, stem: string) => parseWav(new Uint8Array(readFileSync(join(d, `${stem}.wav`))));
+
+describe('stemstream CLI', () => {
+  it('separate: one WAV per stem, each its gain of the mix (float output)', async () => {
+    const out = join(dir, 'a');
+    const r = cli('separate', join(AUDIO, 'tone-44k1-stereo.wav'), '-o', out, '--model', demucsModel, '--float', '--no-normalize');
+    expect(r.stderr).toMatch(/done in/);
+    expect(r.code).toBe(0);
+    const mix = await decodeAudioFile(join(AUDIO, 'tone-44k1-stereo.wav'));
+    const gains = resolveTinyOptions().specGains;
+    ['drums', 'bass', 'other', 'vocals'].forEach((stem, s) => {
+      const got = readOut(out, stem);
+      expect(got.sampleRate).toBe(44100);
+      const expected = mix.channels.map((ch, c) => ch.map((v) => v * gains[s][c]));
+      expect(sdr(expected, got.channels)).toBeGreaterThan(90);
+    });
+  });
+
+  it('--two-stems vocals writes vocals and accompaniment = mix − vocals; a 48 kHz FLAC is resampled', async () => {
+    const out = join(dir, 'b');
+    const r = cli('separate', join(AUDIO, 'tone-48k-stereo.flac'), '-o', out, '--model', canonicalModel, '--two-stems', 'vocals', '--float');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/resampling 48000 Hz → 44100 Hz/);
+    expect(existsSync(join(out, 'drums.wav'))).toBe(false);
+    const vocals = readOut(out, 'vocals');
+    const acc = readOut(out, 'accompaniment');
+    const mix = resample(await decodeAudioFile(join(AUDIO, 'tone-48k-stereo.flac')), 44100);
+    const sum = vocals.channels.map((ch, c) => ch.map((v, i) => v + acc.channels[c][i]));
+    expect(sdr(mix.channels, sum)).toBeGreaterThan(100);
+    expect(vocals.channels[0].length).toBe(mix.channels[0].length);
+  });
+
+  it('--stems picks stems; a mono MP3 becomes stereo; 16-bit by default', () => {
+    const out = join(dir, 'c');
+    const r = cli('separate', join(AUDIO, 'tone-44k1-mono.mp3'), '-o', out, '--model', demucsModel, '--stems', 'bass,drums');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/converting 1 channel\(s\) → 2/);
+    expect(existsSync(join(out, 'bass.wav'))).toBe(true);
+    expect(existsSync(join(out, 'vocals.wav'))).toBe(false);
+    const bytes = readFileSync(join(out, 'drums.wav'));
+    expect(bytes.readUInt16LE(34)).toBe(16);
+  });
+
+  it('fails with a one-line reason and a non-zero exit code', () => {
+    const notAudio = join(dir, 'notes.txt');
+    writeFileSync(notAudio, 'hello, this is not audio at all');
+    const bad = cli('separate', notAudio, '--model', demucsModel, '-o', join(dir, 'x'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^stemstream: cannot decode .*notes.txt: not WAV, FLAC, MP3 or Ogg/);
+
+    const badModel = cli('separate', join(AUDIO, 'tone-44k1-stereo.wav'), '--model', notAudio, '-o', join(dir, 'y'));
+    expect(badModel.code).toBe(1);
+    expect(badModel.stderr).toMatch(/^stemstream: .*notes.txt is not an ONNX model/);
+
+    const badStem = cli('separate', join(AUDIO, 'tone-44k1-stereo.wav'), '--model', demucsModel, '--stems', 'kazoo', '-o', join(dir, 'z'));
+    expect(badStem.code).toBe(2);
+    expect(badStem.stderr).toMatch(/the model has no stem "kazoo"; it has drums, bass, other, vocals/);
+
+    const badOverlap = cli('separate', join(AUDIO, 'tone-44k1-stereo.wav'), '--overlap', '1.5');
+    expect(badOverlap.code).toBe(2);
+    expect(badOverlap.stderr).toMatch(/--overlap 1.5: must be in \[0, 1\)/);
+
+    const missing = cli('separate', join(dir, 'nope.wav'), '--model', demucsModel);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope.wav/);
+  });
+
+  it('info describes a model', () => {
+    const r = cli('info', canonicalModel);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/layout:\s+canonical/);
+    expect(r.stdout).toMatch(/sources:\s+drums, bass, other, vocals/);
+    expect(r.stdout).toMatch(/segment:\s+9426 samples/);
+    expect(r.stdout).toMatch(/sample_rate = 44100/);
+    const json = JSON.parse(cli('info', demucsModel, '--json').stdout) as { layout: { kind: string } };
+    expect(json.layout.kind).toBe('demucs');
+  });
+});

@@ -1,0 +1,21 @@
+/**
+ * The whole-clip SDR of ../shared/testdata/sdr.mjs (the MDX "new SDR"), over
+ * both channels, on samples in [-1, 1): 10 log10((Σ s² + ε) / (Σ (s - ŝ)² + ε)).
+ * `mask(i)` can leave samples out (returns false to skip sample i).
+ */
+export function sdr(reference: Float32Array[], estimate: Float32Array[], mask?: (i: number) => boolean): number {
+  const eps = 1e-7;
+  let num = eps;
+  let den = eps;
+  for (let c = 0; c < reference.length; c++) {
+    const s = reference[c];
+    const e = estimate[c];
+    for (let i = 0; i < s.length; i++) {
+      if (mask && !mask(i)) continue;
+      num += s[i] * s[i];
+      const d = s[i] - e[i];
+      den += d * d;
+    }
+  }
+  return 10 * Math.log10(num / den);
+}
