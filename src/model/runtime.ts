@@ -16,8 +16,12 @@ export interface TensorFeed {
 export interface RuntimeSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** Runs the graph. Outputs come back as Float32Arrays owned by the runtime, valid until the next run. */
-  run(feeds: Record<string, TensorFeed>): Promise<Record<string, Float32Array>>;
+  /**
+   * Runs the graph. With `outputs` (only where the runtime's `writesOutputBuffers`),
+   * the runtime writes into those arrays; otherwise outputs come back as arrays
+   * owned by the runtime.
+   */
+  run(feeds: Record<string, TensorFeed>, outputs?: Record<string, TensorFeed>): Promise<Record<string, Float32Array>>;
   release(): Promise<void>;
 }
 
@@ -26,6 +30,12 @@ export interface InferenceRuntime {
   /** Execution providers sessions are created with, in order of preference. */
   readonly executionProviders: readonly string[];
   readonly threads: number;
+  /**
+   * Whether run() can write outputs into caller-owned (non-shared) arrays:
+   * onnxruntime-node can, which saves allocating and copying ~55 MB a segment;
+   * onnxruntime-web copies through its own heap and ignores them.
+   */
+  readonly writesOutputBuffers: boolean;
   createSession(model: Uint8Array): Promise<RuntimeSession>;
 }
 
@@ -47,7 +57,7 @@ interface OrtTensor {
 interface OrtSession {
   inputNames: readonly string[];
   outputNames: readonly string[];
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  run(feeds: Record<string, OrtTensor>, fetches?: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
   release(): Promise<void>;
 }
 interface OrtModule {
@@ -79,9 +89,17 @@ function wrapSession(ort: OrtModule, session: OrtSession): RuntimeSession {
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    async run(feeds) {
+    async run(feeds, outputs) {
       const ortFeeds: Record<string, OrtTensor> = {};
       for (const [name, f] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', f.data, f.dims);
+      if (outputs) {
+        const fetches: Record<string, OrtTensor> = {};
+        for (const [name, f] of Object.entries(outputs)) fetches[name] = new ort.Tensor('float32', f.data, f.dims);
+        await session.run(ortFeeds, fetches);
+        const out: Record<string, Float32Array> = {};
+        for (const [name, f] of Object.entries(outputs)) out[name] = f.data;
+        return out;
+      }
       const results = await session.run(ortFeeds);
       const out: Record<string, Float32Array> = {};
       for (const [name, t] of Object.entries(results)) {
@@ -106,6 +124,7 @@ export async function loadRuntime(options: RuntimeOptions = {}): Promise<Inferen
         name: 'onnxruntime-node',
         executionProviders: ['cpu'],
         threads,
+        writesOutputBuffers: true,
         async createSession(model) {
           const s = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
           return wrapSession(ort, s);
@@ -124,6 +143,7 @@ export async function loadRuntime(options: RuntimeOptions = {}): Promise<Inferen
     name: 'onnxruntime-web',
     executionProviders: eps,
     threads,
+    writesOutputBuffers: false,
     async createSession(model) {
       const s = await ort.InferenceSession.create(model, { executionProviders: eps, graphOptimizationLevel: 'all' });
       return wrapSession(ort, s);
