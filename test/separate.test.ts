@@ -10,6 +10,7 @@ import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { separate, separateStream } from '../src/separate/separate.js';
 import { makeCanonicalModel, makeDemucsLayoutModel, resolveTinyOptions, type TinyModelOptions } from './fixtures/tiny-models.js';
 import { maxAbsDiff, referenceApplyModel } from './reference/apply-model.js';
+import { specRoundTrip64 } from './reference/demucs-dsp.js';
 
 const RATE = 44100;
 
@@ -25,14 +26,18 @@ function music(frames: number, seed = 1): AudioData {
   return { sampleRate: RATE, channels };
 }
 
-/** What a tiny model computes on a segment, in float64 (its STFT → iSTFT is the identity). */
+/**
+ * What a tiny model's segment comes out as, in float64: spec gain × Demucs'
+ * ispec(spec(x)) (not quite x near the segment's edges) + wave gain × ramp × x.
+ */
 function tinyReference(opts: TinyModelOptions) {
   const cfg = resolveTinyOptions(opts);
   return (segment: Float64Array[]) => {
+    const roundTrip = segment.map((x) => specRoundTrip64(x));
     const rows: Float64Array[] = [];
     for (let s = 0; s < cfg.S; s++) {
       for (let c = 0; c < cfg.C; c++) {
-        rows.push(segment[c].map((v, i) => v * (cfg.specGains[s][c] + cfg.waveGains[s][c] * (cfg.ramp ? cfg.ramp[i] : 1))));
+        rows.push(segment[c].map((v, i) => cfg.specGains[s][c] * roundTrip[c][i] + cfg.waveGains[s][c] * (cfg.ramp ? cfg.ramp[i] : 1) * v));
       }
     }
     return rows;
@@ -49,19 +54,25 @@ function rowsOf(sep: { stems: Record<string, Float32Array[]>; sources: string[] 
 }
 
 describe('separate() with tiny models', () => {
-  it('stems sum back to the mix (normalisation off) and each stem is its own gain of the mix', async () => {
+  it('stems sum back to the mix away from the track edges, and each stem is its gain of the spectral round trip', async () => {
     const model = await tiny('demucs');
     const audio = music(40000);
     const sep = await separate(audio, model, { normalize: false });
-    const cfg = resolveTinyOptions();
+    const ref = referenceApplyModel(audio.channels, tinyReference({}), { segment: model.info.segmentSamples, overlap: 0.25, rows: 8 });
+    const ours = rowsOf(sep);
+    for (let r = 0; r < 8; r++) expect(maxAbsDiff(ours[r], ref[r])).toBeLessThan(1e-5);
+    // The stems (spec gains summing to 1, no time branch) add up to what a
+    // pass-through model gives: the mix itself, except where Demucs' spectrogram
+    // drops frames reaching past a segment (its first 1536 and last ~1450
+    // samples), which the triangle weights make small but not zero.
+    const passThrough = referenceApplyModel(audio.channels, (seg) => seg.map((x) => specRoundTrip64(x)), { segment: model.info.segmentSamples, overlap: 0.25, rows: 2 });
     for (let c = 0; c < 2; c++) {
       const sum = new Float32Array(40000);
       for (const name of sep.sources) sep.stems[name][c].forEach((v, i) => (sum[i] += v));
-      expect(maxAbsDiff(sum, audio.channels[c])).toBeLessThan(1e-5);
-      sep.sources.forEach((name, s) => {
-        const expected = audio.channels[c].map((v) => v * cfg.specGains[s][c]);
-        expect(maxAbsDiff(sep.stems[name][c], expected)).toBeLessThan(1e-5);
-      });
+      expect(maxAbsDiff(sum, passThrough[c])).toBeLessThan(1e-5);
+      let inner = 0;
+      for (let i = 1536; i < 40000 - 1536; i++) inner = Math.max(inner, Math.abs(passThrough[c][i] - audio.channels[c][i]));
+      expect(inner).toBeLessThan(0.05);
     }
     expect(sep.sources).toEqual(['drums', 'bass', 'other', 'vocals']);
     await model.dispose();

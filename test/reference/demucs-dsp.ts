@@ -1,0 +1,102 @@
+/**
+ * Float64 reference of Demucs' _spec and _ispec for one channel (DESIGN §3),
+ * written for the tests on a plain radix-2 FFT. Demucs' ispec(spec(x)) is not
+ * x near a segment's edges (frames outside [2, 2 + le) are dropped), so tests
+ * that predict a model's output must go through this, not assume identity.
+ */
+const NFFT = 4096;
+const HOP = 1024;
+const PAD = 1536;
+const BINS = 2048;
+
+const window64 = Float64Array.from({ length: NFFT }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / NFFT));
+
+/** In-place complex FFT (sign -1 forward, +1 inverse, unscaled). */
+function fft(re: Float64Array, im: Float64Array, sign: 1 | -1): void {
+  const n = re.length;
+  for (let i = 1, j = 0; i < n; i++) {
+    let bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) {
+      [re[i], re[j]] = [re[j], re[i]];
+      [im[i], im[j]] = [im[j], im[i]];
+    }
+  }
+  for (let len = 2; len <= n; len <<= 1) {
+    const ang = (sign * 2 * Math.PI) / len;
+    for (let i = 0; i < n; i += len) {
+      for (let k = 0; k < len / 2; k++) {
+        const wr = Math.cos(ang * k);
+        const wi = Math.sin(ang * k);
+        const a = i + k;
+        const b = a + len / 2;
+        const tr = re[b] * wr - im[b] * wi;
+        const ti = re[b] * wi + im[b] * wr;
+        re[b] = re[a] - tr;
+        im[b] = im[a] - ti;
+        re[a] += tr;
+        im[a] += ti;
+      }
+    }
+  }
+}
+
+export function spec64(x: ArrayLike<number>): { re: Float64Array; im: Float64Array; frames: number } {
+  const n = x.length;
+  const le = Math.ceil(n / HOP);
+  const at = (j: number) => {
+    let i = j - PAD;
+    if (i < 0) i = -i;
+    if (i >= n) i = 2 * (n - 1) - i;
+    return x[i];
+  };
+  const re = new Float64Array(BINS * le);
+  const im = new Float64Array(BINS * le);
+  const fr = new Float64Array(NFFT);
+  const fi = new Float64Array(NFFT);
+  for (let f = 0; f < le; f++) {
+    for (let i = 0; i < NFFT; i++) {
+      fr[i] = (at(f * HOP + i) * window64[i]) / Math.sqrt(NFFT);
+      fi[i] = 0;
+    }
+    fft(fr, fi, -1);
+    for (let k = 0; k < BINS; k++) {
+      re[k * le + f] = fr[k];
+      im[k * le + f] = fi[k];
+    }
+  }
+  return { re, im, frames: le };
+}
+
+export function ispec64(re: ArrayLike<number>, im: ArrayLike<number>, n: number): Float64Array {
+  const le = Math.ceil(n / HOP);
+  const y = new Float64Array(n);
+  const fr = new Float64Array(NFFT);
+  const fi = new Float64Array(NFFT);
+  for (let f = 0; f < le; f++) {
+    fr.fill(0);
+    fi.fill(0);
+    for (let k = 0; k < BINS; k++) {
+      fr[k] = re[k * le + f];
+      fi[k] = im[k * le + f];
+      if (k > 0) {
+        fr[NFFT - k] = fr[k];
+        fi[NFFT - k] = -fi[k];
+      }
+    }
+    fft(fr, fi, 1);
+    // irfft (÷ NFFT), × sqrt(NFFT) for normalized, window, ÷ the Hann² envelope (1.5 at hop NFFT/4).
+    for (let i = 0; i < NFFT; i++) {
+      const t = f * HOP + i - PAD;
+      if (t >= 0 && t < n) y[t] += ((fr[i] / NFFT) * Math.sqrt(NFFT) * window64[i]) / 1.5;
+    }
+  }
+  return y;
+}
+
+/** Demucs' ispec(spec(x)) for one channel. */
+export function specRoundTrip64(x: ArrayLike<number>): Float64Array {
+  const z = spec64(x);
+  return ispec64(z.re, z.im, x.length);
+}
