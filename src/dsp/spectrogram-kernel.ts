@@ -12,7 +12,14 @@
  *  - spectrogram: a real plane and an imaginary plane, each BINS × le float32,
  *    bin-major (element (k, f) at k * le + f), already normalised
  *    (torch.stft(..., normalized=True)), bins 0..2047 and frames [2, 2 + le)
- *    of Demucs' STFT of the reflect-padded signal (DESIGN.md §3).
+ *    of Demucs' STFT of the reflect-padded signal (DESIGN.md §3). In HT-Demucs'
+ *    complex-as-channels tensors ([.., C*2, 2048, le]) channel 2c is audio channel
+ *    c's real plane and 2c + 1 its imaginary plane.
+ *
+ * Note that Demucs' _ispec(_spec(x)) is not x: it drops the Nyquist bin and STFT
+ * frames 0, 1 and the last two, so the first 1536 and the last
+ * 1536 + le*1024 - n samples come back attenuated (window gain 0.5 at sample 0).
+ * The kernels reproduce that exactly (test/spectrogram-kernel.test.ts).
  */
 import { BINS, HOP, NFFT, SPEC_PAD, framesFor } from '../constants.js';
 import { decodeSpectrogramWasm } from './spectrogram-wasm-bytes.js';
@@ -76,9 +83,25 @@ interface KernelExports {
 
 let compiled: WebAssembly.Module | undefined;
 
-/** The compiled module, shared by all instances (compiled on first use, synchronously). */
+/**
+ * The compiled kernel module, shared by all instances; compiled synchronously
+ * on first use unless compileSpectrogramKernel() ran first.
+ */
 function kernelModule(): WebAssembly.Module {
   if (compiled === undefined) compiled = new WebAssembly.Module(decodeSpectrogramWasm());
+  return compiled;
+}
+
+/**
+ * Compiles the kernel module asynchronously and caches it for
+ * createSpectrogramKernel(). Use it on a browser main thread: Chrome refuses
+ * synchronous compilation of modules over 4 KB there before version ~115 (8 MB
+ * since); workers, AudioWorklets and Node have no such limit. The returned
+ * module can also be posted to a worker/worklet and passed to
+ * createSpectrogramKernel(module) there.
+ */
+export async function compileSpectrogramKernel(): Promise<WebAssembly.Module> {
+  if (compiled === undefined) compiled = await WebAssembly.compile(decodeSpectrogramWasm());
   return compiled;
 }
 
@@ -91,13 +114,19 @@ export function specPlaneFloats(n: number): number {
   return BINS * framesFor(n);
 }
 
-/** A new kernel instance with its own memory. */
-export function createSpectrogramKernel(): SpectrogramKernel {
-  const instance = new WebAssembly.Instance(kernelModule(), {});
+/**
+ * A new kernel instance with its own memory (synchronous instantiation).
+ * `module`: a module from compileSpectrogramKernel() (e.g. posted from another
+ * thread); by default the cached one, compiled now if needed.
+ * Needs WebAssembly SIMD (Chrome/Edge 91+, Firefox 89+, Safari 16.4+, Node 16.4+).
+ */
+export function createSpectrogramKernel(module?: WebAssembly.Module): SpectrogramKernel {
+  const instance = new WebAssembly.Instance(module ?? kernelModule(), {});
   const ex = instance.exports as unknown as KernelExports;
   ex.spectrogram_init();
   const memory = ex.memory;
-  const heapBase = ((ex.__heap_base.value as number) + ALIGN - 1) & -ALIGN;
+  const alignUp = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
+  const heapBase = alignUp(ex.__heap_base.value as number);
   let top = heapBase;
 
   const bytes = () => memory.buffer.byteLength;
@@ -127,7 +156,7 @@ export function createSpectrogramKernel(): SpectrogramKernel {
       const ptr = top;
       const end = ptr + floats * 4;
       if (end > bytes()) memory.grow(Math.ceil((end - bytes()) / PAGE));
-      top = (end + ALIGN - 1) & -ALIGN;
+      top = alignUp(end);
       return ptr;
     },
     reset(): void {
@@ -141,6 +170,9 @@ export function createSpectrogramKernel(): SpectrogramKernel {
       checkRange('x', xPtr, n);
       checkRange('re', rePtr, BINS * le);
       checkRange('im', imPtr, BINS * le);
+      if (overlaps(xPtr, n, rePtr, BINS * le) || overlaps(xPtr, n, imPtr, BINS * le) || overlaps(rePtr, BINS * le, imPtr, BINS * le)) {
+        throw new RangeError('spectrogram kernel: spec input and output planes overlap');
+      }
       ex.spec_channel(xPtr, n, rePtr, imPtr);
     },
     ispec(rePtr: number, imPtr: number, n: number, outPtr: number, addPtr: number): void {
