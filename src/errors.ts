@@ -14,6 +14,7 @@ export type StemstreamErrorCode =
   | 'BAD_OPTION'
   | 'NO_RUNTIME'
   | 'ABORTED'
+  | 'PARITY_FAILED'
   | 'IO';
 
 export class StemstreamError extends Error {

@@ -108,7 +108,7 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
     for (const w of writers.values()) await w.close();
     await complement?.close();
     const rtf = stats.wallMs / 1000 / Math.max(seconds, 1e-9);
-    progress.finish(`done in ${(stats.wallMs / 1000).toFixed(1)} s (${rtf.toFixed(2)}× real time, ${stats.segments} segments): ${[...writers.keys(), ...(two !== undefined ? [complementName(two)] : [])].map((s) => join(outDir, `${s}.wav`)).join(', ')}`);
+    progress.finish(`done in ${(stats.wallMs / 1000).toFixed(1)} s (${rtf.toFixed(2)} s per second of audio, ${stats.segments} segments): ${[...writers.keys(), ...(two !== undefined ? [complementName(two)] : [])].map((s) => join(outDir, `${s}.wav`)).join(', ')}`);
     return 0;
   } finally {
     await model.dispose();

