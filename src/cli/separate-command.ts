@@ -12,6 +12,9 @@ import { StemstreamError } from '../errors.js';
 import { defaultModelPath, loadModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import { separateStream } from '../separate/separate.js';
+import { separateWithSet } from '../separate/separate-set.js';
+import { loadModelSet } from '../model/model-set.js';
+import type { AudioData } from '../audio/types.js';
 import { createProgress } from './progress.js';
 
 export interface SeparateFlags {
@@ -53,6 +56,7 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
   const decoded = await decodeAudioFile(input);
+  if (modelPath.toLowerCase().endsWith('.json')) return runSeparateWithSet(input, decoded, modelPath, flags, { overlap, shifts, seed, runtime, threads });
   const model = await loadModel(modelPath, { runtime, threads });
   try {
     const { info } = model;
@@ -112,5 +116,57 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
     return 0;
   } finally {
     await model.dispose();
+  }
+}
+
+/** The same job with a model set (manifest .json): members run whole, stems are written at the end. */
+async function runSeparateWithSet(
+  input: string,
+  decoded: AudioData,
+  manifest: string,
+  flags: SeparateFlags,
+  o: { overlap?: number; shifts?: number; seed?: number; runtime: RuntimeChoice; threads?: number },
+): Promise<number> {
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const set = await loadModelSet(manifest, { runtime: o.runtime, threads: o.threads });
+  try {
+    const two = flags['two-stems'];
+    const wanted = two !== undefined ? [two] : flags.stems?.split(',').map((s) => s.trim()).filter(Boolean) ?? set.sources;
+    for (const s of wanted) {
+      if (!set.sources.includes(s)) throw new StemstreamError('BAD_OPTION', `the model set has no stem "${s}"; it has ${set.sources.join(', ')}`);
+    }
+    let audio = decoded;
+    if (audio.sampleRate !== set.sampleRate) {
+      log(`resampling ${audio.sampleRate} Hz → ${set.sampleRate} Hz (the model's rate; stems are written at ${set.sampleRate} Hz)`);
+      audio = resample(audio, set.sampleRate);
+    }
+    if (audio.channels.length !== set.channels) {
+      log(`converting ${audio.channels.length} channel(s) → ${set.channels}`);
+      audio = toChannelCount(audio, set.channels);
+    }
+    const outDir = flags.out ?? join('separated', basename(input, extname(input)));
+    await mkdir(outDir, { recursive: true });
+    const format = flags.float ? 'float32' : 'pcm16';
+    log(`separating ${input} with the set ${set.name} (${set.members.length} models) into ${outDir}`);
+    const progress = createProgress('separating');
+    const t0 = performance.now();
+    const result = await separateWithSet(audio, set, {
+      stems: wanted, overlap: o.overlap, shifts: o.shifts, seed: o.seed, normalize: flags['no-normalize'] !== true,
+      onProgress: (p) => progress.update(p.segmentsDone, p.segmentsTotal, p.etaMs),
+    });
+    const written: string[] = [];
+    const write = async (name: string, channels: Float32Array[]) => {
+      const path = join(outDir, `${name}.wav`);
+      const w = await WavFileWriter.open(path, { sampleRate: set.sampleRate, channels: set.channels, format });
+      await w.write(channels);
+      await w.close();
+      written.push(path);
+    };
+    for (const name of wanted) await write(name, result.stems[name]);
+    if (two !== undefined) await write(complementName(two), audio.channels.map((mix, c) => mix.map((v, t) => v - result.stems[two][c][t])));
+    progress.finish(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s with ${result.modelsRun.length} of ${set.members.length} models: ${written.join(', ')}`);
+    return 0;
+  } finally {
+    await set.dispose();
   }
 }
