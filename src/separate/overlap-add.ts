@@ -34,7 +34,7 @@ export class OverlapAdd {
   readonly capacity: number;
   private readonly passes: PassRing[];
   private readonly weight: Float32Array;
-  private readonly length: number;
+  private length: number;
   private emitted = 0;
 
   constructor(plan: SegmentPlan, rows: number, weight: Float32Array) {
@@ -58,6 +58,11 @@ export class OverlapAdd {
     let ready = this.length;
     for (const p of this.passes) ready = Math.min(ready, p.finalUpTo);
     return Math.max(0, ready);
+  }
+
+  /** For streams of unknown length: the track ends here (Infinity until known). */
+  setLength(length: number): void {
+    this.length = length;
   }
 
   /** Samples already handed out by take(). */

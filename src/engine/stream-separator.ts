@@ -1,0 +1,165 @@
+/**
+ * The inference worker's separation stage for streams: input arrives in order,
+ * a segment runs as soon as all its input is there, and final stem frames leave
+ * in order. The jobs and the arithmetic are separate()'s (segmentation.ts,
+ * SegmentRunner, OverlapAdd); only when each job runs differs. Shifts are not
+ * used in streaming.
+ */
+import { StemstreamError } from '../errors.js';
+import type { SeparationModel } from '../model/model.js';
+import { IDENTITY_STATS, type TrackStats } from '../separate/normalize.js';
+import { OverlapAdd } from '../separate/overlap-add.js';
+import { SegmentRunner, type SegmentTiming } from '../separate/segment-runner.js';
+import { planSegments, segmentStride, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
+
+export interface StreamSeparatorOptions {
+  overlap?: number;
+  /** Track mode: the track's statistics (normalisation as separate()); live: identity. */
+  normalization?: TrackStats;
+  /** Track mode: the length in frames, known in advance. Live: leave undefined and call end(). */
+  length?: number;
+  runner?: SegmentRunner;
+}
+
+export class StreamSeparator {
+  readonly channels: number;
+  readonly rows: number;
+  readonly segment: number;
+  readonly stride: number;
+  private readonly model: SeparationModel;
+  private readonly runner: SegmentRunner;
+  private readonly stats: TrackStats;
+  private readonly ola: OverlapAdd;
+  /** Input history: a ring of `capacity` frames per channel. */
+  private readonly history: Float32Array[];
+  private readonly capacity: number;
+  private received = 0;
+  private length: number | undefined;
+  private plan: SegmentPlan | undefined;
+  private nextJob = 0;
+  private readonly overlap: number;
+  /** Timings of the last job. */
+  lastTiming: SegmentTiming | undefined;
+  jobsRun = 0;
+
+  constructor(model: SeparationModel, options: StreamSeparatorOptions = {}) {
+    const { info } = model;
+    this.model = model;
+    this.channels = info.channels;
+    this.rows = info.sources.length * info.channels;
+    this.segment = info.segmentSamples;
+    this.overlap = options.overlap ?? 0.25;
+    this.stride = segmentStride(this.segment, this.overlap);
+    this.stats = options.normalization ?? IDENTITY_STATS;
+    this.runner = options.runner ?? new SegmentRunner(model);
+    // A job reads at most a segment back from the newest input; the last, short
+    // one reaches a further half segment back (its centred window).
+    this.capacity = 2 * this.segment + this.stride;
+    this.history = Array.from({ length: this.channels }, () => new Float32Array(this.capacity));
+    this.length = options.length;
+    const planLength = options.length ?? Number.POSITIVE_INFINITY;
+    const shape: SegmentPlan = options.length !== undefined ? planSegments(options.length, this.segment, this.overlap) : { segment: this.segment, stride: this.stride, shifts: 1, passStarts: [0], jobs: [], length: planLength };
+    this.plan = options.length !== undefined ? shape : undefined;
+    this.ola = new OverlapAdd(shape, this.rows, segmentWeights(this.segment));
+  }
+
+  /** Frames received so far. */
+  get framesIn(): number {
+    return this.received;
+  }
+
+  /** Final frames handed out so far. */
+  get framesOut(): number {
+    return this.ola.taken;
+  }
+
+  /** Final frames ready to take. */
+  get framesReady(): number {
+    return this.ola.readyUpTo - this.ola.taken;
+  }
+
+  /** Appends `count` input frames (planar, from `offset`). */
+  push(input: ArrayLike<number>[], count: number, offset = 0): void {
+    if (this.length !== undefined && this.received + count > this.length) {
+      throw new StemstreamError('BAD_OPTION', `more input than the declared length ${this.length}`);
+    }
+    const cap = this.capacity;
+    for (let c = 0; c < this.channels; c++) {
+      const h = this.history[c];
+      const src = input[c];
+      let slot = this.received % cap;
+      for (let i = 0; i < count; i++) {
+        h[slot] = src[offset + i];
+        if (++slot === cap) slot = 0;
+      }
+    }
+    this.received += count;
+  }
+
+  /** The input is complete (live stop). */
+  end(): void {
+    if (this.length === undefined) {
+      this.length = this.received;
+      this.plan = planSegments(this.received, this.segment, this.overlap);
+      this.ola.setLength(this.received);
+    }
+  }
+
+  get ended(): boolean {
+    return this.length !== undefined && this.received >= this.length;
+  }
+
+  /** The next job, if it is planned (live: full segments until the length is known). */
+  private job(index: number): SegmentJob | undefined {
+    if (this.plan) return this.plan.jobs[index];
+    const start = index * this.stride;
+    return { shift: 0, index, readStart: start, start, length: this.segment, trim: 0, finalUpTo: start + this.stride };
+  }
+
+  /** Whether the next job's input is all here. */
+  get canStep(): boolean {
+    const job = this.job(this.nextJob);
+    if (!job) return false;
+    const needs = Math.min(job.readStart + this.segment, this.length ?? Number.POSITIVE_INFINITY);
+    return this.received >= needs;
+  }
+
+  /** Runs the next job if its input is complete. Resolves to whether one ran. */
+  async step(): Promise<boolean> {
+    if (!this.canStep) return false;
+    const job = this.job(this.nextJob)!;
+    this.readInto(job.readStart);
+    this.lastTiming = await this.runner.run();
+    this.ola.add(job, this.runner.output);
+    this.nextJob++;
+    this.jobsRun++;
+    return true;
+  }
+
+  /** Takes up to `max` final frames into `dst` rows (row s * C + c), denormalised. */
+  take(dst: Float32Array[], max: number, dstOffset = 0): number {
+    return this.ola.take(dst, dstOffset, max, this.stats.std, this.stats.mean);
+  }
+
+  /** The model's input for a job: history [start, start + N), normalised, zeros outside the stream. */
+  private readInto(start: number): void {
+    const N = this.segment;
+    const cap = this.capacity;
+    const end = this.length ?? this.received;
+    if (start < this.received - cap) throw new Error(`stream separator: input at ${start} already overwritten`);
+    const inv = 1 / this.stats.std;
+    const mean = this.stats.mean;
+    for (let c = 0; c < this.channels; c++) {
+      const h = this.history[c];
+      const out = this.runner.input[c];
+      for (let i = 0; i < N; i++) {
+        const t = start + i;
+        out[i] = t >= 0 && t < end ? (h[t % cap] - mean) * inv : 0;
+      }
+    }
+  }
+
+  get modelInfo() {
+    return this.model.info;
+  }
+}
