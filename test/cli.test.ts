@@ -116,6 +116,26 @@ describe('stemstream CLI', () => {
     expect(sdr(mix.channels, vocals.channels.map((ch, c) => ch.map((v, i) => v + acc.channels[c][i])))).toBeGreaterThan(100);
   });
 
+  it('convert: writes a checked canonical model; --no-parity-check warns loudly; errors are one line', () => {
+    const out = join(dir, 'converted.onnx');
+    const r = cli('convert', demucsModel, '-o', out, '--fp16-weights');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/parity passed \(every output's SDR against the float32 source ≥ 40 dB\)/);
+    expect(r.stderr).toMatch(/noise: max abs diff [-+.e0-9]+, SDR spec ([0-9.]+ dB|exact), wave ([0-9.]+ dB|exact)/);
+    expect(r.stderr).toMatch(/mixture.wav: /);
+    expect(cli('info', out).stdout).toMatch(/layout:\s+canonical[\s\S]*weights = float16/);
+    const unchecked = cli('convert', demucsModel, '-o', join(dir, 'unchecked.onnx'), '--no-parity-check');
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.stderr).toMatch(/WARNING: --no-parity-check/);
+    const noOut = cli('convert', demucsModel);
+    expect(noOut.code).toBe(2);
+    expect(noOut.stderr).toMatch(/convert needs -o/);
+    const notModel = cli('convert', join(AUDIO, 'tone-44k1-stereo.wav'), '-o', join(dir, 'never.onnx'));
+    expect(notModel.code).toBe(1);
+    expect(notModel.stderr).toMatch(/is not an ONNX model/);
+    expect(existsSync(join(dir, 'never.onnx'))).toBe(false);
+  });
+
   it('info describes a model', () => {
     const r = cli('info', canonicalModel);
     expect(r.code).toBe(0);

@@ -163,7 +163,8 @@ export async function checkParity(
             }
           }
         }
-        const db = (ref: number, err: number) => (Number.isNaN(err) ? Number.NEGATIVE_INFINITY : 10 * Math.log10((ref + 1e-20) / (err + 1e-20)));
+        // An exact match is +∞ dB even for an all-zero output; NaN anywhere is -∞.
+        const db = (ref: number, err: number) => (Number.isNaN(err) ? Number.NEGATIVE_INFINITY : err === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10(ref / err));
         results.push({ input: inputs[k].name, maxAbsDiff: maxAbs, specSdrDb: db(specRef, specErr), waveSdrDb: db(waveRef, waveErr) });
       }
     } finally {
@@ -198,6 +199,7 @@ export async function convertChecked(
 }
 
 export function formatParity(report: ParityReport): string {
-  const rows = report.results.map((r) => `  ${r.input}: max abs diff ${r.maxAbsDiff.toExponential(2)}, SDR spec ${r.specSdrDb.toFixed(1)} dB, wave ${r.waveSdrDb.toFixed(1)} dB`);
+  const db = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} dB` : v > 0 ? 'exact' : 'broken (NaN)');
+  const rows = report.results.map((r) => `  ${r.input}: max abs diff ${r.maxAbsDiff.toExponential(2)}, SDR spec ${db(r.specSdrDb)}, wave ${db(r.waveSdrDb)}`);
   return [`parity ${report.passed ? 'passed' : 'FAILED'} (${report.rule}):`, ...rows].join('\n');
 }
