@@ -5,65 +5,44 @@
 import { describe, expect, it } from 'vitest';
 import { OverlapAdd } from '../src/separate/overlap-add.js';
 import { planSegments, segmentStride, segmentWeights } from '../src/separate/segmentation.js';
+import { referenceApplyModel } from './reference/apply-model.js';
 
-/** A fake model: output depends on where the segment reads and on the position in it. */
-function fakeOutput(readStart: number, segment: number, row: number): Float64Array {
-  const out = new Float64Array(segment);
-  for (let i = 0; i < segment; i++) out[i] = Math.sin(0.013 * (readStart + i) + row) + 0.001 * i + 0.37 * Math.cos(readStart * 0.7 + row);
-  return out;
+/** A track whose samples encode their position, so segment outputs depend on where they read. */
+function track(length: number): Float32Array[] {
+  return [Float32Array.from({ length }, (_, t) => Math.sin(0.0137 * t) + 0.25 * Math.cos(0.0011 * t))];
 }
 
-function demucsWeight(segment: number): Float64Array {
-  const w: number[] = [];
-  for (let i = 1; i <= Math.floor(segment / 2); i++) w.push(i);
-  for (let i = segment - Math.floor(segment / 2); i >= 1; i--) w.push(i);
-  const max = Math.max(...w);
-  return Float64Array.from(w, (v) => v / max);
+/** A fake model: output depends on the segment's content and on the position in it. */
+function fakeModel(rows: number) {
+  return (segment: ArrayLike<number>[]): Float64Array[] =>
+    Array.from({ length: rows }, (_, r) => {
+      const x = segment[0];
+      const out = new Float64Array(x.length);
+      for (let i = 0; i < x.length; i++) out[i] = Math.sin(3 * x[i] + r) + 0.001 * i;
+      return out;
+    });
 }
 
-/** apply_model(split=True) over track samples [regionStart, regionEnd), returned for that region. */
-function referenceSplit(regionStart: number, regionEnd: number, segment: number, overlap: number, row: number): Float64Array {
-  const length = regionEnd - regionStart;
-  const out = new Float64Array(length);
-  const sum = new Float64Array(length);
-  const stride = Math.floor((1 - overlap) * segment);
-  const weight = demucsWeight(segment);
-  for (let offset = 0; offset < length; offset += stride) {
-    const chunkLength = Math.min(segment, length - offset);
-    // TensorChunk.padded(segment) centres the chunk; center_trim undoes it.
-    const delta = segment - chunkLength;
-    const readStart = regionStart + offset - Math.floor(delta / 2);
-    const full = fakeOutput(readStart, segment, row);
-    const trimmed = full.subarray(Math.floor(delta / 2), Math.floor(delta / 2) + chunkLength);
-    for (let i = 0; i < chunkLength; i++) {
-      out[offset + i] += weight[i] * trimmed[i];
-      sum[offset + i] += weight[i];
-    }
-  }
-  for (let i = 0; i < length; i++) out[i] /= sum[i];
+/** Track samples [from, from + n), zeros outside the track. */
+function slice(ch: Float32Array, from: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) if (from + i >= 0 && from + i < ch.length) out[i] = ch[from + i];
   return out;
 }
 
 function reference(length: number, segment: number, overlap: number, rows: number, shiftOffsets: number[], maxShift: number): Float64Array[] {
-  return Array.from({ length: rows }, (_, r) => {
-    if (shiftOffsets.length === 0) return referenceSplit(0, length, segment, overlap, r);
-    const out = new Float64Array(length);
-    for (const offset of shiftOffsets) {
-      const res = referenceSplit(offset - maxShift, length, segment, overlap, r);
-      for (let i = 0; i < length; i++) out[i] += res[maxShift - offset + i];
-    }
-    return out.map((v) => v / shiftOffsets.length);
-  });
+  return referenceApplyModel(track(length), fakeModel(rows), { segment, overlap, rows, shiftOffsets, maxShift });
 }
 
 function runStreaming(length: number, segment: number, overlap: number, rows: number, shiftOffsets: number[], maxShift: number, takeChunk: number) {
+  const input = track(length);
   const plan = planSegments(length, segment, overlap, shiftOffsets, maxShift);
   const ola = new OverlapAdd(plan, rows, segmentWeights(segment));
   const out = Array.from({ length: rows }, () => new Float32Array(length));
   const block = Array.from({ length: rows }, () => new Float32Array(takeChunk));
   const readyOrder: number[] = [];
   for (const job of plan.jobs) {
-    const outputs = Array.from({ length: rows }, (_, r) => fakeOutput(job.readStart, segment, r));
+    const outputs = fakeModel(rows)([slice(input[0], job.readStart, segment)]);
     ola.add(job, outputs);
     for (;;) {
       const start = ola.taken;

@@ -43,6 +43,29 @@ export function complementName(stem: string): string {
   return stem === 'vocals' ? 'accompaniment' : `no_${stem}`;
 }
 
+/** The stems the flags ask for, checked against what the model (or set) has. */
+function wantedStems(flags: SeparateFlags, sources: readonly string[], what: string): string[] {
+  const wanted = flags['two-stems'] !== undefined ? [flags['two-stems']] : flags.stems?.split(',').map((s) => s.trim()).filter(Boolean) ?? [...sources];
+  for (const s of wanted) {
+    if (!sources.includes(s)) throw new StemstreamError('BAD_OPTION', `${what} has no stem "${s}"; it has ${sources.join(', ')}`);
+  }
+  return wanted;
+}
+
+/** Resamples and converts channels to what the model takes, saying so. */
+function fitAudio(decoded: AudioData, sampleRate: number, channels: number, log: (line: string) => void): AudioData {
+  let audio = decoded;
+  if (audio.sampleRate !== sampleRate) {
+    log(`resampling ${audio.sampleRate} Hz → ${sampleRate} Hz (the model's rate; stems are written at ${sampleRate} Hz)`);
+    audio = resample(audio, sampleRate);
+  }
+  if (audio.channels.length !== channels) {
+    log(`converting ${audio.channels.length} channel(s) → ${channels}`);
+    audio = toChannelCount(audio, channels);
+  }
+  return audio;
+}
+
 export async function runSeparate(input: string, flags: SeparateFlags): Promise<number> {
   const overlap = numberFlag('overlap', flags.overlap, (n) => n >= 0 && n < 1, 'in [0, 1)');
   const shifts = numberFlag('shifts', flags.shifts, (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'an integer from 1 to 100');
@@ -60,19 +83,8 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
   const model = await loadModel(modelPath, { runtime, threads });
   try {
     const { info } = model;
-    const wanted = flags['two-stems'] !== undefined ? [flags['two-stems']] : flags.stems?.split(',').map((s) => s.trim()).filter(Boolean) ?? info.sources;
-    for (const s of wanted) {
-      if (!info.sources.includes(s)) throw new StemstreamError('BAD_OPTION', `the model has no stem "${s}"; it has ${info.sources.join(', ')}`);
-    }
-    let audio = decoded;
-    if (audio.sampleRate !== info.sampleRate) {
-      log(`resampling ${audio.sampleRate} Hz → ${info.sampleRate} Hz (the model's rate; stems are written at ${info.sampleRate} Hz)`);
-      audio = resample(audio, info.sampleRate);
-    }
-    if (audio.channels.length !== info.channels) {
-      log(`converting ${audio.channels.length} channel(s) → ${info.channels}`);
-      audio = toChannelCount(audio, info.channels);
-    }
+    const wanted = wantedStems(flags, info.sources, 'the model');
+    const audio = fitAudio(decoded, info.sampleRate, info.channels, log);
 
     const outDir = flags.out ?? join('separated', basename(input, extname(input)));
     await mkdir(outDir, { recursive: true });
@@ -131,19 +143,8 @@ async function runSeparateWithSet(
   const set = await loadModelSet(manifest, { runtime: o.runtime, threads: o.threads });
   try {
     const two = flags['two-stems'];
-    const wanted = two !== undefined ? [two] : flags.stems?.split(',').map((s) => s.trim()).filter(Boolean) ?? set.sources;
-    for (const s of wanted) {
-      if (!set.sources.includes(s)) throw new StemstreamError('BAD_OPTION', `the model set has no stem "${s}"; it has ${set.sources.join(', ')}`);
-    }
-    let audio = decoded;
-    if (audio.sampleRate !== set.sampleRate) {
-      log(`resampling ${audio.sampleRate} Hz → ${set.sampleRate} Hz (the model's rate; stems are written at ${set.sampleRate} Hz)`);
-      audio = resample(audio, set.sampleRate);
-    }
-    if (audio.channels.length !== set.channels) {
-      log(`converting ${audio.channels.length} channel(s) → ${set.channels}`);
-      audio = toChannelCount(audio, set.channels);
-    }
+    const wanted = wantedStems(flags, set.sources, 'the model set');
+    const audio = fitAudio(decoded, set.sampleRate, set.channels, log);
     const outDir = flags.out ?? join('separated', basename(input, extname(input)));
     await mkdir(outDir, { recursive: true });
     const format = flags.float ? 'float32' : 'pcm16';
