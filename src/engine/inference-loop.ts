@@ -74,7 +74,10 @@ export class InferenceLoop {
   private feedIn(): number {
     let fed = 0;
     while (!this.separator.canStep && !this.separator.ended) {
-      const n = this.input.readPlanar(this.inBlock, Math.min(this.chunk, this.input.availableFrames()));
+      // Input past a declared end (the capture keeps running) is not the stream's.
+      const want = Math.min(this.chunk, this.input.availableFrames(), this.separator.framesWanted);
+      if (want <= 0) break;
+      const n = this.input.readPlanar(this.inBlock, want);
       if (n === 0) break;
       this.separator.push(this.inBlock, n);
       fed += n;

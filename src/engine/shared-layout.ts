@@ -87,6 +87,12 @@ export const CTRL = {
   /** i32, default 1: 1 = the worklet writes its input into the input ring; 0 =
    *  it does not (the worker reads the input elsewhere, e.g. a track's PCM). */
   CAPTURE_ENABLED: 9,
+  /** i32, default 0: 1 = the worklet times its process() (the PROC_US_* slots)
+   *  with performance.now(). Off by default because the clock itself allocates:
+   *  a non-integer double returned by a call V8 does not inline is boxed (16
+   *  bytes), and Node 20's performance.now() allocates ~75 bytes per call. With
+   *  0, process() allocates nothing at all; with 1, nothing but the clock's. */
+  TIMING_ENABLED: 10,
   /** f32 × MAX_STEMS, default 1: per-stem target gain (linear). */
   GAIN: 16,
   /** i32 × MAX_STEMS, default 0: 1 = muted (target gain 0). */
@@ -117,7 +123,8 @@ export const CTRL = {
   STEM_DEADLINE: 47,
   /** i32 (wraps): frames in the input stream so far (written + owed zeros). */
   INPUT_STREAM_FRAMES: 48,
-  /** i32: 1 when the worklet has a clock (performance.now) for the time stats. */
+  /** i32: 1 when the worklet has a clock (performance.now) for the time stats
+   *  (they are updated only while TIMING_ENABLED is 1 too). */
   TIMING_AVAILABLE: 49,
   /** i32: quanta in the last published time window (PROC_US_WINDOW_*). */
   PROC_WINDOW_QUANTA: 50,
@@ -402,6 +409,10 @@ export function setStemSolo(state: SharedState, stem: number, soloed: boolean): 
 
 export function setStemsEnabled(state: SharedState, enabled: boolean): void {
   Atomics.store(state.controlI32, CTRL.STEMS_ENABLED, enabled ? 1 : 0);
+}
+
+export function setTimingEnabled(state: SharedState, enabled: boolean): void {
+  Atomics.store(state.controlI32, CTRL.TIMING_ENABLED, enabled ? 1 : 0);
 }
 
 export function setCaptureEnabled(state: SharedState, enabled: boolean): void {

@@ -98,11 +98,21 @@ export class StreamSeparator {
 
   /** The input is complete (live stop). */
   end(): void {
-    if (this.length === undefined) {
-      this.length = this.received;
-      this.plan = planSegments(this.received, this.segment, this.overlap);
-      this.ola.setLength(this.received);
-    }
+    this.setLength(this.received);
+  }
+
+  /** The stream will end after `total` frames (at least those received); once only. */
+  setLength(total: number): void {
+    if (this.length !== undefined) return;
+    if (total < this.received) throw new StemstreamError('BAD_OPTION', `stream length ${total} is less than the ${this.received} frames already received`);
+    this.length = total;
+    this.plan = planSegments(total, this.segment, this.overlap);
+    this.ola.setLength(total);
+  }
+
+  /** Frames still expected before the end (Infinity while the length is unknown). */
+  get framesWanted(): number {
+    return this.length === undefined ? Number.POSITIVE_INFINITY : this.length - this.received;
   }
 
   get ended(): boolean {

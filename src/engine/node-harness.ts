@@ -1,0 +1,154 @@
+/**
+ * The headless harness: the real audio-thread core (worklets/stem-out-core.ts)
+ * and the real inference worker (a worker_threads Worker) in Node, connected by
+ * the shared rings, driven by a render-quantum clock that runs as fast as the
+ * worker allows (virtual time: the clock waits instead of underrunning) or
+ * paced to real time (underruns counted, dry fallback heard).
+ */
+import { Worker } from 'node:worker_threads';
+import { RENDER_QUANTUM } from '../constants.js';
+import { StemstreamError } from '../errors.js';
+import type { AudioData } from '../audio/types.js';
+import { describeModel } from '../model/model.js';
+import type { RuntimeChoice } from '../model/runtime.js';
+import { segmentStride } from '../separate/segmentation.js';
+import { StemOutCore } from '../../worklets/stem-out-core.js';
+import { createSharedState, readStats, setCaptureEnabled, type StemOutStats } from './shared-layout.js';
+import type { FromWorker, ToWorker, WorkerStats } from './worker-protocol.js';
+
+export interface HeadlessStreamOptions {
+  /** Only quality mode for now. */
+  mode?: 'quality';
+  overlap?: number;
+  /** Pace the clock to real time (default: as fast as possible, never underrunning). */
+  realtime?: boolean;
+  runtime?: RuntimeChoice;
+  threads?: number;
+  /** Frames of compute time allowed per segment beyond the segment itself. Default: one stride. */
+  computeMarginFrames?: number;
+  /** Tests: a model slowed down on purpose. */
+  extraRunMs?: number;
+  onProgress?: (framesRendered: number, totalFrames: number) => void;
+}
+
+export interface HeadlessStreamResult {
+  latencySamples: number;
+  sampleRate: number;
+  sources: string[];
+  /** Output as rendered, unshifted: frame n ↔ input frame n − latencySamples. Length = input + latency. */
+  mix: Float32Array[];
+  stems: Record<string, Float32Array[]>;
+  worklet: StemOutStats;
+  worker: WorkerStats;
+  wallMs: number;
+  runtime: string;
+}
+
+/** Quality mode's declared latency: a segment plus the compute margin. */
+export function qualityLatency(segmentSamples: number, overlap: number, computeMarginFrames?: number): number {
+  return segmentSamples + (computeMarginFrames ?? segmentStride(segmentSamples, overlap));
+}
+
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./inference-worker-node.js', import.meta.url));
+  // Running from TypeScript sources (tests, tsx): the worker registers tsx first.
+  const entry = new URL('./inference-worker-node.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
+}
+
+export async function runHeadlessStream(audio: AudioData, modelBytes: Uint8Array, options: HeadlessStreamOptions = {}): Promise<HeadlessStreamResult> {
+  const info = describeModel(modelBytes);
+  const C = info.channels;
+  const S = info.sources.length;
+  if (audio.sampleRate !== info.sampleRate || audio.channels.length !== C) {
+    throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the stream must be ${C} channels at ${info.sampleRate} Hz, got ${audio.channels.length} at ${audio.sampleRate} Hz`);
+  }
+  const overlap = options.overlap ?? 0.25;
+  const L = qualityLatency(info.segmentSamples, overlap, options.computeMarginFrames);
+  const length = audio.channels[0].length;
+  const total = length + L;
+  const state = createSharedState({ channels: C, sources: S, inputRingFrames: 1 << 18, stemRingFrames: 1 << 18 });
+  const core = new StemOutCore({ sharedState: state, channels: C, sources: S, latencyFrames: L, sampleRate: info.sampleRate });
+  const worker = startWorker();
+  let ready = false;
+  let finished: WorkerStats | undefined;
+  let failure: Error | undefined;
+  let lastStats: WorkerStats = { segments: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0 };
+  worker.on('message', (m: FromWorker) => {
+    if (m.type === 'ready') ready = true;
+    else if (m.type === 'segment') lastStats = m.stats;
+    else if (m.type === 'done') lastStats = m.stats;
+    else if (m.type === 'stopped') { finished = m.stats; lastStats = m.stats; }
+    else if (m.type === 'error') failure = new StemstreamError(m.code as never, m.message);
+  });
+  worker.on('error', (err: unknown) => { failure = err instanceof Error ? err : new Error(String(err)); });
+  const send = (m: ToWorker) => worker.postMessage(m);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    send({ type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length } });
+    while (!ready) {
+      if (failure) throw failure;
+      await sleep(2);
+    }
+    const Q = RENDER_QUANTUM;
+    const mix = Array.from({ length: C }, () => new Float32Array(total + Q));
+    const stemOut = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(total + Q)));
+    const inQ = Array.from({ length: C }, () => new Float32Array(Q));
+    const mixQ = Array.from({ length: C }, () => new Float32Array(Q));
+    const stemQ = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(Q)));
+    const t0 = performance.now();
+    let endSent = false;
+    for (let n = 0; n < total; n += Q) {
+      if (failure) throw failure;
+      if (options.realtime) {
+        // Render in bursts, never ahead of the wall clock.
+        while ((n / info.sampleRate) * 1000 > performance.now() - t0) await sleep(2);
+      } else if (n + Q > L) {
+        // Virtual time: wait for the stems this quantum and the core's look-ahead need.
+        // (Past the end of the input the worker writes silent stems, so this is always satisfied.)
+        const needUpTo = n + Q - L + core.lookaheadFrames;
+        while (Math.max(0, n - L) + state.stemRing.availableRead() < needUpTo) {
+          if (failure) throw failure;
+          await sleep(1);
+        }
+      }
+      for (let c = 0; c < C; c++) {
+        const src = audio.channels[c];
+        for (let i = 0; i < Q; i++) inQ[c][i] = n + i < length ? src[n + i] : 0;
+      }
+      core.process(inQ, mixQ, stemQ);
+      for (let c = 0; c < C; c++) {
+        mix[c].set(mixQ[c], n);
+        for (let s = 0; s < S; s++) stemOut[s][c].set(stemQ[s][c], n);
+      }
+      if (!endSent && n + Q >= length) {
+        // The worker knows the length; the capture after it is not needed.
+        setCaptureEnabled(state, false);
+        endSent = true;
+      }
+      if (options.onProgress && (n / Q) % 256 === 0) options.onProgress(n, total);
+    }
+    const wallMs = performance.now() - t0;
+    {
+      send({ type: 'stop', id: 3 });
+      const until = performance.now() + 10_000;
+      while (!finished && !failure && performance.now() < until) await sleep(2);
+    }
+    const stems: Record<string, Float32Array[]> = {};
+    info.sources.forEach((name, s) => { stems[name] = stemOut[s].map((ch) => ch.subarray(0, total)); });
+    return {
+      latencySamples: L,
+      sampleRate: info.sampleRate,
+      sources: [...info.sources],
+      mix: mix.map((ch) => ch.subarray(0, total)),
+      stems,
+      worklet: readStats(state),
+      worker: finished ?? lastStats,
+      wallMs,
+      runtime: options.runtime ?? 'auto',
+    };
+  } finally {
+    await worker.terminate();
+  }
+}

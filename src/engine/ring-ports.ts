@@ -1,0 +1,34 @@
+/** The inference loop's ports over the shared rings (worker side). */
+import { RENDER_QUANTUM } from '../constants.js';
+import type { InputPort, StemPort } from './inference-loop.js';
+import type { FrameRing } from './shared-layout.js';
+
+export class InputRingPort implements InputPort {
+  private readonly ring: FrameRing;
+  private readonly scratch: Float32Array;
+  constructor(ring: FrameRing) {
+    this.ring = ring;
+    this.scratch = new Float32Array(RENDER_QUANTUM * 8 * ring.width);
+  }
+  availableFrames(): number {
+    return this.ring.availableRead();
+  }
+  readPlanar(dst: Float32Array[], frames: number): number {
+    return this.ring.readPlanar(dst, 0, frames, this.scratch);
+  }
+}
+
+export class StemRingPort implements StemPort {
+  private readonly ring: FrameRing;
+  private readonly scratch: Float32Array;
+  constructor(ring: FrameRing) {
+    this.ring = ring;
+    this.scratch = new Float32Array(RENDER_QUANTUM * 8 * ring.width);
+  }
+  spaceFrames(): number {
+    return this.ring.availableWrite();
+  }
+  writeRows(rows: Float32Array[], frames: number, offset: number): number {
+    return frames > 0 && this.ring.writePlanar(rows, offset, frames, this.scratch) ? frames : 0;
+  }
+}

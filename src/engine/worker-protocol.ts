@@ -1,0 +1,36 @@
+/** Messages between the main thread and the inference worker: typed, every request answerable with an error. */
+import type { RuntimeChoice } from '../model/runtime.js';
+import type { TrackStats } from '../separate/normalize.js';
+import type { SharedStateBuffers } from './shared-layout.js';
+
+export interface WorkerInitOptions {
+  overlap: number;
+  runtime: RuntimeChoice;
+  threads?: number;
+  /** Track mode: normalisation statistics of the whole track; live: none. */
+  normalization?: TrackStats;
+  /** The stream's length when known in advance (a file or track); live streams end with end-of-input. */
+  length?: number;
+  /** Tests: make every session.run this much slower (a model slow on purpose). */
+  extraRunMs?: number;
+}
+
+export type ToWorker =
+  | { type: 'init'; id: number; buffers: SharedStateBuffers; model: Uint8Array; options: WorkerInitOptions }
+  | { type: 'end-of-input'; id: number; frames: number }
+  | { type: 'stop'; id: number };
+
+export interface WorkerStats {
+  segments: number;
+  lastRunMs: number;
+  runMsTotal: number;
+  framesIn: number;
+  framesOut: number;
+}
+
+export type FromWorker =
+  | { type: 'ready'; id: number; sources: string[]; segmentSamples: number; stride: number; sampleRate: number; runtime: string }
+  | { type: 'segment'; stats: WorkerStats }
+  | { type: 'done'; id: number; stats: WorkerStats }
+  | { type: 'stopped'; id: number; stats: WorkerStats }
+  | { type: 'error'; id: number; code: string; message: string };

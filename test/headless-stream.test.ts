@@ -1,0 +1,85 @@
+/**
+ * The real-time engine headless: the audio-thread core and the inference worker
+ * (a real worker thread) over the shared rings, with a tiny model.
+ */
+import { describe, expect, it } from 'vitest';
+import { qualityLatency, runHeadlessStream } from '../src/engine/node-harness.js';
+import { loadModel } from '../src/model/model.js';
+import { noiseInput } from '../src/model/parity.js';
+import { separate } from '../src/separate/separate.js';
+import { makeDemucsLayoutModel, TINY_SEGMENT } from './fixtures/tiny-models.js';
+
+const RAMP = 512;
+const waveGains = [[0.5, -0.25], [0.125, 1], [-1, 0.75], [0.25, 0.5]];
+
+function argmaxAbs(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (Math.abs(x[i]) > Math.abs(x[best])) best = i;
+  return best;
+}
+
+describe('headless stream, quality mode', () => {
+  it('declares N + stride and its stems, shifted back by it, equal separate() exactly', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains, waveRamp: true });
+    const length = 50000;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 4).audio };
+    const r = await runHeadlessStream(audio, bytes, { runtime: 'node' });
+    const L = r.latencySamples;
+    expect(L).toBe(TINY_SEGMENT + Math.floor(0.75 * TINY_SEGMENT));
+    expect(L).toBe(qualityLatency(TINY_SEGMENT, 0.25));
+    expect(r.mix[0].length).toBe(length + L);
+    const model = await loadModel(bytes);
+    const ref = await separate(audio, model, { normalize: false });
+    await model.dispose();
+    // The first RAMP frames at the latency point fade in from the dry input; then it is exact.
+    for (const s of r.sources) {
+      for (let c = 0; c < 2; c++) {
+        let err = 0;
+        for (let t = RAMP; t < length; t++) err = Math.max(err, Math.abs(r.stems[s][c][t + L] - ref.stems[s][c][t]));
+        expect(err).toBe(0);
+        for (let t = 0; t < L; t++) expect(r.stems[s][c][t]).toBe(0);
+      }
+    }
+    for (let c = 0; c < 2; c++) {
+      let err = 0;
+      for (let t = RAMP; t < length; t++) err = Math.max(err, Math.abs(r.mix[c][t + L] - r.sources.reduce((a, s) => a + ref.stems[s][c][t], 0)));
+      expect(err).toBeLessThan(1e-6);
+    }
+    expect(r.worklet.underrunQuanta).toBe(0);
+    expect(r.worker.framesOut).toBe(length);
+  });
+
+  it('an impulse comes out exactly latencySamples later, in the mix and in the stems', async () => {
+    const bytes = makeDemucsLayoutModel();
+    const length = 40000;
+    const channels = [new Float32Array(length), new Float32Array(length)];
+    const k = 23456;
+    channels[0][k] = 0.9;
+    channels[1][k] = -0.7;
+    const r = await runHeadlessStream({ sampleRate: 44100, channels }, bytes, { runtime: 'node' });
+    const L = r.latencySamples;
+    expect(argmaxAbs(r.mix[0])).toBe(k + L);
+    expect(argmaxAbs(r.mix[1])).toBe(k + L);
+    // Demucs' spectral round trip is not exact near segment edges: close to, not exactly, 0.9.
+    expect(r.mix[0][k + L]).toBeGreaterThan(0.85);
+    for (const s of r.sources) expect(argmaxAbs(r.stems[s][1])).toBe(k + L);
+  });
+
+  it('a model too slow for real time underruns: dry input fills in, and the latency holds to the sample', async () => {
+    const bytes = makeDemucsLayoutModel();
+    const length = 44100;
+    const channels = [new Float32Array(length), new Float32Array(length)];
+    const impulses = [3000, 20000, 38000];
+    for (const k of impulses) { channels[0][k] = 0.8; channels[1][k] = 0.8; }
+    // Each segment takes 400 ms more than its 160 ms stride: the worker falls behind.
+    const r = await runHeadlessStream({ sampleRate: 44100, channels }, bytes, { runtime: 'node', realtime: true, extraRunMs: 400 });
+    const L = r.latencySamples;
+    expect(r.worklet.underrunQuanta).toBeGreaterThan(10);
+    expect(r.worklet.dryFallbackQuanta).toBeGreaterThan(10);
+    for (const k of impulses) {
+      const win = r.mix[0].subarray(k + L - 2000, k + L + 2000);
+      expect(argmaxAbs(win) + k + L - 2000).toBe(k + L);
+      expect(Math.abs(r.mix[0][k + L])).toBeGreaterThan(0.5);
+    }
+  });
+});
