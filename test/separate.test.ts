@@ -8,9 +8,10 @@ import type { AudioData } from '../src/audio/types.js';
 import { loadModel, type SeparationModel } from '../src/model/model.js';
 import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { separate, separateStream } from '../src/separate/separate.js';
-import { makeCanonicalModel, makeDemucsLayoutModel, resolveTinyOptions, type TinyModelOptions } from './fixtures/tiny-models.js';
+import { makeCanonicalModel, makeDemucsLayoutModel, type TinyModelOptions } from './fixtures/tiny-models.js';
 import { maxAbsDiff, referenceApplyModel } from './reference/apply-model.js';
 import { specRoundTrip64 } from './reference/demucs-dsp.js';
+import { tinyReference } from './reference/tiny-model.js';
 
 const RATE = 44100;
 
@@ -24,24 +25,6 @@ function music(frames: number, seed = 1): AudioData {
     channels[1][i] = 0.25 * Math.sin(i * 0.017 + 1) + 0.2 * rnd() - 0.02;
   }
   return { sampleRate: RATE, channels };
-}
-
-/**
- * What a tiny model's segment comes out as, in float64: spec gain × Demucs'
- * ispec(spec(x)) (not quite x near the segment's edges) + wave gain × ramp × x.
- */
-function tinyReference(opts: TinyModelOptions) {
-  const cfg = resolveTinyOptions(opts);
-  return (segment: Float64Array[]) => {
-    const roundTrip = segment.map((x) => specRoundTrip64(x));
-    const rows: Float64Array[] = [];
-    for (let s = 0; s < cfg.S; s++) {
-      for (let c = 0; c < cfg.C; c++) {
-        rows.push(segment[c].map((v, i) => cfg.specGains[s][c] * roundTrip[c][i] + cfg.waveGains[s][c] * (cfg.ramp ? cfg.ramp[i] : 1) * v));
-      }
-    }
-    return rows;
-  };
 }
 
 async function tiny(kind: 'demucs' | 'canonical', opts: TinyModelOptions = {}): Promise<SeparationModel> {

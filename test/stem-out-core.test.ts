@@ -21,6 +21,7 @@ import {
   setStemSolo,
   setStemsEnabled,
   setTimingEnabled,
+  stemFramesBehind,
   type SharedState,
 } from '../src/engine/shared-layout.js';
 import { StemOutCore, type Clock } from '../worklets/stem-out-core.js';
@@ -114,6 +115,23 @@ class Rig {
     }
     this.pushed += total;
     return total;
+  }
+
+  /** A worker that has fallen behind: skip what the worklet gave up on (stems
+   *  and their input), then compute the rest. */
+  pumpSkippingLate(): number {
+    const behind = stemFramesBehind(this.state, this.pushed);
+    let skipped = 0;
+    if (behind > 0) {
+      const k = Math.min(behind, this.state.inputRing.availableRead(), this.state.stemRing.availableWrite());
+      this.state.inputRing.skipRead(k);
+      this.state.stemRing.skipWrite(k);
+      this.streamFrames += k;
+      this.pushed += k;
+      skipped = k;
+    }
+    this.pump();
+    return skipped;
   }
 
   process(): void {
@@ -323,6 +341,52 @@ describe('StemOutCore: underrun', () => {
       expect(stats.dryFallbackQuanta).toBe(notWet);
     });
   }
+});
+
+describe('StemOutCore: a worker far behind', () => {
+  it('skips the stems the worklet gave up on (skipWrite up to STEM_DEADLINE) and is back in step without computing them', () => {
+    const L = 1024;
+    const rig = new Rig({ latency: L });
+    const quanta = 160;
+    const frames = quanta * Q;
+    const q1 = 30; // stalled after quanta 30 .. 89: 60 quanta, 7680 frames
+    const q2 = 90;
+    const outWet = (q2 + 20) * Q + 9;
+    const list: [number, number, number][] = [
+      [0, 20 * Q + 3 - L, 1],
+      [0, outWet - L, 0.5],
+      [1, outWet - L + 100, -1],
+    ];
+    const x = impulses(2, frames, list);
+    let skippedByWorker = 0;
+    let pushedAtResume = 0;
+    for (let q = 0; q < quanta; q++) {
+      for (let c = 0; c < 2; c++) rig.input[c].set(x[c].subarray(q * Q, q * Q + Q));
+      rig.process();
+      if (q === q2) pushedAtResume = rig.pushed;
+      if (q < q1) rig.pump();
+      else if (q >= q2) skippedByWorker += rig.pumpSkippingLate();
+      for (let c = 0; c < 2; c++) {
+        for (let i = 0; i < Q; i++) {
+          const t = q * Q + i;
+          const expected = list.filter(([cc, k]) => cc === c && k + L === t).reduce((a, [, , v]) => a + G * v, 0);
+          if (expected === 0) {
+            if (rig.mix[c][i] !== 0) expect.fail(`frame ${t} channel ${c}: ${rig.mix[c][i]}, expected silence`);
+          } else {
+            expect(rig.mix[c][i], `frame ${t} channel ${c}`).toBeCloseTo(expected, 6);
+          }
+        }
+      }
+    }
+    // At the resume the worklet had rendered up to frame (q2 + 1)·Q, i.e. input
+    // frames below (q2 + 1)·Q − L, without stems: all of those the worker had not
+    // pushed were skipped, not computed.
+    expect(skippedByWorker).toBe((q2 + 1) * Q - L - pushedAtResume);
+    const stats = readStats(rig.state);
+    expect(stats.framesSkipped).toBe(skippedByWorker);
+    expect(stats.skipDebtFrames).toBe(0);
+    expect(stats.underrunQuanta).toBeGreaterThan(40);
+  });
 });
 
 describe('StemOutCore: crossfades', () => {

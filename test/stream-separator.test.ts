@@ -7,6 +7,7 @@ import { trackStats } from '../src/separate/normalize.js';
 import { separate } from '../src/separate/separate.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 import { maxAbsDiff } from './reference/apply-model.js';
+import { tinyReference } from './reference/tiny-model.js';
 
 const waveGains = [[0.5, -0.25], [0.125, 1], [-1, 0.75], [0.25, 0.5]];
 
@@ -73,6 +74,45 @@ describe('StreamSeparator', () => {
     expect(sep.canStep).toBe(true);
     expect(await sep.step()).toBe(true);
     expect(sep.framesReady).toBe(sep.stride);
+    await model.dispose();
+  });
+});
+
+describe('StreamSeparator, low-latency mode', () => {
+  it('keeps [k·hop, (k+1)·hop) of a window ending lookahead later: equals the float64 reference', async () => {
+    const opts = { waveGains, waveRamp: true };
+    const model = await loadModel(makeDemucsLayoutModel(opts));
+    const N = model.info.segmentSamples;
+    const hop = 2048;
+    const lookahead = 3000;
+    const length = 20000;
+    const audio = noiseInput(2, length, 12).audio;
+    const sep = new StreamSeparator(model, { lowLatency: { hop, lookahead } });
+    expect(sep.stride).toBe(hop);
+    const ours = await stream(sep, audio, () => 128, true);
+    const trim = N - lookahead - hop;
+    const model64 = tinyReference(opts);
+    for (let k = 0; k * hop < length; k++) {
+      const start = k * hop;
+      const window = audio.map((ch) => Float64Array.from({ length: N }, (_, i) => {
+        const t = start - trim + i;
+        return t >= 0 && t < length ? ch[t] : 0;
+      }));
+      const out = model64(window);
+      for (let r = 0; r < 8; r++) {
+        for (let i = 0; i < Math.min(hop, length - start); i++) {
+          expect(Math.abs(ours[r][start + i] - out[r][trim + i])).toBeLessThan(2e-5);
+        }
+      }
+    }
+    // Output is final hop + lookahead frames after its input.
+    const live = new StreamSeparator(model, { lowLatency: { hop, lookahead } });
+    live.push(audio, hop + lookahead - 1);
+    expect(live.canStep).toBe(false);
+    live.push(audio, 1, hop + lookahead - 1);
+    expect(await live.step()).toBe(true);
+    expect(live.framesReady).toBe(hop);
+    expect(() => new StreamSeparator(model, { lowLatency: { hop: N, lookahead: 1 } })).toThrow(/low-latency mode needs/);
     await model.dispose();
   });
 });

@@ -34,6 +34,15 @@
  * not. On a change of target, the gain moves linearly from its current value to
  * the new target in exactly R frames, starting on the first frame of the next
  * quantum (a change mid-ramp starts a new R-frame ramp from where it is).
+ *
+ * Allocation, in practice. Float state lives in typed arrays (never in object
+ * fields that V8 might box) and every branch of process() is run once at
+ * construction (prime()), so that V8 never meets a branch without type
+ * feedback later and deoptimizes mid-stream. The process()-time stats are off
+ * unless CTRL.TIMING_ENABLED is set, because the clock allocates (performance.now()
+ * returns a boxed double; Node 20's allocates more). Chromium's
+ * AudioWorkletGlobalScope has no `performance` at all (checked in Chromium 156):
+ * there TIMING_AVAILABLE stays 0.
  */
 import { RENDER_QUANTUM } from '../src/constants.js';
 import {

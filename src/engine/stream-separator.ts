@@ -10,7 +10,7 @@ import type { SeparationModel } from '../model/model.js';
 import { IDENTITY_STATS, type TrackStats } from '../separate/normalize.js';
 import { OverlapAdd } from '../separate/overlap-add.js';
 import { SegmentRunner, type SegmentTiming } from '../separate/segment-runner.js';
-import { planSegments, segmentStride, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
+import { checkLowLatency, lowLatencyJob, planLowLatency, planSegments, segmentStride, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
 
 export interface StreamSeparatorOptions {
   overlap?: number;
@@ -19,6 +19,11 @@ export interface StreamSeparatorOptions {
   /** Track mode: the length in frames, known in advance. Live: leave undefined and call end(). */
   length?: number;
   runner?: SegmentRunner;
+  /**
+   * Low-latency mode instead of quality mode: every `hop` frames, a window
+   * whose newest `lookahead` frames are context only (segmentation.ts).
+   */
+  lowLatency?: { hop: number; lookahead: number };
 }
 
 export class StreamSeparator {
@@ -38,6 +43,7 @@ export class StreamSeparator {
   private plan: SegmentPlan | undefined;
   private nextJob = 0;
   private readonly overlap: number;
+  private readonly lowLatency: { hop: number; lookahead: number } | undefined;
   /** Timings of the last job. */
   lastTiming: SegmentTiming | undefined;
   jobsRun = 0;
@@ -49,7 +55,9 @@ export class StreamSeparator {
     this.rows = info.sources.length * info.channels;
     this.segment = info.segmentSamples;
     this.overlap = options.overlap ?? 0.25;
-    this.stride = segmentStride(this.segment, this.overlap);
+    this.lowLatency = options.lowLatency;
+    if (this.lowLatency) checkLowLatency(this.segment, this.lowLatency.hop, this.lowLatency.lookahead);
+    this.stride = this.lowLatency ? this.lowLatency.hop : segmentStride(this.segment, this.overlap);
     this.stats = options.normalization ?? IDENTITY_STATS;
     this.runner = options.runner ?? new SegmentRunner(model);
     // A job reads at most a segment back from the newest input; the last, short
@@ -58,7 +66,7 @@ export class StreamSeparator {
     this.history = Array.from({ length: this.channels }, () => new Float32Array(this.capacity));
     this.length = options.length;
     const planLength = options.length ?? Number.POSITIVE_INFINITY;
-    const shape: SegmentPlan = options.length !== undefined ? planSegments(options.length, this.segment, this.overlap) : { segment: this.segment, stride: this.stride, shifts: 1, passStarts: [0], jobs: [], length: planLength };
+    const shape: SegmentPlan = options.length !== undefined ? this.planFor(options.length) : { segment: this.segment, stride: this.stride, shifts: 1, passStarts: [0], jobs: [], length: planLength };
     this.plan = options.length !== undefined ? shape : undefined;
     this.ola = new OverlapAdd(shape, this.rows, segmentWeights(this.segment));
   }
@@ -106,7 +114,7 @@ export class StreamSeparator {
     if (this.length !== undefined) return;
     if (total < this.received) throw new StemstreamError('BAD_OPTION', `stream length ${total} is less than the ${this.received} frames already received`);
     this.length = total;
-    this.plan = planSegments(total, this.segment, this.overlap);
+    this.plan = this.planFor(total);
     this.ola.setLength(total);
   }
 
@@ -119,9 +127,15 @@ export class StreamSeparator {
     return this.length !== undefined && this.received >= this.length;
   }
 
+  private planFor(length: number): SegmentPlan {
+    const ll = this.lowLatency;
+    return ll ? planLowLatency(length, this.segment, ll.hop, ll.lookahead) : planSegments(length, this.segment, this.overlap);
+  }
+
   /** The next job, if it is planned (live: full segments until the length is known). */
   private job(index: number): SegmentJob | undefined {
     if (this.plan) return this.plan.jobs[index];
+    if (this.lowLatency) return lowLatencyJob(index, this.segment, this.lowLatency.hop, this.lowLatency.lookahead);
     const start = index * this.stride;
     return { shift: 0, index, readStart: start, start, length: this.segment, trim: 0, finalUpTo: start + this.stride };
   }

@@ -9,6 +9,8 @@ export interface WorkerInitOptions {
   threads?: number;
   /** Track mode: normalisation statistics of the whole track; live: none. */
   normalization?: TrackStats;
+  /** Low-latency mode (frames); quality mode when absent. */
+  lowLatency?: { hop: number; lookahead: number };
   /** The stream's length when known in advance (a file or track); live streams end with end-of-input. */
   length?: number;
   /** Tests: make every session.run this much slower (a model slow on purpose). */

@@ -97,3 +97,30 @@ export function planSegments(
   jobs.sort((a, b) => a.start - b.start || a.shift - b.shift);
   return { segment, stride, shifts: passes, passStarts, jobs, length };
 }
+
+/**
+ * Low-latency mode's jobs: every `hop` frames a window of `segment` frames
+ * ending `lookahead` frames after the hop it keeps; the newest `lookahead`
+ * frames are context only. Job k keeps track frames [k·hop, (k+1)·hop), which
+ * sit at offset `segment − lookahead − hop` of its window; nothing overlaps, so
+ * the overlap-add stage just passes them through. Output is final `hop +
+ * lookahead` frames after its input (plus compute).
+ */
+export function lowLatencyJob(index: number, segment: number, hop: number, lookahead: number, length = Number.POSITIVE_INFINITY): SegmentJob {
+  const start = index * hop;
+  const trim = segment - lookahead - hop;
+  return { shift: 0, index, readStart: start - trim, start, length: Math.min(hop, length - start), trim, finalUpTo: Math.min(start + hop, length) };
+}
+
+export function checkLowLatency(segment: number, hop: number, lookahead: number): void {
+  if (!Number.isInteger(hop) || hop < 1 || !Number.isInteger(lookahead) || lookahead < 0 || hop + lookahead > segment) {
+    throw new StemstreamError('BAD_OPTION', `low-latency mode needs whole frames with hop ≥ 1, lookahead ≥ 0 and hop + lookahead ≤ the segment (${segment}); got hop ${hop}, lookahead ${lookahead}`);
+  }
+}
+
+export function planLowLatency(length: number, segment: number, hop: number, lookahead: number): SegmentPlan {
+  checkLowLatency(segment, hop, lookahead);
+  const jobs: SegmentJob[] = [];
+  for (let k = 0; k * hop < length; k++) jobs.push(lowLatencyJob(k, segment, hop, lookahead, length));
+  return { segment, stride: hop, shifts: 1, passStarts: [0], jobs, length };
+}
