@@ -18,6 +18,7 @@ import type { RuntimeChoice } from '../src/model/runtime.js';
 import { OverlapAdd } from '../src/separate/overlap-add.js';
 import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { readSegment, separate } from '../src/separate/separate.js';
+import { StreamSeparator } from '../src/engine/stream-separator.js';
 import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -134,6 +135,39 @@ async function childQuality() {
   return { rows, sizes: { float32: source.length, float16: fp16.bytes.length } };
 }
 
+/** Low-latency mode (StreamSeparator, offline): SDR on the test clips for a few (hop, lookahead) settings. */
+async function childLowLatency() {
+  const model = await loadModel(await defaultModelPath());
+  const settings = [[4, 2], [2, 2], [1, 1]];
+  const out: { hop: number; lookahead: number; sdr: Record<string, number>; runsPerSecond: number; meanRunMs: number }[] = [];
+  for (const [hopS, laS] of settings) {
+    const sums: Record<string, number> = {};
+    let runs = 0;
+    let runMs = 0;
+    let seconds = 0;
+    for (const clip of CLIPS) {
+      const mix = parseWav(new Uint8Array(readFileSync(join(testdata, clip, 'mixture.wav'))));
+      const length = mix.channels[0].length;
+      const sep = new StreamSeparator(model, { lowLatency: { hop: hopS * 44100, lookahead: laS * 44100 }, length });
+      const rows = Array.from({ length: 8 }, () => new Float32Array(length));
+      for (let fed = 0; fed < length; fed += 4096) {
+        sep.push(mix.channels, Math.min(4096, length - fed), fed);
+        while (await sep.step()) { runs++; runMs += sep.lastTiming?.runMs ?? 0; sep.take(rows, length, sep.framesOut); }
+      }
+      while (await sep.step()) { runs++; runMs += sep.lastTiming?.runMs ?? 0; }
+      sep.take(rows, length, sep.framesOut);
+      seconds += length / 44100;
+      STEM_NAMES.forEach((stem, k) => {
+        const ref = parseWav(new Uint8Array(readFileSync(join(testdata, clip, `${stem}.wav`)))).channels;
+        sums[stem] = (sums[stem] ?? 0) + sdrDb(ref, rows.slice(k * 2, k * 2 + 2)) / CLIPS.length;
+      });
+    }
+    out.push({ hop: hopS, lookahead: laS, sdr: sums, runsPerSecond: runs / seconds, meanRunMs: runMs / runs });
+  }
+  await model.dispose();
+  return out;
+}
+
 function child<T>(mode: string, ...args: string[]): T {
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), mode, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
   const line = out.trim().split('\n').pop() ?? '';
@@ -186,7 +220,15 @@ async function orchestrate() {
     for (const s of STEM_NAMES) maxDelta = Math.max(maxDelta, Math.abs(r.sdr[s] - (ref?.sdr[s] ?? Number.NaN)));
   }
   console.log(`  float16 weights change any clip's stem SDR by at most ${maxDelta.toFixed(4)} dB (target ≤ 0.05 dB)`);
-  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta };
+  const ll = child<Awaited<ReturnType<typeof childLowLatency>>>('low-latency');
+  console.log('\nLow-latency mode (a window every hop whose newest lookahead is context only), mean SDR over the 3 clips, no normalisation:');
+  console.log(`  ${'hop'.padStart(5)}${'look'.padStart(6)}${'latency*'.padStart(10)}${STEM_NAMES.map((s) => s.padStart(8)).join('')}${'mean'.padStart(8)}${'runs/s'.padStart(8)}`);
+  for (const r of ll) {
+    const vals = STEM_NAMES.map((s) => r.sdr[s]);
+    console.log(`  ${r.hop.toFixed(0).padStart(5)}${r.lookahead.toFixed(0).padStart(6)}${(2 * r.hop + r.lookahead).toFixed(1).padStart(10)}${vals.map((v) => v.toFixed(2).padStart(8)).join('')}${(vals.reduce((a, b) => a + b, 0) / 4).toFixed(2).padStart(8)}${r.runsPerSecond.toFixed(2).padStart(8)}`);
+  }
+  console.log('  (* declared latency in s with the default compute margin of one hop, plus 640 frames)');
+  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll };
   console.log(`\nJSON ${JSON.stringify(summary)}`);
 }
 
@@ -196,6 +238,7 @@ const modes: Record<string, () => Promise<unknown>> = {
   ours: () => childOurs((args[0] ?? 'node') as RuntimeChoice),
   theirs: () => childTheirs(),
   quality: () => childQuality(),
+  'low-latency': () => childLowLatency(),
 };
 if (mode === undefined) {
   await orchestrate();
