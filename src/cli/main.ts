@@ -21,6 +21,16 @@ const USAGE = `usage:
                       [--json stats.json] [--float] [--runtime auto|node|web]
   stemstream --help | --version`;
 
+/** Options every command that turns an audio file into stems takes. */
+const AUDIO_JOB_OPTIONS = {
+  out: { type: 'string', short: 'o' },
+  model: { type: 'string', short: 'm' },
+  overlap: { type: 'string' },
+  float: { type: 'boolean' },
+  runtime: { type: 'string' },
+  threads: { type: 'string' },
+} as const;
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -42,17 +52,12 @@ async function main(argv: string[]): Promise<number> {
       args: rest,
       allowPositionals: true,
       options: {
-        out: { type: 'string', short: 'o' },
-        model: { type: 'string', short: 'm' },
-        overlap: { type: 'string' },
+        ...AUDIO_JOB_OPTIONS,
         shifts: { type: 'string' },
         seed: { type: 'string' },
         'no-normalize': { type: 'boolean' },
         stems: { type: 'string' },
         'two-stems': { type: 'string' },
-        float: { type: 'boolean' },
-        runtime: { type: 'string' },
-        threads: { type: 'string' },
       },
     });
     if (positionals.length !== 1) throw new StemstreamError('BAD_OPTION', `separate takes one input file, got ${positionals.length}\n${USAGE}`);
@@ -63,17 +68,12 @@ async function main(argv: string[]): Promise<number> {
       args: rest,
       allowPositionals: true,
       options: {
-        out: { type: 'string', short: 'o' },
-        model: { type: 'string', short: 'm' },
+        ...AUDIO_JOB_OPTIONS,
         mode: { type: 'string' },
         hop: { type: 'string' },
         lookahead: { type: 'string' },
-        overlap: { type: 'string' },
         realtime: { type: 'boolean' },
         json: { type: 'string' },
-        float: { type: 'boolean' },
-        runtime: { type: 'string' },
-        threads: { type: 'string' },
       },
     });
     if (positionals.length !== 1) throw new StemstreamError('BAD_OPTION', `stream takes one input file, got ${positionals.length}\n${USAGE}`);
