@@ -19,6 +19,10 @@ import { OverlapAdd } from '../src/separate/overlap-add.js';
 import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { readSegment, separate } from '../src/separate/separate.js';
 import { StreamSeparator } from '../src/engine/stream-separator.js';
+import { runHeadlessStream } from '../src/engine/node-harness.js';
+import { createSharedState, readStats } from '../src/engine/shared-layout.js';
+import { StemOutCore } from '../worklets/stem-out-core.js';
+import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
 import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -168,6 +172,67 @@ async function childLowLatency() {
   return out;
 }
 
+/** An hour of live input through the headless real-time engine with a tiny model, as fast as possible. */
+async function childSoak(minutes: number) {
+  const quarter = [[0.25, 0.25], [0.25, 0.25], [0.25, 0.25], [0.25, 0.25]];
+  // Time branch only: stems sum to the input exactly, so an impulse must come out exactly.
+  const bytes = makeDemucsLayoutModel({ specGains: quarter.map((r) => r.map(() => 0)), waveGains: quarter });
+  const rate = 44100;
+  const length = Math.round(minutes * 60 * rate);
+  const watch = [rate, Math.floor(length / 2) + 17, length - rate - 3];
+  const impulses = new Set(watch);
+  let seed = 7;
+  const input = {
+    sampleRate: rate, channelCount: 2, length,
+    fill(dst: Float32Array[], start: number, frames: number) {
+      for (let i = 0; i < frames; i++) {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        const v = impulses.has(start + i) ? 0.9 : (seed / 2 ** 32 - 0.5) * 0.02;
+        dst[0][i] = v;
+        dst[1][i] = v;
+      }
+    },
+  };
+  const rss: { minute: number; rssMb: number; heapMb: number }[] = [];
+  let nextSample = 0;
+  const t0 = performance.now();
+  const r = await runHeadlessStream(input, bytes, {
+    runtime: 'node', keepOutput: false, watchFrames: watch,
+    onProgress: (n) => {
+      if (n / rate / 60 >= nextSample) {
+        const m = process.memoryUsage();
+        rss.push({ minute: nextSample, rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20 });
+        nextSample += Math.max(1, Math.round(minutes / 6));
+      }
+    },
+  });
+  const end = process.memoryUsage();
+  rss.push({ minute: minutes, rssMb: end.rss / 2 ** 20, heapMb: end.heapUsed / 2 ** 20 });
+  return { minutes, wallMs: performance.now() - t0, latencySamples: r.latencySamples, watched: r.watched, underruns: r.worklet.underrunQuanta, dryFallbackQuanta: r.worklet.dryFallbackQuanta, segments: r.worker.segments, framesOut: r.worker.framesOut, rss };
+}
+
+/** The audio thread's process() per 128-frame quantum, S = 4, C = 2, stems always there. */
+function childProcessTime() {
+  const state = createSharedState({ channels: 2, sources: 4, stemRingFrames: 1 << 14 });
+  const core = new StemOutCore({ sharedState: state, channels: 2, sources: 4, latencyFrames: 4096, sampleRate: 44100 });
+  const input = [new Float32Array(128).fill(0.1), new Float32Array(128).fill(-0.1)];
+  const mix = [new Float32Array(128), new Float32Array(128)];
+  const stems = Array.from({ length: 4 }, () => [new Float32Array(128), new Float32Array(128)]);
+  const frames = new Float32Array(128 * 8).fill(0.05);
+  const scratch = new Float32Array(128 * 2);
+  const times: number[] = [];
+  for (let q = 0; q < 20000; q++) {
+    while (state.stemRing.availableWrite() >= 128 && state.stemRing.availableRead() < 4096) state.stemRing.write(frames, 128);
+    if (state.inputRing.availableRead() >= 128) state.inputRing.read(scratch, 128);
+    const t = performance.now();
+    core.process(input, mix, stems);
+    if (q >= 2000) times.push((performance.now() - t) * 1000);
+  }
+  times.sort((a, b) => a - b);
+  const budgetUs = (128 / 44100) * 1e6;
+  return { medianUs: times[Math.floor(times.length / 2)], p99Us: times[Math.floor(times.length * 0.99)], budgetUs, underruns: readStats(state).underrunQuanta };
+}
+
 function child<T>(mode: string, ...args: string[]): T {
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), mode, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
   const line = out.trim().split('\n').pop() ?? '';
@@ -228,7 +293,12 @@ async function orchestrate() {
     console.log(`  ${r.hop.toFixed(0).padStart(5)}${r.lookahead.toFixed(0).padStart(6)}${(2 * r.hop + r.lookahead).toFixed(1).padStart(10)}${vals.map((v) => v.toFixed(2).padStart(8)).join('')}${(vals.reduce((a, b) => a + b, 0) / 4).toFixed(2).padStart(8)}${r.runsPerSecond.toFixed(2).padStart(8)}`);
   }
   console.log('  (* declared latency in s with the default compute margin of one hop, plus 640 frames)');
-  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll };
+  const pt = child<ReturnType<typeof childProcessTime>>('process-time');
+  console.log(`\nAudio thread process(), 128 frames, S = 4, C = 2 (18 000 quanta): median ${pt.medianUs.toFixed(1)} µs, p99 ${pt.p99Us.toFixed(1)} µs = ${(100 * pt.medianUs / pt.budgetUs).toFixed(2)} % of the ${pt.budgetUs.toFixed(0)} µs budget (target < 2 %)`);
+  const soak = child<Awaited<ReturnType<typeof childSoak>>>('soak', '60');
+  console.log(`\nOne hour of live input through the headless engine (tiny model, as fast as possible): ${(soak.wallMs / 1000).toFixed(0)} s, ${soak.segments} segments, ${soak.underruns} underruns; impulses at 1 s, 30 min, 59 min came out at +latency as ${soak.watched.map((v) => v.toFixed(4)).join(', ')} (sent 0.9)`);
+  console.log(`  RSS by minute: ${soak.rss.map((r) => `${r.minute}: ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
+  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll, processTime: pt, soak };
   console.log(`\nJSON ${JSON.stringify(summary)}`);
 }
 
@@ -239,6 +309,8 @@ const modes: Record<string, () => Promise<unknown>> = {
   theirs: () => childTheirs(),
   quality: () => childQuality(),
   'low-latency': () => childLowLatency(),
+  soak: () => childSoak(Number(args[0] ?? 60)),
+  'process-time': async () => childProcessTime(),
 };
 if (mode === undefined) {
   await orchestrate();

@@ -33,6 +33,19 @@ export interface HeadlessStreamOptions {
   /** Tests: a model slowed down on purpose. */
   extraRunMs?: number;
   onProgress?: (framesRendered: number, totalFrames: number) => void;
+  /** Keep the rendered output (default true). Off for long soak runs: only `watchFrames` are kept. */
+  keepOutput?: boolean;
+  /** Input frames whose mix output (channel 0, at frame + latency) is recorded in `watched`. */
+  watchFrames?: number[];
+}
+
+/** A long input made on the fly (a soak test's hour), instead of an AudioData in memory. */
+export interface GeneratedInput {
+  sampleRate: number;
+  channelCount: number;
+  length: number;
+  /** Writes input frames [start, start + frames) into dst[c][0..frames). */
+  fill(dst: Float32Array[], start: number, frames: number): void;
 }
 
 export interface HeadlessStreamResult {
@@ -44,6 +57,8 @@ export interface HeadlessStreamResult {
   stems: Record<string, Float32Array[]>;
   worklet: StemOutStats;
   worker: WorkerStats;
+  /** Mix channel 0 at each watched input frame + latency. */
+  watched: number[];
   wallMs: number;
   runtime: string;
 }
@@ -69,12 +84,23 @@ function startWorker(): Worker {
   return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
 }
 
-export async function runHeadlessStream(audio: AudioData, modelBytes: Uint8Array, options: HeadlessStreamOptions = {}): Promise<HeadlessStreamResult> {
+export async function runHeadlessStream(audio: AudioData | GeneratedInput, modelBytes: Uint8Array, options: HeadlessStreamOptions = {}): Promise<HeadlessStreamResult> {
   const info = describeModel(modelBytes);
   const C = info.channels;
   const S = info.sources.length;
-  if (audio.sampleRate !== info.sampleRate || audio.channels.length !== C) {
-    throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the stream must be ${C} channels at ${info.sampleRate} Hz, got ${audio.channels.length} at ${audio.sampleRate} Hz`);
+  const input: GeneratedInput = 'fill' in audio ? audio : {
+    sampleRate: audio.sampleRate,
+    channelCount: audio.channels.length,
+    length: audio.channels[0]?.length ?? 0,
+    fill: (dst, start, frames) => {
+      for (let c = 0; c < dst.length; c++) {
+        const src = audio.channels[c];
+        for (let i = 0; i < frames; i++) dst[c][i] = start + i < src.length ? src[start + i] : 0;
+      }
+    },
+  };
+  if (input.sampleRate !== info.sampleRate || input.channelCount !== C) {
+    throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the stream must be ${C} channels at ${info.sampleRate} Hz, got ${input.channelCount} at ${input.sampleRate} Hz`);
   }
   const overlap = options.overlap ?? 0.25;
   const lowLatency = options.mode === 'low-latency'
@@ -83,8 +109,12 @@ export async function runHeadlessStream(audio: AudioData, modelBytes: Uint8Array
   const L = lowLatency
     ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, options.computeMarginFrames)
     : qualityLatency(info.segmentSamples, overlap, options.computeMarginFrames);
-  const length = audio.channels[0].length;
+  const length = input.length;
   const total = length + L;
+  const keep = options.keepOutput !== false;
+  const watch = [...(options.watchFrames ?? [])].sort((a, b) => a - b);
+  const watched: number[] = [];
+  let nextWatch = 0;
   const state = createSharedState({ channels: C, sources: S, inputRingFrames: 1 << 18, stemRingFrames: 1 << 18 });
   const core = new StemOutCore({ sharedState: state, channels: C, sources: S, latencyFrames: L, sampleRate: info.sampleRate });
   const worker = startWorker();
@@ -109,8 +139,9 @@ export async function runHeadlessStream(audio: AudioData, modelBytes: Uint8Array
       await sleep(2);
     }
     const Q = RENDER_QUANTUM;
-    const mix = Array.from({ length: C }, () => new Float32Array(total + Q));
-    const stemOut = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(total + Q)));
+    const size = keep ? total + Q : 0;
+    const mix = Array.from({ length: C }, () => new Float32Array(size));
+    const stemOut = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(size)));
     const inQ = Array.from({ length: C }, () => new Float32Array(Q));
     const mixQ = Array.from({ length: C }, () => new Float32Array(Q));
     const stemQ = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(Q)));
@@ -130,14 +161,19 @@ export async function runHeadlessStream(audio: AudioData, modelBytes: Uint8Array
           await sleep(1);
         }
       }
-      for (let c = 0; c < C; c++) {
-        const src = audio.channels[c];
-        for (let i = 0; i < Q; i++) inQ[c][i] = n + i < length ? src[n + i] : 0;
-      }
+      if (n < length) input.fill(inQ, n, Math.min(Q, length - n));
+      if (n + Q > length) for (let c = 0; c < C; c++) inQ[c].fill(0, Math.max(0, length - n));
       core.process(inQ, mixQ, stemQ);
-      for (let c = 0; c < C; c++) {
-        mix[c].set(mixQ[c], n);
-        for (let s = 0; s < S; s++) stemOut[s][c].set(stemQ[s][c], n);
+      if (keep) {
+        for (let c = 0; c < C; c++) {
+          mix[c].set(mixQ[c], n);
+          for (let s = 0; s < S; s++) stemOut[s][c].set(stemQ[s][c], n);
+        }
+      }
+      while (nextWatch < watch.length && watch[nextWatch] + L < n + Q) {
+        const at = watch[nextWatch] + L - n;
+        watched.push(at >= 0 ? mixQ[0][at] : Number.NaN);
+        nextWatch++;
       }
       if (!endSent && n + Q >= length) {
         // The worker knows the length; the capture after it is not needed.
@@ -153,15 +189,16 @@ export async function runHeadlessStream(audio: AudioData, modelBytes: Uint8Array
       while (!finished && !failure && performance.now() < until) await sleep(2);
     }
     const stems: Record<string, Float32Array[]> = {};
-    info.sources.forEach((name, s) => { stems[name] = stemOut[s].map((ch) => ch.subarray(0, total)); });
+    info.sources.forEach((name, s) => { stems[name] = stemOut[s].map((ch) => ch.subarray(0, keep ? total : 0)); });
     return {
       latencySamples: L,
       sampleRate: info.sampleRate,
       sources: [...info.sources],
-      mix: mix.map((ch) => ch.subarray(0, total)),
+      mix: mix.map((ch) => ch.subarray(0, keep ? total : 0)),
       stems,
       worklet: readStats(state),
       worker: finished ?? lastStats,
+      watched,
       wallMs,
       runtime: options.runtime ?? 'auto',
     };
