@@ -293,12 +293,15 @@ async function orchestrate() {
     console.log(`  ${r.hop.toFixed(0).padStart(5)}${r.lookahead.toFixed(0).padStart(6)}${(2 * r.hop + r.lookahead).toFixed(1).padStart(10)}${vals.map((v) => v.toFixed(2).padStart(8)).join('')}${(vals.reduce((a, b) => a + b, 0) / 4).toFixed(2).padStart(8)}${r.runsPerSecond.toFixed(2).padStart(8)}`);
   }
   console.log('  (* declared latency in s with the default compute margin of one hop, plus 640 frames)');
+  const web = child<Awaited<ReturnType<typeof childSegment>>>('segment', '1', 'web');
+  const stride = 257985 / 44100;
+  console.log(`\nStreaming real-time factor (session.run per 5.85 s stride, quality mode; < 1 keeps up): onnxruntime-node ${(seg.runMs / 1000 / stride).toFixed(2)}, onnxruntime-web WASM (${web.threads} threads) ${(web.runMs / 1000 / stride).toFixed(2)}`);
   const pt = child<ReturnType<typeof childProcessTime>>('process-time');
   console.log(`\nAudio thread process(), 128 frames, S = 4, C = 2 (18 000 quanta): median ${pt.medianUs.toFixed(1)} µs, p99 ${pt.p99Us.toFixed(1)} µs = ${(100 * pt.medianUs / pt.budgetUs).toFixed(2)} % of the ${pt.budgetUs.toFixed(0)} µs budget (target < 2 %)`);
   const soak = child<Awaited<ReturnType<typeof childSoak>>>('soak', '60');
   console.log(`\nOne hour of live input through the headless engine (tiny model, as fast as possible): ${(soak.wallMs / 1000).toFixed(0)} s, ${soak.segments} segments, ${soak.underruns} underruns; impulses at 1 s, 30 min, 59 min came out at +latency as ${soak.watched.map((v) => v.toFixed(4)).join(', ')} (sent 0.9)`);
   console.log(`  RSS by minute: ${soak.rss.map((r) => `${r.minute}: ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
-  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll, processTime: pt, soak };
+  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll, processTime: pt, soak, webSegment: web };
   console.log(`\nJSON ${JSON.stringify(summary)}`);
 }
 
