@@ -88,6 +88,10 @@ export class InferenceLoop {
 
   async pump(): Promise<PumpResult> {
     const moved = this.flushOut() + this.feedIn();
+    // Back-pressure: while final frames wait for room in the stem port (the audio
+    // thread is paused or far behind), computing more would only overfill the
+    // overlap-add stage. A job hands out at most a stride, so this bound is enough.
+    if (this.outPending > 0 || this.separator.framesReady > this.separator.stride) return moved > 0 ? 'moved' : 'idle';
     if (this.separator.canStep) {
       await this.separator.step();
       const t = this.separator.lastTiming;
