@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 // SharedArrayBuffer and multi-threaded WASM need cross-origin isolation, so
@@ -7,10 +8,24 @@ const crossOriginIsolation = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
+const page = (name: string) => fileURLToPath(new URL(`./demo/${name}`, import.meta.url));
+
 export default defineConfig({
   root: 'demo',
   server: { headers: crossOriginIsolation },
   preview: { headers: crossOriginIsolation },
-  build: { outDir: '../dist-demo', emptyOutDir: true, target: 'es2022' },
+  build: {
+    outDir: '../dist-demo',
+    emptyOutDir: true,
+    target: 'es2022',
+    rollupOptions: {
+      // The demo, and the page the browser test (test/browser-engine.test.ts) drives.
+      input: { index: page('index.html'), 'engine-test': page('engine-test.html') },
+    },
+  },
+  // The inference worker imports onnxruntime-web, whose code splits (dynamic
+  // import of its WASM glue): workers must be ES modules. The audio worklet
+  // (a `?worker&url` import in stem-engine.ts) is bundled the same way.
+  worker: { format: 'es' },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
 });

@@ -11,8 +11,8 @@ import { StemstreamError } from '../errors.js';
 import type { AudioData } from '../audio/types.js';
 import { describeModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
-import { segmentStride } from '../separate/segmentation.js';
-import { DEFAULT_RAMP_FRAMES, StemOutCore } from '../../worklets/stem-out-core.js';
+import { StemOutCore } from '../../worklets/stem-out-core.js';
+import { lowLatencyLatency, qualityLatency } from './latency.js';
 import { createSharedState, readStats, setCaptureEnabled, type StemOutStats } from './shared-layout.js';
 import type { FromWorker, ToWorker, WorkerStats } from './worker-protocol.js';
 
@@ -63,18 +63,8 @@ export interface HeadlessStreamResult {
   runtime: string;
 }
 
-/** Quality mode's declared latency: a segment plus the compute margin. */
-export function qualityLatency(segmentSamples: number, overlap: number, computeMarginFrames?: number): number {
-  return segmentSamples + (computeMarginFrames ?? segmentStride(segmentSamples, overlap));
-}
-
-/** The audio thread wants stems this far ahead of playing them: its crossfade look-ahead plus a quantum. */
-const CORE_LOOKAHEAD = DEFAULT_RAMP_FRAMES + RENDER_QUANTUM;
-
-/** Low-latency mode's declared latency: hop + lookahead + the compute margin + the audio thread's look-ahead. */
-export function lowLatencyLatency(hop: number, lookahead: number, computeMarginFrames?: number): number {
-  return hop + lookahead + (computeMarginFrames ?? hop) + CORE_LOOKAHEAD;
-}
+// The latency formulas live in latency.ts (shared with the browser engine).
+export { lowLatencyLatency, qualityLatency } from './latency.js';
 
 function startWorker(): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./inference-worker-node.js', import.meta.url));

@@ -7,6 +7,8 @@ export interface WorkerInitOptions {
   overlap: number;
   runtime: RuntimeChoice;
   threads?: number;
+  /** onnxruntime-web only: execution providers in order of preference (default ['wasm']). */
+  executionProviders?: string[];
   /** Track mode: normalisation statistics of the whole track; live: none. */
   normalization?: TrackStats;
   /** Low-latency mode (frames); quality mode when absent. */

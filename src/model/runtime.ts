@@ -46,6 +46,13 @@ export interface RuntimeOptions {
   threads?: number;
   /** onnxruntime-web only: e.g. ['webgpu', 'wasm']. Default: ['wasm']. */
   executionProviders?: string[];
+  /**
+   * onnxruntime-web only: the module itself (`import * as ort from 'onnxruntime-web'`).
+   * A bundled browser worker passes it, so that the bundler sees a static import
+   * and serves ort's .mjs/.wasm files; without it, the module is imported by name
+   * at run time (Node, or an import map).
+   */
+  webModule?: unknown;
 }
 
 // Minimal structural view of the two ort packages (they share onnxruntime-common's API).
@@ -138,7 +145,8 @@ export async function loadRuntime(options: RuntimeOptions = {}): Promise<Inferen
       }
     }
   }
-  const ort = await importOrt('onnxruntime-web');
+  const given = options.webModule as (OrtModule & { default?: OrtModule }) | undefined;
+  const ort = given ? (given.InferenceSession ? given : (given.default as OrtModule)) : await importOrt('onnxruntime-web');
   ort.env.wasm.numThreads = threads;
   const eps = options.executionProviders ?? ['wasm'];
   return {

@@ -1,0 +1,2 @@
+// audioworklet-polyfill ships no types; it is imported for its side effect only.
+declare module 'audioworklet-polyfill';

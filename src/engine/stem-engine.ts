@@ -1,0 +1,392 @@
+/**
+ * StemEngine: the real-time engine's public API on the main thread of a browser
+ * (DESIGN §1, §5, §6). It owns the shared state, starts the inference worker
+ * (inference-worker-web.ts) and the audio-thread node (worklets/stem-out-processor.ts)
+ * and exposes Web Audio nodes:
+ *
+ *   const engine = await StemEngine.create(context, { model: 'htdemucs.onnx' });
+ *   source.connect(engine.input);                 // anything: mic, media element, buffer
+ *   engine.output.connect(context.destination);   // the mix, gains applied
+ *   engine.stem('vocals').connect(analyser);      // one stem
+ *   engine.mute('vocals', true);                  // karaoke (ramped on the audio thread)
+ *   engine.dispose();
+ *
+ * Every output is the input delayed by exactly `engine.latencySamples` frames
+ * (output n ↔ input n − latency), for the whole session.
+ *
+ * Nothing here is on the audio path: gains, mute and solo are stores into the
+ * shared control block that the worklet polls once per render quantum; the
+ * underrun counter is polled on a timer.
+ *
+ * Bundling. The worker and the worklet import bare packages (onnxruntime-web,
+ * ringbuf.js) and other modules, so both are loaded bundled. With Vite (the
+ * demo's bundler) the defaults below work in `vite` and `vite build`: the worker
+ * through Vite's `new Worker(new URL(…, import.meta.url), { type: 'module' })`
+ * pattern, the worklet through a `?worker&url` import (Vite bundles it like a
+ * worker and gives its URL; a plain `new URL('….ts', import.meta.url)` passed to
+ * addModule is not bundled: Vite 8 emits the raw TypeScript source as an asset,
+ * inlined as a data: URL when small, checked with `vite build`).
+ * Set `worker: { format: 'es' }` in the Vite config (onnxruntime-web's worker
+ * code splits). With another bundler, build the two entry points yourself and
+ * pass `workerUrl` / `workletUrl`.
+ */
+/// <reference types="vite/client" />
+import defaultWorkletUrl from '../../worklets/stem-out-processor.ts?worker&url';
+import { StemstreamError } from '../errors.js';
+import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
+import { DEFAULT_RAMP_FRAMES } from '../../worklets/stem-out-core.js';
+import { lowLatencyLatency, qualityLatency } from './latency.js';
+import {
+  createSharedState,
+  readStats,
+  setStemGain,
+  setStemMute,
+  setStemSolo,
+  setStemsEnabled,
+  type SharedState,
+  type StemOutStats,
+} from './shared-layout.js';
+import type { FromWorker, ToWorker, WorkerStats } from './worker-protocol.js';
+
+export type StemEngineMode = 'quality' | 'low-latency';
+
+export interface StemEngineOptions {
+  /** The model: its bytes, or a URL to fetch. */
+  model: Uint8Array | ArrayBuffer | string | URL;
+  /** 'quality' (default): Demucs' segmentation, latency one segment + one stride.
+   *  'low-latency': a window every `hop`, its newest `lookahead` context only. */
+  mode?: StemEngineMode;
+  /** Low-latency mode: seconds between windows (default 1; rounded to frames). hop + lookahead ≤ the model's segment. */
+  hop?: number;
+  /** Low-latency mode: seconds of context after the kept region (default 1; 0 allowed). */
+  lookahead?: number;
+  /** Quality mode: overlap between segments (default 0.25). */
+  overlap?: number;
+  /** Compute time allowed per segment, seconds (default: one stride / one hop). */
+  computeMargin?: number;
+  /** onnxruntime-web execution providers, in order of preference (default ['wasm']). */
+  executionProviders?: string[];
+  /** WASM threads inside the inference worker (default 1). */
+  threads?: number;
+  /** Gain ramp and dry/wet crossfade length on the audio thread, frames (default 512). */
+  rampFrames?: number;
+  /** Ring capacities, frames (default 2^18 each, ≈ 5.9 s at 44.1 kHz). Must hold a stride. */
+  inputRingFrames?: number;
+  stemRingFrames?: number;
+  /** How often the underrun counter is polled, ms (default 250). */
+  pollIntervalMs?: number;
+  /** The bundled inference worker (a module worker); default: Vite's bundle of inference-worker-web.ts. */
+  workerUrl?: URL | string;
+  /** The bundled worklet module; default: Vite's bundle of worklets/stem-out-processor.ts. */
+  workletUrl?: URL | string;
+  /** Model download progress (URL models). */
+  onProgress?: (p: { loadedBytes: number; totalBytes?: number }) => void;
+}
+
+export interface StemEngineStats extends StemOutStats {
+  latencySamples: number;
+  /** The inference worker's counters as of its last message. */
+  worker: WorkerStats;
+  runtime: string;
+}
+
+export interface StemEngineEventMap {
+  ready: Event;
+  underrun: CustomEvent<{ underrunQuanta: number; newQuanta: number }>;
+  error: CustomEvent<{ error: Error }>;
+}
+
+const PROCESSOR_NAME = 'stemstream-stem-out';
+const NO_WORKER_STATS: WorkerStats = { segments: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0 };
+
+/** Worklet modules added per context (addModule twice is harmless but costs a fetch). */
+const workletsAdded = new WeakMap<BaseAudioContext, Map<string, Promise<void>>>();
+
+function addWorkletModule(context: BaseAudioContext, url: string): Promise<void> {
+  let byUrl = workletsAdded.get(context);
+  if (!byUrl) workletsAdded.set(context, (byUrl = new Map()));
+  let p = byUrl.get(url);
+  if (!p) {
+    p = context.audioWorklet.addModule(url);
+    byUrl.set(url, p);
+    p.catch(() => byUrl?.delete(url));
+  }
+  return p;
+}
+
+/**
+ * Without AudioWorklet (old browsers) `audioworklet-polyfill` stands in. What it
+ * costs: it runs the processor on the MAIN thread inside a ScriptProcessorNode,
+ * so every main-thread stall is heard as a glitch, the ScriptProcessor's buffer
+ * adds output latency on top of `latencySamples` (the engine's own alignment,
+ * input n ↔ output n + latency within the processor, still holds), and it
+ * evaluates the module as a classic script in an iframe. The separation itself
+ * still runs in the worker, and SharedArrayBuffer (cross-origin isolation) is
+ * still required.
+ */
+async function ensureAudioWorklet(context: BaseAudioContext): Promise<void> {
+  const hasWorklet = typeof AudioWorkletNode !== 'undefined' && (context as { audioWorklet?: unknown }).audioWorklet !== undefined;
+  if (hasWorklet) return;
+  await import('audioworklet-polyfill');
+  if ((context as { audioWorklet?: unknown }).audioWorklet === undefined) {
+    throw new StemstreamError('NO_RUNTIME', 'this browser has no AudioWorklet and the polyfill could not install one on this context (create the AudioContext after loading stemstream)');
+  }
+}
+
+function checkIsolation(): void {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  if (typeof SharedArrayBuffer === 'undefined' || !isolated) {
+    throw new StemstreamError(
+      'NO_RUNTIME',
+      'stemstream needs SharedArrayBuffer, which browsers give only to cross-origin isolated pages: serve the page with the headers ' +
+        '"Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp" (vite dev / vite preview do with this ' +
+        "project's vite.config.ts), or, on a static host that cannot set headers, register a COI service worker (e.g. coi-serviceworker) " +
+        `that adds them. (crossOriginIsolated = ${String(isolated)}, SharedArrayBuffer ${typeof SharedArrayBuffer === 'undefined' ? 'missing' : 'present'}.)`,
+    );
+  }
+}
+
+function seconds(name: string, v: number | undefined, fallback: number, allowZero = false): number {
+  const x = v ?? fallback;
+  if (!Number.isFinite(x) || x < 0 || (x === 0 && !allowZero)) {
+    throw new StemstreamError('BAD_OPTION', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${v}`);
+  }
+  return x;
+}
+
+export class StemEngine extends EventTarget {
+  /** Connect the source here (the worklet node; C channels, other counts are up/down-mixed). */
+  readonly input: AudioNode;
+  /** The mix of the stems with their gains (dry input where stems are missing), delayed by latencySamples. */
+  readonly output: GainNode;
+  /** Stem names, in the model's order. */
+  readonly sources: readonly string[];
+  /** Fixed latency in frames: output frame n is input frame n − latencySamples, for every output. */
+  readonly latencySamples: number;
+  readonly sampleRate: number;
+  readonly channels: number;
+  readonly mode: StemEngineMode;
+  readonly model: ModelInfo;
+  /** 'onnxruntime-web' (the worker's runtime). */
+  readonly runtime: string;
+
+  readonly context: BaseAudioContext;
+  private readonly state: SharedState;
+  private readonly worker: Worker;
+  private readonly node: AudioWorkletNode;
+  private readonly stemNodes: GainNode[];
+  private workerStats: WorkerStats = { ...NO_WORKER_STATS };
+  private lastUnderruns = 0;
+  private pollTimer: ReturnType<typeof setInterval> | undefined;
+  private disposed = false;
+  private stopWaiter: (() => void) | undefined;
+
+  private constructor(parts: {
+    context: BaseAudioContext;
+    state: SharedState;
+    worker: Worker;
+    node: AudioWorkletNode;
+    info: ModelInfo;
+    latency: number;
+    mode: StemEngineMode;
+    runtime: string;
+    pollIntervalMs: number;
+  }) {
+    super();
+    const { context, state, worker, node, info } = parts;
+    this.context = context;
+    this.state = state;
+    this.worker = worker;
+    this.node = node;
+    this.model = info;
+    this.sources = [...info.sources];
+    this.sampleRate = info.sampleRate;
+    this.channels = info.channels;
+    this.latencySamples = parts.latency;
+    this.mode = parts.mode;
+    this.runtime = parts.runtime;
+    this.input = node;
+    const C = info.channels;
+    const gain = () => new GainNode(context, { channelCount: C, channelCountMode: 'explicit', channelInterpretation: 'speakers' });
+    this.output = gain();
+    node.connect(this.output, 0);
+    this.stemNodes = this.sources.map((_, s) => {
+      const g = gain();
+      node.connect(g, 1 + s);
+      return g;
+    });
+    worker.onmessage = (e: MessageEvent) => this.onWorkerMessage(e.data as FromWorker);
+    worker.onerror = (e: ErrorEvent) => this.fail(new StemstreamError('MODEL_LOAD_FAILED', `inference worker: ${e.message}`));
+    node.onprocessorerror = () => this.fail(new Error('stemstream: the audio-thread processor failed'));
+    this.pollTimer = setInterval(() => this.poll(), parts.pollIntervalMs);
+    // create() resolves first; listeners added right after `await create()` still see 'ready'.
+    setTimeout(() => this.dispatchEvent(new Event('ready')), 0);
+  }
+
+  /** Loads the model, starts the worker and the audio-thread node; resolves when the worker is ready. */
+  static async create(context: BaseAudioContext, options: StemEngineOptions): Promise<StemEngine> {
+    checkIsolation();
+    const mode = options.mode ?? 'quality';
+    if (mode !== 'quality' && mode !== 'low-latency') throw new StemstreamError('BAD_OPTION', `mode must be 'quality' or 'low-latency', got ${String(mode)}`);
+    const overlap = options.overlap ?? 0.25;
+    if (!(overlap >= 0 && overlap < 1)) throw new StemstreamError('BAD_OPTION', `overlap must be in [0, 1), got ${overlap}`);
+    const rampFrames = options.rampFrames ?? DEFAULT_RAMP_FRAMES;
+    const modelSource = typeof options.model === 'string' || options.model instanceof URL ? options.model : options.model instanceof ArrayBuffer ? new Uint8Array(options.model) : options.model;
+    const { bytes, name } = await readModelBytes(modelSource, { onProgress: options.onProgress });
+    const info = describeModel(bytes, name);
+    if (context.sampleRate !== info.sampleRate) {
+      throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the model runs at ${info.sampleRate} Hz but the AudioContext at ${context.sampleRate} Hz: create it with new AudioContext({ sampleRate: ${info.sampleRate} })`);
+    }
+    const sr = info.sampleRate;
+    const C = info.channels;
+    const S = info.sources.length;
+    const lowLatency = mode === 'low-latency'
+      ? { hop: Math.round(seconds('hop', options.hop, 1) * sr), lookahead: Math.round(seconds('lookahead', options.lookahead, 1, true) * sr) }
+      : undefined;
+    const margin = options.computeMargin !== undefined ? Math.round(seconds('computeMargin', options.computeMargin, 1, true) * sr) : undefined;
+    const latency = lowLatency
+      ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, margin, rampFrames)
+      : qualityLatency(info.segmentSamples, overlap, margin);
+    const state = createSharedState({ channels: C, sources: S, inputRingFrames: options.inputRingFrames, stemRingFrames: options.stemRingFrames });
+
+    await ensureAudioWorklet(context);
+    const worklet = options.workletUrl !== undefined ? String(options.workletUrl) : defaultWorkletUrl;
+    const worker = options.workerUrl !== undefined
+      ? new Worker(options.workerUrl, { type: 'module', name: 'stemstream-inference' })
+      : new Worker(new URL('./inference-worker-web.ts', import.meta.url), { type: 'module', name: 'stemstream-inference' });
+    try {
+      const [ready] = await Promise.all([
+        new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
+          worker.onmessage = (e: MessageEvent) => {
+            const m = e.data as FromWorker;
+            if (m.type === 'ready') resolve(m);
+            else if (m.type === 'error') reject(new StemstreamError(m.code as never, `inference worker: ${m.message}`));
+          };
+          worker.onerror = (e: ErrorEvent) => {
+            e.preventDefault();
+            reject(new StemstreamError('MODEL_LOAD_FAILED', `the inference worker failed to start (${e.message || 'no message'}); is workerUrl a bundled module worker?`));
+          };
+          const init: ToWorker = {
+            type: 'init',
+            id: 1,
+            buffers: state.buffers,
+            model: bytes,
+            options: { overlap, runtime: 'web', threads: options.threads ?? 1, executionProviders: options.executionProviders ?? ['wasm'], lowLatency },
+          };
+          worker.postMessage(init);
+        }),
+        addWorkletModule(context, worklet).catch((err: unknown) => {
+          throw new StemstreamError('NO_RUNTIME', `could not load the audio worklet module ${worklet}: ${(err as Error).message}`, { cause: err });
+        }),
+      ]);
+      const node = new AudioWorkletNode(context, PROCESSOR_NAME, {
+        numberOfInputs: 1,
+        numberOfOutputs: 1 + S,
+        outputChannelCount: Array.from({ length: 1 + S }, () => C),
+        channelCount: C,
+        channelCountMode: 'explicit',
+        channelInterpretation: 'speakers',
+        processorOptions: { buffers: state.buffers, latencyFrames: latency, rampFrames },
+      });
+      return new StemEngine({ context, state, worker, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime, pollIntervalMs: options.pollIntervalMs ?? 250 });
+    } catch (err) {
+      worker.terminate();
+      throw err;
+    }
+  }
+
+  /** The GainNode carrying stem `name` (its gain applied, delayed by latencySamples). */
+  stem(name: string): GainNode {
+    return this.stemNodes[this.index(name)];
+  }
+
+  /** Target gain of a stem (linear), ramped on the audio thread over rampFrames. */
+  setGain(name: string, gain: number): void {
+    setStemGain(this.state, this.index(name), gain);
+  }
+
+  mute(name: string, on = true): void {
+    setStemMute(this.state, this.index(name), on);
+  }
+
+  /** While any stem is soloed, only soloed stems sound (mute still wins). */
+  solo(name: string, on = true): void {
+    setStemSolo(this.state, this.index(name), on);
+  }
+
+  /** false: play the input, delayed by the same latency, instead of the stems (crossfaded). */
+  setStemsEnabled(on: boolean): void {
+    setStemsEnabled(this.state, on);
+  }
+
+  get stats(): StemEngineStats {
+    return { ...readStats(this.state), latencySamples: this.latencySamples, worker: { ...this.workerStats }, runtime: this.runtime };
+  }
+
+  get latencySeconds(): number {
+    return this.latencySamples / this.sampleRate;
+  }
+
+  /** Stops the worker, ends the processor, disconnects the nodes. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    this.node.port.postMessage({ type: 'stop' });
+    this.node.disconnect();
+    this.output.disconnect();
+    for (const g of this.stemNodes) g.disconnect();
+    // Let the worker release its session, then end it either way.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      this.stopWaiter = () => { clearTimeout(timer); resolve(); };
+      this.worker.postMessage({ type: 'stop', id: 2 } satisfies ToWorker);
+    });
+    this.worker.terminate();
+    this.node.port.close();
+  }
+
+  override addEventListener<K extends keyof StemEngineEventMap>(type: K, listener: (ev: StemEngineEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null | ((ev: Event) => void), options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  private index(name: string): number {
+    const s = this.sources.indexOf(name);
+    if (s < 0) throw new StemstreamError('BAD_OPTION', `no stem "${name}" in this model (it has ${this.sources.join(', ')})`);
+    return s;
+  }
+
+  private poll(): void {
+    const u = readStats(this.state).underrunQuanta;
+    if (u !== this.lastUnderruns) {
+      const newQuanta = (u - this.lastUnderruns) >>> 0;
+      this.lastUnderruns = u;
+      this.dispatchEvent(new CustomEvent('underrun', { detail: { underrunQuanta: u, newQuanta } }));
+    }
+  }
+
+  private onWorkerMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'segment':
+      case 'done':
+        this.workerStats = m.stats;
+        break;
+      case 'stopped':
+        this.workerStats = m.stats;
+        this.stopWaiter?.();
+        break;
+      case 'error':
+        this.fail(new StemstreamError(m.code as never, `inference worker: ${m.message}`));
+        break;
+      case 'ready':
+        break;
+    }
+  }
+
+  private fail(error: Error): void {
+    this.dispatchEvent(new CustomEvent('error', { detail: { error } }));
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * StemEngine in a real browser: `vite build` of the demo pages into a temporary
+ * folder, served by `vite preview` (COOP/COEP from vite.config.ts), opened in
+ * Debian's Chromium (headless, through playwright-core). The page
+ * (demo/engine-test.ts) runs a tiny model whose stems are each input / 4 through
+ * the whole real-time path (AudioWorklet, SharedArrayBuffer rings, the bundled
+ * inference worker with onnxruntime-web) and measures, in one recording
+ * worklet that sees the source and the outputs in the same render quanta, the
+ * delay of each click to the sample.
+ *
+ * Needs /usr/bin/chromium (CI installs Debian's chromium); without it this test
+ * fails with a message saying so, it does not skip.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { build, createServer as createDevServer, preview, type PreviewServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = process.env.STEMSTREAM_CHROMIUM ?? '/usr/bin/chromium';
+const root = fileURLToPath(new URL('..', import.meta.url));
+const configFile = join(root, 'vite.config.ts');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface ClickResult { index: number; inputFrame: number; mixFrame: number; delay: number; mixPeak: number; vocalsPeak: number; muted: boolean | null }
+interface EngineTestResult {
+  crossOriginIsolated: boolean;
+  latencySamples: number;
+  sources: string[];
+  runtime: string;
+  mode: string;
+  clicks: ClickResult[];
+  clickCountOut: number;
+  delays: number[];
+  vocalsRatioBefore: number[];
+  vocalsAfterMute: number[];
+  mixRatioAfterMute: number[];
+  underrunQuanta: number;
+  dryFallbackQuanta: number;
+  framesSkipped: number;
+  segments: number;
+  lastRunMs: number;
+  muteAtFrame: number;
+  events: string[];
+}
+
+async function runPage(browser: Browser, url: string): Promise<EngineTestResult> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('response', (res) => { if (res.status() >= 400) errors.push(`HTTP ${res.status()} ${res.url()}`); });
+  try {
+    await page.goto(url);
+    await page.waitForFunction(() => (window as unknown as { engineTest?: { done: boolean } }).engineTest?.done === true, undefined, { timeout: 40_000 });
+    const { error, result, log } = await page.evaluate(() => (window as unknown as { engineTest: { error?: string; result?: EngineTestResult; log: string[] } }).engineTest);
+    expect(error, log.join('\n')).toBeUndefined();
+    expect(errors, 'console errors').toEqual([]);
+    const r = result!;
+    // What was measured, for the record.
+    console.log(url, JSON.stringify({
+      mode: r.mode, latencySamples: r.latencySamples, delays: r.delays, runtime: r.runtime,
+      vocalsRatioBefore: r.vocalsRatioBefore, vocalsAfterMute: r.vocalsAfterMute, mixRatioAfterMute: r.mixRatioAfterMute,
+      underrunQuanta: r.underrunQuanta, dryFallbackQuanta: r.dryFallbackQuanta, segments: r.segments, lastRunMs: r.lastRunMs, events: r.events,
+    }));
+    return r;
+  } finally {
+    await page.close();
+  }
+}
+
+/** Every click exactly latencySamples late; vocals = mix / 4; after the mute, vocals 0 and the mix at 3/4. */
+function checkResult(r: EngineTestResult, expectedLatency: number): void {
+  expect(r.crossOriginIsolated).toBe(true);
+  expect(r.runtime).toBe('onnxruntime-web');
+  expect(r.sources).toEqual(['drums', 'bass', 'other', 'vocals']);
+  expect(r.latencySamples).toBe(expectedLatency);
+  // To the sample: the recorder sees the source and the outputs in the same render quanta.
+  expect(r.clicks.length).toBe(18);
+  expect(r.clickCountOut).toBe(18);
+  for (const c of r.clicks) expect(c.delay, `click ${c.index}`).toBe(expectedLatency);
+  // The mix is the input (the stems sum to it); vocals = 1/4 of it, at the same sample, before the mute.
+  expect(r.vocalsRatioBefore.length).toBeGreaterThanOrEqual(5);
+  for (const v of r.vocalsRatioBefore) expect(v).toBeCloseTo(0.25, 5);
+  // After the mute: vocals silent, the mix down by the vocals' share.
+  expect(r.vocalsAfterMute.length).toBeGreaterThanOrEqual(5);
+  for (const v of r.vocalsAfterMute) expect(Math.abs(v)).toBeLessThan(1e-6);
+  for (const m of r.mixRatioAfterMute) expect(m).toBeCloseTo(0.75, 5);
+  expect(r.events).toContain('ready');
+}
+
+describe('StemEngine in Chromium', () => {
+  let tmp = '';
+  let outDir = '';
+  let server: PreviewServer | undefined;
+  let dev: ViteDevServer | undefined;
+  let browser: Browser | undefined;
+  let base = '';
+  let devBase = '';
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`the browser test needs Chromium at ${CHROMIUM} (Debian: apt-get install chromium; or set STEMSTREAM_CHROMIUM to its path)`);
+    }
+    tmp = await mkdtemp(join(tmpdir(), 'stemstream-browser-'));
+    outDir = join(tmp, 'dist');
+    await build({ configFile, root: join(root, 'demo'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+    const port = await freePort();
+    server = await preview({ configFile, root: join(root, 'demo'), logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
+    base = `http://127.0.0.1:${port}`;
+    const devPort = await freePort();
+    // A fresh dependency cache each run: the dev server starts cold, as in CI.
+    dev = await createDevServer({ configFile, root: join(root, 'demo'), logLevel: 'warn', cacheDir: join(tmp, 'vite-cache'), server: { host: '127.0.0.1', port: devPort, strictPort: true, open: false, hmr: false } });
+    await dev.listen();
+    devBase = `http://127.0.0.1:${devPort}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await dev?.close();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('quality mode (vite build + preview): declares N + stride; every click exactly that late; stems at 1/4; mute', async () => {
+    // Quality mode: N + stride = 9426 + floor(0.75 × 9426) for the tiny model.
+    checkResult(await runPage(browser!, `${base}/engine-test.html`), 9426 + 7069);
+  }, 60_000);
+
+  it('low-latency mode (vite build + preview): declares hop + lookahead + margin + look-ahead, to the sample', async () => {
+    // hop = lookahead = 0.05 s = 2205 frames: 3 × 2205 + 640 (the audio thread's crossfade look-ahead).
+    checkResult(await runPage(browser!, `${base}/engine-test.html?mode=low-latency&hop=0.05&lookahead=0.05`), 3 * 2205 + 640);
+  }, 60_000);
+
+  it('the same page from the Vite dev server (worker, worklet and onnxruntime-web served unbundled)', async () => {
+    checkResult(await runPage(browser!, `${devBase}/engine-test.html`), 9426 + 7069);
+  }, 60_000);
+});
