@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { lowLatencyLatency, qualityLatency, runHeadlessStream } from '../src/engine/node-harness.js';
 import { StreamSeparator } from '../src/engine/stream-separator.js';
+import { setStemMute } from '../src/engine/shared-layout.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
 import { separate } from '../src/separate/separate.js';
@@ -120,5 +121,58 @@ describe('headless stream, low-latency mode', () => {
       }
     });
     expect(r.worklet.underrunQuanta).toBe(0);
+  });
+});
+
+describe('headless stream, track mode', () => {
+  it('runs ahead of the playhead with a small latency, normalised like separate(), and a mute acts within a quantum plus the ramp', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains, waveRamp: true });
+    const length = 40000;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 6).audio };
+    audio.channels[1].forEach((v, i) => (audio.channels[1][i] = v + 0.05)); // a DC offset, so normalisation shows
+    const muteAt = 25600; // a quantum boundary
+    let muted = false;
+    const r = await runHeadlessStream(audio, bytes, {
+      runtime: 'node',
+      track: true,
+      beforeQuantum: (n, state) => {
+        if (n === muteAt) { setStemMute(state, 3, true); muted = true; }
+      },
+    });
+    expect(muted).toBe(true);
+    const L = r.latencySamples;
+    expect(L).toBe(1024);
+    const model = await loadModel(bytes);
+    const ref = await separate(audio, model); // track normalisation on, as in track mode
+    await model.dispose();
+    for (const s of ['drums', 'bass', 'other']) {
+      for (let c = 0; c < 2; c++) {
+        let err = 0;
+        for (let t = RAMP; t < length; t++) err = Math.max(err, Math.abs(r.stems[s][c][t + L] - ref.stems[s][c][t]));
+        expect(err).toBe(0);
+      }
+    }
+    // Vocals: exact until the mute, silent from one quantum plus the 512-frame ramp after it.
+    const v = r.stems.vocals[0];
+    let before = 0;
+    for (let t = RAMP; t + L < muteAt; t++) before = Math.max(before, Math.abs(v[t + L] - ref.stems.vocals[0][t]));
+    expect(before).toBe(0);
+    expect(v.subarray(muteAt + 128 + RAMP, length + L).every((x) => x === 0)).toBe(true);
+    expect(v.subarray(muteAt - 512, muteAt).some((x) => x !== 0)).toBe(true);
+    expect(r.worklet.underrunQuanta).toBe(0);
+  });
+});
+
+describe('headless stream, track mode in real time', () => {
+  it('pre-rolls until the worker is ahead, then plays with no underrun', async () => {
+    const bytes = makeDemucsLayoutModel();
+    const length = 44100;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 2).audio };
+    const t0 = performance.now();
+    const r = await runHeadlessStream(audio, bytes, { runtime: 'node', track: true, realtime: true });
+    expect(performance.now() - t0).toBeLessThan(20_000);
+    expect(r.latencySamples).toBe(1024);
+    expect(r.worklet.underrunQuanta).toBe(0);
+    expect(r.worker.framesOut).toBe(length);
   });
 });

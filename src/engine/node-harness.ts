@@ -11,9 +11,11 @@ import { StemstreamError } from '../errors.js';
 import type { AudioData } from '../audio/types.js';
 import { describeModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
-import { StemOutCore } from '../../worklets/stem-out-core.js';
+import { DEFAULT_RAMP_FRAMES, StemOutCore } from '../../worklets/stem-out-core.js';
 import { lowLatencyLatency, qualityLatency } from './latency.js';
-import { createSharedState, readStats, setCaptureEnabled, type StemOutStats } from './shared-layout.js';
+import { segmentStride } from '../separate/segmentation.js';
+import { createSharedState, readStats, setCaptureEnabled, type SharedState, type StemOutStats } from './shared-layout.js';
+import { trackStats } from '../separate/normalize.js';
 import type { FromWorker, ToWorker, WorkerStats } from './worker-protocol.js';
 
 export interface HeadlessStreamOptions {
@@ -33,6 +35,15 @@ export interface HeadlessStreamOptions {
   /** Tests: a model slowed down on purpose. */
   extraRunMs?: number;
   onProgress?: (framesRendered: number, totalFrames: number) => void;
+  /**
+   * Track mode: the input is known in advance (a decoded track). The worker reads
+   * it directly, normalised like separate(), and runs ahead of the playhead, so the
+   * declared latency is small (`trackLatencyFrames`, default 1024) instead of a segment.
+   */
+  track?: boolean;
+  trackLatencyFrames?: number;
+  /** Called before each render quantum with the frame about to be rendered (transport and control events for tests). */
+  beforeQuantum?: (frame: number, state: SharedState) => void;
   /** Keep the rendered output (default true). Off for long soak runs: only `watchFrames` are kept. */
   keepOutput?: boolean;
   /** Input frames whose mix output (channel 0, at frame + latency) is recorded in `watched`. */
@@ -74,6 +85,9 @@ function startWorker(): Worker {
   return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
 }
 
+/** Track mode's default latency: the audio thread's look-ahead, a quantum, and some slack. */
+const TRACK_LATENCY = 1024;
+
 export async function runHeadlessStream(audio: AudioData | GeneratedInput, modelBytes: Uint8Array, options: HeadlessStreamOptions = {}): Promise<HeadlessStreamResult> {
   const info = describeModel(modelBytes);
   const C = info.channels;
@@ -96,9 +110,12 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   const lowLatency = options.mode === 'low-latency'
     ? { hop: options.hopFrames ?? info.sampleRate, lookahead: options.lookaheadFrames ?? info.sampleRate }
     : undefined;
-  const L = lowLatency
-    ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, options.computeMarginFrames)
-    : qualityLatency(info.segmentSamples, overlap, options.computeMarginFrames);
+  const L = options.track
+    ? options.trackLatencyFrames ?? TRACK_LATENCY
+    : lowLatency
+      ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, options.computeMarginFrames)
+      : qualityLatency(info.segmentSamples, overlap, options.computeMarginFrames);
+  if (options.track && 'fill' in audio) throw new StemstreamError('BAD_OPTION', 'track mode needs the track in memory');
   const length = input.length;
   const total = length + L;
   const keep = options.keepOutput !== false;
@@ -123,7 +140,9 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   const send = (m: ToWorker) => worker.postMessage(m);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
-    send({ type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length, lowLatency } });
+    send({ type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length, lowLatency,
+      ...(options.track && !('fill' in audio) ? { track: audio.channels, normalization: trackStats(audio) } : {}) } });
+    if (options.track) setCaptureEnabled(state, false);
     while (!ready) {
       if (failure) throw failure;
       await sleep(2);
@@ -137,11 +156,23 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     const stemQ = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(Q)));
     const t0 = performance.now();
     let endSent = false;
+    if (options.track && options.realtime) {
+      // Pre-roll: play only once the worker is a stride (plus the core's look-ahead)
+      // ahead, or the stem ring is as full as it gets.
+      const stride = lowLatency ? lowLatency.hop : segmentStride(info.segmentSamples, overlap);
+      const want = Math.min(length, stride + DEFAULT_RAMP_FRAMES + Q, state.stemRing.frames - Q);
+      while (state.stemRing.availableRead() < want && lastStats.framesOut < length) {
+        if (failure) throw failure;
+        await sleep(2);
+      }
+    }
+    const tStart = performance.now();
     for (let n = 0; n < total; n += Q) {
       if (failure) throw failure;
+      options.beforeQuantum?.(n, state);
       if (options.realtime) {
         // Render in bursts, never ahead of the wall clock.
-        while ((n / info.sampleRate) * 1000 > performance.now() - t0) await sleep(2);
+        while ((n / info.sampleRate) * 1000 > performance.now() - tStart) await sleep(2);
       } else if (n + Q > L) {
         // Virtual time: wait for the stems this quantum and the core's look-ahead need.
         // (Past the end of the input the worker writes silent stems, so this is always satisfied.)

@@ -13,6 +13,11 @@ export interface WorkerInitOptions {
   normalization?: TrackStats;
   /** Low-latency mode (frames); quality mode when absent. */
   lowLatency?: { hop: number; lookahead: number };
+  /**
+   * Track mode: the whole track, planar. The worker reads it directly and runs
+   * segments ahead of the playhead instead of waiting for captured input.
+   */
+  track?: Float32Array[];
   /** The stream's length when known in advance (a file or track); live streams end with end-of-input. */
   length?: number;
   /** Tests: make every session.run this much slower (a model slow on purpose). */
