@@ -49,6 +49,10 @@ describe('headless stream, quality mode', () => {
     }
     expect(r.worklet.underrunQuanta).toBe(0);
     expect(r.worker.framesOut).toBe(length);
+    // The worker's published stats: backend, real-time factor (session.run per stride).
+    expect(r.worker.backend).toBe('onnxruntime-node/cpu');
+    expect(r.worker.realTimeFactor).toBeGreaterThan(0);
+    expect(r.worker.realTimeFactor).toBeCloseTo(r.worker.lastRunMs / ((Math.floor(0.75 * TINY_SEGMENT) / 44100) * 1000), 9);
   });
 
   it('an impulse comes out exactly latencySamples later, in the mix and in the stems', async () => {

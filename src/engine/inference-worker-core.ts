@@ -11,9 +11,9 @@ import type { SeparationModel } from '../model/model.js';
 import { InferenceLoop } from './inference-loop.js';
 import { InputRingPort, StemRingPort } from './ring-ports.js';
 import { TrackInputPort } from './track-port.js';
-import { attachSharedState, type FrameRing } from './shared-layout.js';
+import { attachSharedState, stemDeadline, type FrameRing, type SharedState } from './shared-layout.js';
 import { StreamSeparator } from './stream-separator.js';
-import type { FromWorker, ToWorker, WorkerInitOptions, WorkerStats } from './worker-protocol.js';
+import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerInitOptions, type WorkerStats } from './worker-protocol.js';
 
 export interface InferenceWorkerHost {
   post(message: FromWorker): void;
@@ -22,7 +22,6 @@ export interface InferenceWorkerHost {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const NO_STATS: WorkerStats = { segments: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0 };
 
 /** Returns the handler for the messages the main thread sends. */
 export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker) => void {
@@ -34,15 +33,30 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
   let running = false;
   let doneSent = false;
   let stemRing: FrameRing | undefined;
+  let shared: SharedState | undefined;
+
+  /** The loop's counters plus what the main thread shows: backend, real-time factor, seconds ready ahead. */
+  function snapshot(): WorkerStats {
+    if (!loop || !separator || !model) return { ...NO_WORKER_STATS };
+    const rate = model.info.sampleRate;
+    const ahead = shared ? loop.stats.framesOut - stemDeadline(shared) : 0;
+    return {
+      ...loop.stats,
+      backend: `${model.runtime.name}/${model.runtime.executionProviders.join('+')}`,
+      realTimeFactor: loop.stats.lastRunMs / ((separator.stride / rate) * 1000),
+      readyAheadSeconds: Math.max(0, ahead) / rate,
+    };
+  }
 
   async function run(): Promise<void> {
     running = true;
     while (loop && separator) {
       if (stopRequest !== undefined) {
         // Release the session before saying so: the main thread may terminate this thread next.
+        const stats = snapshot();
         await model?.dispose();
         model = undefined;
-        post({ type: 'stopped', id: stopRequest, stats: { ...loop.stats } });
+        post({ type: 'stopped', id: stopRequest, stats });
         break;
       }
       if (doneSent) {
@@ -52,9 +66,9 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         continue;
       }
       const r = await loop.pump();
-      if (r === 'ran') post({ type: 'segment', stats: { ...loop.stats } });
+      if (r === 'ran') post({ type: 'segment', stats: snapshot() });
       if (separator.ended && loop.stats.framesOut >= separator.framesIn) {
-        post({ type: 'done', id: 0, stats: { ...loop.stats } });
+        post({ type: 'done', id: 0, stats: snapshot() });
         doneSent = true;
         continue;
       }
@@ -85,6 +99,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
           model = m;
           const state = attachSharedState(msg.buffers);
           stemRing = state.stemRing;
+          shared = state;
           const length = msg.options.track ? msg.options.track[0].length : msg.options.length;
           separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length, lowLatency: msg.options.lowLatency });
           const input = msg.options.track ? new TrackInputPort(msg.options.track) : new InputRingPort(state.inputRing);
@@ -104,7 +119,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         break;
       case 'stop':
         stopRequest = msg.id;
-        if (!running) post({ type: 'stopped', id: msg.id, stats: loop ? { ...loop.stats } : { ...NO_STATS } });
+        if (!running) post({ type: 'stopped', id: msg.id, stats: snapshot() });
         break;
       default: {
         const never: never = msg;

@@ -16,7 +16,7 @@ import { lowLatencyLatency, qualityLatency } from './latency.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { createSharedState, readStats, setCaptureEnabled, type SharedState, type StemOutStats } from './shared-layout.js';
 import { trackStats } from '../separate/normalize.js';
-import type { FromWorker, ToWorker, WorkerStats } from './worker-protocol.js';
+import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerStats } from './worker-protocol.js';
 
 export interface HeadlessStreamOptions {
   /** 'quality' (default): Demucs' segmentation, latency N + margin. 'low-latency': see hop/lookahead. */
@@ -128,7 +128,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   let ready = false;
   let finished: WorkerStats | undefined;
   let failure: Error | undefined;
-  let lastStats: WorkerStats = { segments: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0 };
+  let lastStats: WorkerStats = { ...NO_WORKER_STATS };
   worker.on('message', (m: FromWorker) => {
     if (m.type === 'ready') ready = true;
     else if (m.type === 'segment') lastStats = m.stats;

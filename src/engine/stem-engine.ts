@@ -46,7 +46,7 @@ import {
   type SharedState,
   type StemOutStats,
 } from './shared-layout.js';
-import type { FromWorker, ToWorker, WorkerStats } from './worker-protocol.js';
+import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerStats } from './worker-protocol.js';
 
 export type StemEngineMode = 'quality' | 'low-latency';
 
@@ -97,7 +97,6 @@ export interface StemEngineEventMap {
 }
 
 const PROCESSOR_NAME = 'stemstream-stem-out';
-const NO_WORKER_STATS: WorkerStats = { segments: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0 };
 
 /** Worklet modules added per context (addModule twice is harmless but costs a fetch). */
 const workletsAdded = new WeakMap<BaseAudioContext, Map<string, Promise<void>>>();

@@ -35,7 +35,15 @@ export interface WorkerStats {
   runMsTotal: number;
   framesIn: number;
   framesOut: number;
+  /** The runtime and execution provider running the model, e.g. 'onnxruntime-web/wasm'. */
+  backend: string;
+  /** Last session.run over the audio time one job covers (stride or hop): < 1 keeps up. */
+  realTimeFactor: number;
+  /** Stems computed ahead of what the audio thread has played, seconds. */
+  readyAheadSeconds: number;
 }
+
+export const NO_WORKER_STATS: WorkerStats = { segments: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0, backend: '', realTimeFactor: 0, readyAheadSeconds: 0 };
 
 export type FromWorker =
   | { type: 'ready'; id: number; sources: string[]; segmentSamples: number; stride: number; sampleRate: number; runtime: string }
