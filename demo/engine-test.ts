@@ -24,7 +24,7 @@ const MUTE_AFTER_CLICK = 8;
 /** Clicks whose output comes this many frames after the mute call are checked as muted. */
 const MUTE_SETTLE = 4096;
 
-interface ClickResult {
+export interface ClickResult {
   index: number;
   inputFrame: number;
   mixFrame: number;
@@ -34,7 +34,7 @@ interface ClickResult {
   muted: boolean | null;
 }
 
-interface EngineTestResult {
+export interface EngineTestResult {
   mode: string;
   crossOriginIsolated: boolean;
   latencySamples: number;

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { build, createServer as createDevServer, preview, type PreviewServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EngineTestResult } from '../demo/engine-test.js';
 
 const CHROMIUM = process.env.STEMSTREAM_CHROMIUM ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,27 +38,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-interface ClickResult { index: number; inputFrame: number; mixFrame: number; delay: number; mixPeak: number; vocalsPeak: number; muted: boolean | null }
-interface EngineTestResult {
-  crossOriginIsolated: boolean;
-  latencySamples: number;
-  sources: string[];
-  runtime: string;
-  mode: string;
-  clicks: ClickResult[];
-  clickCountOut: number;
-  delays: number[];
-  vocalsRatioBefore: number[];
-  vocalsAfterMute: number[];
-  mixRatioAfterMute: number[];
-  underrunQuanta: number;
-  dryFallbackQuanta: number;
-  framesSkipped: number;
-  segments: number;
-  lastRunMs: number;
-  muteAtFrame: number;
-  events: string[];
-}
 
 async function runPage(browser: Browser, url: string): Promise<EngineTestResult> {
   const page = await browser.newPage();
