@@ -4,7 +4,7 @@
  * it is final, so callers can stream it to disk (separateStream) or collect it
  * (separate).
  */
-import { MAX_SHIFT_SECONDS } from '../constants.js';
+import { DEFAULT_OVERLAP, MAX_SHIFT_SECONDS } from '../constants.js';
 import { StemstreamError } from '../errors.js';
 import type { AudioData } from '../audio/types.js';
 import type { SeparationModel } from '../model/model.js';
@@ -12,7 +12,6 @@ import { IDENTITY_STATS, trackStats, type TrackStats } from './normalize.js';
 import { OverlapAdd } from './overlap-add.js';
 import { SegmentRunner } from './segment-runner.js';
 import { planSegments, segmentWeights, type SegmentJob } from './segmentation.js';
-import { DEFAULT_OVERLAP } from '../constants.js';
 
 export interface SeparateOptions {
   /** Overlap between segments, [0, 1). Default 0.25, Demucs' default. */
