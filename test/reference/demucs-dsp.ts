@@ -4,43 +4,14 @@
  * x near a segment's edges (frames outside [2, 2 + le) are dropped), so tests
  * that predict a model's output must go through this, not assume identity.
  */
+import { fft64 } from './fft64.js';
+
 const NFFT = 4096;
 const HOP = 1024;
 const PAD = 1536;
 const BINS = 2048;
 
 const window64 = Float64Array.from({ length: NFFT }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / NFFT));
-
-/** In-place complex FFT (sign -1 forward, +1 inverse, unscaled). */
-function fft(re: Float64Array, im: Float64Array, sign: 1 | -1): void {
-  const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
-    }
-  }
-  for (let len = 2; len <= n; len <<= 1) {
-    const ang = (sign * 2 * Math.PI) / len;
-    for (let i = 0; i < n; i += len) {
-      for (let k = 0; k < len / 2; k++) {
-        const wr = Math.cos(ang * k);
-        const wi = Math.sin(ang * k);
-        const a = i + k;
-        const b = a + len / 2;
-        const tr = re[b] * wr - im[b] * wi;
-        const ti = re[b] * wi + im[b] * wr;
-        re[b] = re[a] - tr;
-        im[b] = im[a] - ti;
-        re[a] += tr;
-        im[a] += ti;
-      }
-    }
-  }
-}
 
 export function spec64(x: ArrayLike<number>): { re: Float64Array; im: Float64Array; frames: number } {
   const n = x.length;
@@ -60,7 +31,7 @@ export function spec64(x: ArrayLike<number>): { re: Float64Array; im: Float64Arr
       fr[i] = (at(f * HOP + i) * window64[i]) / Math.sqrt(NFFT);
       fi[i] = 0;
     }
-    fft(fr, fi, -1);
+    fft64(fr, fi, -1);
     for (let k = 0; k < BINS; k++) {
       re[k * le + f] = fr[k];
       im[k * le + f] = fi[k];
@@ -85,7 +56,7 @@ export function ispec64(re: ArrayLike<number>, im: ArrayLike<number>, n: number)
         fi[NFFT - k] = -fi[k];
       }
     }
-    fft(fr, fi, 1);
+    fft64(fr, fi, 1);
     // irfft (÷ NFFT), × sqrt(NFFT) for normalized, window, ÷ the Hann² envelope (1.5 at hop NFFT/4).
     for (let i = 0; i < NFFT; i++) {
       const t = f * HOP + i - PAD;
