@@ -8,12 +8,11 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeAudioFile } from '../audio/decode.js';
-import { resample } from '../audio/resample.js';
-import { toChannelCount } from '../audio/channels.js';
 import { StemstreamError } from '../errors.js';
 import { convertModel } from '../model/convert.js';
 import { describeModel } from '../model/model.js';
 import { checkParity, formatParity, noiseInput, type ParityInput } from '../model/parity.js';
+import { fitAudio } from './fit-audio.js';
 
 export interface ConvertFlags {
   out?: string;
@@ -34,9 +33,7 @@ function defaultClip(): string | undefined {
 }
 
 async function musicInput(path: string, rate: number, channels: number, n: number): Promise<ParityInput> {
-  let audio = await decodeAudioFile(path);
-  if (audio.sampleRate !== rate) audio = resample(audio, rate);
-  if (audio.channels.length !== channels) audio = toChannelCount(audio, channels);
+  const audio = fitAudio(await decodeAudioFile(path), rate, channels);
   // One segment from the middle of the clip (zero-padded if it is shorter).
   const len = audio.channels[0].length;
   const start = Math.max(0, Math.floor((len - n) / 2));

@@ -4,9 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { toChannelCount } from '../audio/channels.js';
 import { decodeAudioFile } from '../audio/decode.js';
-import { resample } from '../audio/resample.js';
 import { WavFileWriter } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
 import { defaultModelPath, loadModel } from '../model/model.js';
@@ -15,6 +13,7 @@ import { separateStream } from '../separate/separate.js';
 import { separateWithSet } from '../separate/separate-set.js';
 import { loadModelSet } from '../model/model-set.js';
 import type { AudioData } from '../audio/types.js';
+import { fitAudio } from './fit-audio.js';
 import { createProgress } from './progress.js';
 
 export interface SeparateFlags {
@@ -50,20 +49,6 @@ function wantedStems(flags: SeparateFlags, sources: readonly string[], what: str
     if (!sources.includes(s)) throw new StemstreamError('BAD_OPTION', `${what} has no stem "${s}"; it has ${sources.join(', ')}`);
   }
   return wanted;
-}
-
-/** Resamples and converts channels to what the model takes, saying so. */
-function fitAudio(decoded: AudioData, sampleRate: number, channels: number, log: (line: string) => void): AudioData {
-  let audio = decoded;
-  if (audio.sampleRate !== sampleRate) {
-    log(`resampling ${audio.sampleRate} Hz → ${sampleRate} Hz (the model's rate; stems are written at ${sampleRate} Hz)`);
-    audio = resample(audio, sampleRate);
-  }
-  if (audio.channels.length !== channels) {
-    log(`converting ${audio.channels.length} channel(s) → ${channels}`);
-    audio = toChannelCount(audio, channels);
-  }
-  return audio;
 }
 
 export async function runSeparate(input: string, flags: SeparateFlags): Promise<number> {

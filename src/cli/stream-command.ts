@@ -6,14 +6,13 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { toChannelCount } from '../audio/channels.js';
 import { decodeAudioFile } from '../audio/decode.js';
-import { resample } from '../audio/resample.js';
 import { WavFileWriter } from '../audio/wav.js';
 import { runHeadlessStream } from '../engine/node-harness.js';
 import { StemstreamError } from '../errors.js';
 import { defaultModelPath, describeModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
+import { fitAudio } from './fit-audio.js';
 
 export interface StreamFlags {
   out?: string;
@@ -46,9 +45,7 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
   const modelPath = flags.model ?? (await defaultModelPath());
   const bytes = new Uint8Array(await readFile(modelPath).catch((err: Error) => { throw new StemstreamError('IO', `cannot read the model file ${modelPath}: ${err.message}`); }));
   const info = describeModel(bytes, modelPath);
-  let audio = await decodeAudioFile(input);
-  if (audio.sampleRate !== info.sampleRate) audio = resample(audio, info.sampleRate);
-  if (audio.channels.length !== info.channels) audio = toChannelCount(audio, info.channels);
+  const audio = fitAudio(await decodeAudioFile(input), info.sampleRate, info.channels);
   const outDir = flags.out ?? join('streamed', basename(input, extname(input)));
   await mkdir(outDir, { recursive: true });
   if (flags.track && mode !== 'quality') throw new StemstreamError('BAD_OPTION', '--track uses quality mode (the whole track is known, so segments run ahead)');
