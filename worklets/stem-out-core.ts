@@ -30,10 +30,7 @@
  * makes the output fade to dry before the stems run out, never a jump. It heads
  * for 0 too when the main thread disables stems.
  *
- * Gains. Target gain_s = GAIN[s], 0 if MUTE[s], 0 if any stem is soloed and s is
- * not. On a change of target, the gain moves linearly from its current value to
- * the new target in exactly R frames, starting on the first frame of the next
- * quantum (a change mid-ramp starts a new R-frame ramp from where it is).
+ * Gains and meters: StemGains (stem-gains.ts), ramped over the same R frames.
  *
  * Allocation, in practice. Float state lives in typed arrays (never in object
  * fields that V8 might box) and every branch of process() is run once at
@@ -45,6 +42,7 @@
  * there TIMING_AVAILABLE stays 0.
  */
 import { RENDER_QUANTUM } from '../src/constants.js';
+import { StemGains } from './stem-gains.js';
 import {
   CTRL,
   MAX_STEMS,
@@ -126,12 +124,8 @@ export class StemOutCore {
   private windowCount = 0;
   private readonly f64 = new Float64Array(F_SLOTS);
 
-  // Per-stem gain ramps.
-  private readonly gain: Float64Array;
-  private readonly gainTarget: Float64Array;
-  private readonly gainFrom: Float64Array;
-  private readonly gainStep: Float64Array;
-  private readonly gainLeft: Int32Array;
+  /** Per-stem gain ramps and meters. */
+  private readonly gains: StemGains;
 
   // Scratch, one quantum each.
   /** Input, interleaved: 128 × C. */
@@ -185,17 +179,7 @@ export class StemOutCore {
     this.delay = [];
     for (let c = 0; c < channels; c++) this.delay.push(new Float32Array(this.delayLength));
 
-    this.gain = new Float64Array(sources);
-    this.gainTarget = new Float64Array(sources);
-    this.gainFrom = new Float64Array(sources);
-    this.gainStep = new Float64Array(sources);
-    this.gainLeft = new Int32Array(sources);
-    // Start at the targets already set, without a ramp.
-    for (let s = 0; s < sources; s++) {
-      const t = this.targetGain(s, this.anySolo());
-      this.gain[s] = t;
-      this.gainTarget[s] = t;
-    }
+    this.gains = new StemGains(sources, rampFrames, state.controlI32, state.controlF32, sampleRate);
 
     this.inScratch = new Float32Array(Q * channels);
     this.stemScratch = new Float32Array(Q * sources * channels);
@@ -298,19 +282,6 @@ export class StemOutCore {
   /** Stem frames still owed to the discard pile. */
   get skipDebt(): number {
     return this.f64[F_DEBT];
-  }
-
-  private anySolo(): boolean {
-    const i32 = this.ctrlI32;
-    for (let s = 0; s < this.sources; s++) if (Atomics.load(i32, CTRL.SOLO + s) !== 0) return true;
-    return false;
-  }
-
-  private targetGain(s: number, anySolo: boolean): number {
-    if (Atomics.load(this.ctrlI32, CTRL.MUTE + s) !== 0) return 0;
-    if (anySolo && Atomics.load(this.ctrlI32, CTRL.SOLO + s) === 0) return 0;
-    const g = this.ctrlF32[CTRL.GAIN + s];
-    return g === g ? g : 0; // NaN → 0
   }
 
   /**
@@ -427,7 +398,6 @@ export class StemOutCore {
     let p = this.wetPos;
     if (!present) p = 0; // no stems to fade with (cannot happen while the lookahead rule holds)
     const wet = this.wetCurve;
-    const invR = 1 / R;
     if (need === 0) {
       // Before input frame 0: the output is silence whatever w is, so w takes its
       // target at once and the first real frame starts fully wet when it can.
@@ -447,46 +417,12 @@ export class StemOutCore {
     this.wetPos = p;
 
     // ---- 5. gain curves ----
-    let anySolo = false;
-    for (let s = 0; s < S; s++) if (Atomics.load(i32, CTRL.SOLO + s) !== 0) anySolo = true;
     const curve = this.gainCurve;
-    for (let s = 0; s < S; s++) {
-      let t: number;
-      if (Atomics.load(i32, CTRL.MUTE + s) !== 0) t = 0;
-      else if (anySolo && Atomics.load(i32, CTRL.SOLO + s) === 0) t = 0;
-      else {
-        t = f32[CTRL.GAIN + s];
-        if (t !== t) t = 0;
-      }
-      if (t !== this.gainTarget[s]) {
-        this.gainTarget[s] = t;
-        this.gainFrom[s] = this.gain[s];
-        this.gainStep[s] = (t - this.gain[s]) * invR;
-        this.gainLeft[s] = R;
-      }
-      let left = this.gainLeft[s];
-      const base = s * Q;
-      if (left === 0) {
-        const g = this.gain[s];
-        for (let i = 0; i < Q; i++) curve[base + i] = g;
-      } else {
-        const from = this.gainFrom[s];
-        const step = this.gainStep[s];
-        let g = this.gain[s];
-        for (let i = 0; i < Q; i++) {
-          if (left > 0) {
-            left--;
-            g = left === 0 ? t : from + (R - left) * step;
-          }
-          curve[base + i] = g;
-        }
-        this.gain[s] = g;
-        this.gainLeft[s] = left;
-      }
-    }
+    this.gains.update(curve);
 
     // ---- 6. stems × gains → stem outputs and the wet sum ----
     const acc = this.mixAcc;
+    const peak = this.gains.peak;
     acc.fill(0);
     const SC = S * C;
     for (let s = 0; s < S; s++) {
@@ -497,11 +433,16 @@ export class StemOutCore {
         const aBase = c * Q;
         let k = s * C + c;
         if (o !== undefined) {
+          let pk = peak[s];
           for (let i = 0; i < Q; i++, k += SC) {
             const x = scratch[k] * curve[gBase + i];
             acc[aBase + i] += x;
-            o[i] = x * wet[i];
+            const y = x * wet[i];
+            o[i] = y;
+            // Math.max/abs, not branches: no branch left without type feedback (see prime()).
+            pk = Math.max(pk, Math.abs(y));
           }
+          peak[s] = pk;
         } else {
           for (let i = 0; i < Q; i++, k += SC) acc[aBase + i] += scratch[k] * curve[gBase + i];
         }
@@ -533,7 +474,7 @@ export class StemOutCore {
     const deadline = nNext - L;
     Atomics.store(i32, CTRL.STEM_DEADLINE, deadline > 0 ? deadline | 0 : 0);
     f32[CTRL.WET] = p / R;
-    for (let s = 0; s < S; s++) f32[CTRL.GAIN_CURRENT + s] = this.gain[s];
+    this.gains.publish();
 
     if (clock !== null) {
       const us = (clock.now() - t0) * 1000;

@@ -46,7 +46,7 @@ import { RENDER_QUANTUM } from '../constants.js';
 /** Most stems the control block has slots for (htdemucs_6s has 6). */
 export const MAX_STEMS = 8;
 /** Bumped whenever a slot moves; the worklet refuses a block of another version. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 /** 'STEM' in ASCII, slot MAGIC: a control block was made by createSharedState. */
 export const LAYOUT_MAGIC = 0x5354454d;
 /** Default ring capacities, in frames (2^18 ≈ 5.9 s at 44.1 kHz). */
@@ -148,9 +148,12 @@ export const CTRL = {
   WET: 61,
   /** f32 × MAX_STEMS: current (ramping) gain of each stem at the quantum's end. */
   GAIN_CURRENT: 64,
+  /** f32 × MAX_STEMS: peak |sample| of each stem output (all channels), with a
+   *  meter's fall of 20 dB/s applied on the audio thread; for level meters. */
+  METER: 72,
 
   /** Number of slots. */
-  SIZE: 72,
+  SIZE: 80,
 } as const;
 
 export interface SharedStateOptions {
@@ -461,6 +464,8 @@ export interface StemOutStats {
   procUsLast: number;
   wet: number;
   gains: number[];
+  /** Peak level of each stem output (linear, with meter fall). */
+  meters: number[];
 }
 
 /** A snapshot of the worklet's counters (each read atomically; not all at one instant). */
@@ -491,5 +496,6 @@ export function readStats(state: SharedState): StemOutStats {
     procUsLast: f[CTRL.PROC_US_LAST],
     wet: f[CTRL.WET],
     gains: Array.from({ length: state.sources }, (_, s) => f[CTRL.GAIN_CURRENT + s]),
+    meters: Array.from({ length: state.sources }, (_, s) => f[CTRL.METER + s]),
   };
 }
