@@ -1,0 +1,226 @@
+/**
+ * Track mode: the worker's TrackRenderer against separate() (the whole-buffer
+ * result), its re-prioritisation after a seek, and the audio thread's
+ * TrackPlayerCore (transport, ramps, mute, loop, dry where not ready).
+ */
+import { describe, expect, it } from 'vitest';
+import { RENDER_QUANTUM } from '../src/constants.js';
+import { CTRL, createSharedState, setStemMute, setStemSolo } from '../src/engine/shared-layout.js';
+import { TRACK, TRACK_BLOCK, createTrackState, readyAhead, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/engine/track-layout.js';
+import { TrackRenderer } from '../src/engine/track-renderer.js';
+import { loadModel } from '../src/model/model.js';
+import { noiseInput } from '../src/model/parity.js';
+import { trackStats } from '../src/separate/normalize.js';
+import { separate } from '../src/separate/separate.js';
+import { TrackPlayerCore } from '../worklets/track-player-core.js';
+import { makeDemucsLayoutModel, TINY_SEGMENT } from './fixtures/tiny-models.js';
+
+const Q = RENDER_QUANTUM;
+const waveGains = [[0.5, -0.25], [0.125, 1], [-1, 0.75], [0.25, 0.5]];
+
+function player(track: TrackState, rampFrames = 512) {
+  const state = createSharedState({ channels: track.channels, sources: track.sources, inputRingFrames: 1024, stemRingFrames: 2048 });
+  const core = new TrackPlayerCore({ sharedState: state, track, rampFrames, sampleRate: 44100 });
+  const S = track.sources;
+  const C = track.channels;
+  const mix = Array.from({ length: C }, () => new Float32Array(Q));
+  const stems = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(Q)));
+  /** Renders `quanta` quanta; returns the mix, channel 0, and stem s channel 0, concatenated, with the playhead at each frame's start. */
+  const render = (quanta: number) => {
+    const outMix = new Float32Array(quanta * Q);
+    const outStems = Array.from({ length: S }, () => new Float32Array(quanta * Q));
+    for (let q = 0; q < quanta; q++) {
+      core.process(mix, [mix, ...stems], 1);
+      outMix.set(mix[0], q * Q);
+      for (let s = 0; s < S; s++) outStems[s].set(stems[s][0], q * Q);
+    }
+    return { mix: outMix, stems: outStems };
+  };
+  return { state, core, render };
+}
+
+describe('TrackRenderer', () => {
+  it('in track order, its stems equal separate() bit for bit, block by block as they become ready', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains, waveRamp: true });
+    const model = await loadModel(bytes);
+    const length = 3 * TINY_SEGMENT + 777;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 7).audio };
+    const ref = await separate(audio, model, {});
+    const track = createTrackState(audio.channels, 4, 44100);
+    const r = new TrackRenderer(model, track, { normalization: trackStats(audio) });
+    let readyBefore = 0;
+    while (await r.step()) {
+      const ready = readyAhead(track, 0);
+      expect(ready).toBeGreaterThan(readyBefore); // progress from the playhead on, each segment
+      readyBefore = ready;
+    }
+    expect(r.finished).toBe(true);
+    expect(readyAhead(track, 0)).toBe(length);
+    for (let b = 0; b < track.ready.length; b++) expect(track.ready[b]).toBe(1);
+    ref.sources.forEach((name, s) => {
+      for (let c = 0; c < 2; c++) expect(track.stems[s * 2 + c]).toEqual(ref.stems[name][c]);
+    });
+    await model.dispose();
+  });
+
+  it('after a seek it runs the segments under the new playhead first, and the result still equals separate()', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains });
+    const model = await loadModel(bytes);
+    const length = 8 * TINY_SEGMENT;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 8).audio };
+    const ref = await separate(audio, model, { normalize: false });
+    const track = createTrackState(audio.channels, 4, 44100);
+    const r = new TrackRenderer(model, track);
+    await r.step();
+    expect(readyAhead(track, 0)).toBeGreaterThan(0);
+    // The playhead jumps to 60 %: the next segment covers it.
+    const target = Math.floor(length * 0.6);
+    Atomics.store(track.transport, TRACK.POSITION, target);
+    expect(readyAhead(track, target)).toBe(0);
+    await r.step();
+    await r.step();
+    expect(readyAhead(track, target)).toBeGreaterThan(TINY_SEGMENT / 2);
+    while (await r.step());
+    // Out of order, the float sums run in another order: equal to rounding.
+    let err = 0;
+    ref.sources.forEach((name, s) => {
+      for (let c = 0; c < 2; c++) for (let t = 0; t < length; t++) err = Math.max(err, Math.abs(track.stems[s * 2 + c][t] - ref.stems[name][c][t]));
+    });
+    expect(err).toBeLessThan(1e-6);
+    await model.dispose();
+  });
+
+  it('with a loop on, the loop region comes first', async () => {
+    const model = await loadModel(makeDemucsLayoutModel());
+    const length = 10 * TINY_SEGMENT;
+    const track = createTrackState(noiseInput(2, length, 9).audio, 4, 44100);
+    const r = new TrackRenderer(model, track);
+    const ls = 7 * TINY_SEGMENT;
+    setLoopRegion(track, { start: ls, end: ls + TINY_SEGMENT });
+    Atomics.store(track.transport, TRACK.POSITION, 100); // the playhead is elsewhere
+    // Three jobs cover the loop's blocks (the one ending just inside its first block too).
+    for (let k = 0; k < 3; k++) await r.step();
+    expect(readyAhead(track, ls)).toBeGreaterThanOrEqual(TINY_SEGMENT);
+    expect(readyAhead(track, 100)).toBe(0);
+    await model.dispose();
+  });
+});
+
+describe('TrackPlayerCore', () => {
+  /** A track whose stems are known: stem s = (s + 1) / 10 · track; all blocks ready. */
+  function readyTrack(length: number) {
+    const audio = [new Float32Array(length), new Float32Array(length)];
+    for (let t = 0; t < length; t++) {
+      audio[0][t] = Math.sin(t * 0.01);
+      audio[1][t] = Math.cos(t * 0.013);
+    }
+    const track = createTrackState(audio, 4, 44100);
+    for (let s = 0; s < 4; s++) for (let c = 0; c < 2; c++) for (let t = 0; t < length; t++) track.stems[s * 2 + c][t] = ((s + 1) / 10) * audio[c][t];
+    track.ready.fill(1);
+    return { audio, track };
+  }
+
+  it('plays the stems at the playhead with no latency; fades in over the ramp; pauses with a fade and holds the playhead', () => {
+    const { audio, track } = readyTrack(50 * TRACK_BLOCK);
+    const { render, core } = player(track);
+    expect(render(4).mix.every((v) => v === 0)).toBe(true); // paused: silence, the playhead stays
+    expect(core.position).toBe(0);
+    setPlaying(track, true);
+    const a = render(40);
+    // Frame i is track frame i (no latency); transport ramp over 512 frames; the mix = Σ stems = track.
+    for (let i = 0; i < 40 * Q; i++) {
+      const tg = Math.min(i + 1, 512) / 512;
+      expect(a.mix[i]).toBeCloseTo(audio[0][i] * tg, 5);
+      expect(a.stems[3][i]).toBeCloseTo(0.4 * audio[0][i] * tg, 5);
+    }
+    expect(Atomics.load(track.transport, TRACK.POSITION)).toBe(40 * Q);
+    setPlaying(track, false);
+    const b = render(8);
+    // Fades out over 512 frames while advancing, then holds.
+    for (let i = 0; i < 512; i++) expect(b.mix[i]).toBeCloseTo(audio[0][40 * Q + i] * ((511 - i) / 512), 5);
+    for (let i = 512; i < 8 * Q; i++) expect(b.mix[i]).toBe(0);
+    expect(core.position).toBe(40 * Q + 511);
+    // No jump anywhere: the largest step is bounded by the signal's own slope.
+    let jump = 0;
+    for (let i = 1; i < a.mix.length; i++) jump = Math.max(jump, Math.abs(a.mix[i] - a.mix[i - 1]));
+    expect(jump).toBeLessThan(0.02);
+  });
+
+  it('a mute acts within one quantum plus the ramp; solo too', () => {
+    const { track } = readyTrack(1000 * TRACK_BLOCK);
+    const { render, state } = player(track);
+    setPlaying(track, true);
+    render(8);
+    setStemMute(state, 3, true);
+    const r = render(6);
+    // The next quantum starts the ramp: 512 frames to zero, then exactly zero.
+    expect(Math.abs(r.stems[3][0])).toBeGreaterThan(0);
+    for (let i = 512; i < 6 * Q; i++) expect(Math.abs(r.stems[3][i])).toBe(0);
+    expect(Math.abs(r.stems[2][600])).toBeGreaterThan(0);
+    // Meters: the muted stem's falls 20 dB/s from its last peak, the others hold their level.
+    render(700); // ~2 s
+    expect(state.controlF32[CTRL.METER + 2]).toBeGreaterThan(0.25);
+    expect(state.controlF32[CTRL.METER + 3]).toBeLessThan(0.4 * 0.011);
+    // Solo stem 0: the others ramp out.
+    setStemMute(state, 3, false);
+    setStemSolo(state, 0, true);
+    const s = render(6);
+    for (let i = 512; i < 6 * Q; i++) {
+      expect(Math.abs(s.stems[1][i])).toBe(0);
+      expect(Math.abs(s.stems[3][i])).toBe(0);
+    }
+    expect(Math.abs(s.stems[0][700])).toBeGreaterThan(0);
+  });
+
+  it('plays the track itself (dry) where the stems are not ready, crossfades to them when they are', () => {
+    const { audio, track } = readyTrack(50 * TRACK_BLOCK);
+    track.ready.fill(0);
+    // Muting every stem makes wet output silence, so the dry share is visible in the mix.
+    const { render, state } = player(track);
+    for (let s = 0; s < 4; s++) setStemMute(state, s, true);
+    render(1); // let the gain ramps... they start at their targets: already 0
+    setPlaying(track, true);
+    const a = render(16);
+    for (let i = 600; i < 16 * Q; i++) expect(a.mix[i]).toBeCloseTo(audio[0][i + Q * 0 - 0], 5);
+    expect(Atomics.load(track.transport, TRACK.NOT_READY_QUANTA)).toBeGreaterThan(0);
+    track.ready.fill(1);
+    const b = render(8);
+    // Fades to the (muted) stems over 512 frames: the mix goes to 0 with no jump.
+    for (let i = 512 + Q; i < 8 * Q; i++) expect(Math.abs(b.mix[i])).toBe(0);
+    let jump = 0;
+    for (let i = 1; i < b.mix.length; i++) jump = Math.max(jump, Math.abs(b.mix[i] - b.mix[i - 1]));
+    expect(jump).toBeLessThan(0.02);
+  });
+
+  it('seeks with a fade out, a jump and a fade in; loops; stops at the end', () => {
+    const { audio, track } = readyTrack(20 * TRACK_BLOCK);
+    const { render, core } = player(track);
+    setPlaying(track, true);
+    render(8);
+    requestSeek(track, 10 * TRACK_BLOCK);
+    const s = render(12);
+    let jump = 0;
+    for (let i = 1; i < s.mix.length; i++) jump = Math.max(jump, Math.abs(s.mix[i] - s.mix[i - 1]));
+    expect(jump).toBeLessThan(0.02);
+    // After the fade-out (512 frames, the last one silent at the jump), frames come from the target.
+    const j = 511;
+    expect(s.mix[j]).toBe(0);
+    for (let i = j + 1; i < j + 100; i++) expect(s.mix[i]).toBeCloseTo(audio[0][10 * TRACK_BLOCK + (i - j - 1)] * ((i - j) / 512), 5);
+    // Loop [12 blocks, 12 blocks + 1000): the playhead stays inside.
+    setLoopRegion(track, { start: 12 * TRACK_BLOCK, end: 12 * TRACK_BLOCK + 1000 });
+    for (let q = 0; q < 200; q++) {
+      render(1);
+      if (q > 100) {
+        expect(core.position).toBeGreaterThanOrEqual(12 * TRACK_BLOCK);
+        expect(core.position).toBeLessThan(12 * TRACK_BLOCK + 1000);
+      }
+    }
+    setLoopRegion(track, null);
+    render(200);
+    expect(core.position).toBe(track.length);
+    expect(Atomics.load(track.transport, TRACK.PLAYING)).toBe(0);
+    expect(Atomics.load(track.transport, TRACK.ENDED_SEQ)).toBe(1);
+    const tail = render(4);
+    expect(tail.mix.every((v) => v === 0)).toBe(true);
+  });
+});

@@ -1,0 +1,303 @@
+/**
+ * Track mode's audio-thread stage (DESIGN §1, §5): plays a decoded track from
+ * shared memory at a playhead the main thread drives (play, pause, seek, loop),
+ * with the stems the inference worker has finished (track-layout.ts), mixed
+ * with per-stem gains, crossfaded to the track itself wherever the stems under
+ * the playhead are not ready yet, and back when they are.
+ *
+ * RUNS ON THE AUDIO THREAD. After construction it allocates nothing, and it
+ * never logs, locks, waits or posts a message: process() reads the shared track,
+ * stems and ready map, and the control slots (Atomics), and writes its outputs
+ * and counters. No Web Audio dependency, so the Node tests run this same code.
+ *
+ * Latency: none. Output frame n of the mix and of every stem is track frame
+ * POSITION at that instant; the stems are computed ahead of the playhead, not
+ * after it, so a mute acts within one render quantum plus the gain ramp.
+ *
+ * Transport. A transport gain t = k / R (k in [0, R]) moves one step per frame:
+ * toward 1 while playing and no seek is pending, toward 0 otherwise. Pausing
+ * fades out over R frames while still advancing, then holds the playhead; a
+ * seek fades out, jumps when t reaches 0, and fades in. Looping jumps from
+ * LOOP_END to LOOP_START (a loop region is meant to be cut on beats). At the end
+ * of the track it fades out and pauses (ENDED_SEQ is bumped, PLAYING cleared).
+ *
+ * Wet/dry. As in stem-out-core.ts: w = p / R heads for 1 only while the stems
+ * are ready from the playhead to RENDER_QUANTUM + lookahead frames ahead (so a
+ * fade-out always has stems to fade with), else for 0. A frame whose block is
+ * not ready plays dry whatever w is (only reachable right after a loop jump).
+ * After a seek's jump (t = 0, silence) w takes its target at once.
+ */
+import { RENDER_QUANTUM } from '../src/constants.js';
+import { CTRL, type SharedState } from '../src/engine/shared-layout.js';
+import { TRACK, TRACK_BLOCK, type TrackState } from '../src/engine/track-layout.js';
+import { StemGains } from './stem-gains.js';
+
+export interface TrackPlayerCoreOptions {
+  /** Control block (gains, mute, solo, meters, counters). */
+  sharedState: SharedState;
+  track: TrackState;
+  /** Gain, transport and dry/wet ramps, frames (default 512). */
+  rampFrames?: number;
+  sampleRate: number;
+  /** Give V8 type feedback for every branch at construction (default true). */
+  prime?: boolean;
+}
+
+// Slots of the core's Int32 state.
+const I_POS = 0; // playhead
+const I_T = 1; // transport ramp position k
+const I_P = 2; // wet ramp position p
+const I_SEEK_SEEN = 3;
+const I_SEEK_PENDING = 4;
+const I_SEEK_TARGET = 5;
+const I_SLOTS = 6;
+
+export class TrackPlayerCore {
+  readonly channels: number;
+  readonly sources: number;
+  readonly rampFrames: number;
+  readonly lookaheadFrames: number;
+  readonly length: number;
+
+  private readonly i32: Int32Array;
+  private readonly f32: Float32Array;
+  private readonly transport: Int32Array;
+  private readonly ready: Int32Array;
+  private readonly audio: Float32Array[];
+  private readonly stems: Float32Array[];
+  private readonly gains: StemGains;
+  private readonly st = new Int32Array(I_SLOTS);
+  /** S × 128 gains, C × 128 mix, S·C × 128 stem outputs. */
+  private readonly curve: Float64Array;
+  private readonly mix: Float32Array;
+  private readonly stemOut: Float32Array;
+
+  constructor(options: TrackPlayerCoreOptions) {
+    const { sharedState: state, track, sampleRate } = options;
+    const R = options.rampFrames ?? RENDER_QUANTUM * 4;
+    if (state.channels !== track.channels || state.sources !== track.sources) {
+      throw new Error(`TrackPlayerCore: the track state is ${track.channels} channels × ${track.sources} stems, the control block ${state.channels} × ${state.sources}`);
+    }
+    if (!Number.isInteger(R) || R < 1) throw new RangeError(`TrackPlayerCore: rampFrames must be a positive integer, got ${R}`);
+    const Q = RENDER_QUANTUM;
+    this.channels = track.channels;
+    this.sources = track.sources;
+    this.rampFrames = R;
+    this.lookaheadFrames = Math.ceil(R / Q) * Q;
+    this.length = track.length;
+    this.i32 = state.controlI32;
+    this.f32 = state.controlF32;
+    this.transport = track.transport;
+    this.ready = track.ready;
+    this.audio = track.audio;
+    this.stems = track.stems;
+    this.gains = new StemGains(track.sources, R, state.controlI32, state.controlF32, sampleRate);
+    this.curve = new Float64Array(track.sources * Q);
+    this.mix = new Float32Array(track.channels * Q);
+    this.stemOut = new Float32Array(track.sources * track.channels * Q);
+    const st = this.st;
+    st[I_POS] = Math.max(0, Math.min(track.length, Atomics.load(track.transport, TRACK.POSITION)));
+    st[I_SEEK_SEEN] = Atomics.load(track.transport, TRACK.SEEK_SEQ);
+    Atomics.store(state.controlI32, CTRL.LATENCY_FRAMES, 0);
+    Atomics.store(state.controlI32, CTRL.RAMP_FRAMES, R);
+    if (options.prime !== false) TrackPlayerCore.prime(track.channels, track.sources, sampleRate, state);
+  }
+
+  private static primed = false;
+
+  /**
+   * Runs every branch of process() once on a throwaway 4-block track (play,
+   * not ready, ready, seek, loop, mute, bypass, pause, the end), so that V8 has
+   * type feedback for all of them before it optimizes (see StemOutCore.prime).
+   */
+  static prime(channels: number, sources: number, sampleRate: number, like: SharedState): void {
+    if (TrackPlayerCore.primed) return;
+    TrackPlayerCore.primed = true;
+    const Q = RENDER_QUANTUM;
+    const length = 4 * TRACK_BLOCK;
+    const buf = (n: number) => new SharedArrayBuffer(n * 4);
+    const track: TrackState = {
+      buffers: { length, channels, sources, sampleRate, audio: buf(length * channels), stems: buf(length * channels * sources), ready: buf(4), transport: buf(TRACK.SIZE) },
+      length,
+      channels,
+      sources,
+      sampleRate,
+      audio: Array.from({ length: channels }, () => new Float32Array(length).fill(0.3)),
+      stems: Array.from({ length: channels * sources }, () => new Float32Array(length).fill(-0.1)),
+      ready: new Int32Array(4),
+      transport: new Int32Array(TRACK.SIZE),
+    };
+    const control = new SharedArrayBuffer(like.controlI32.byteLength);
+    new Int32Array(control).set(like.controlI32);
+    const state: SharedState = { ...like, controlI32: new Int32Array(control), controlF32: new Float32Array(control) };
+    const core = new TrackPlayerCore({ sharedState: state, track, rampFrames: 200, sampleRate, prime: false });
+    const out = () => Array.from({ length: channels }, () => new Float32Array(Q));
+    const mix = out();
+    const outputs = [mix, ...Array.from({ length: sources }, out)];
+    const t = track.transport;
+    const i32 = state.controlI32;
+    for (let q = 0; q < 34; q++) {
+      if (q === 1) Atomics.store(t, TRACK.PLAYING, 1);
+      if (q === 4) track.ready.fill(1);
+      if (q === 9) Atomics.store(i32, CTRL.MUTE, 1);
+      if (q === 10) Atomics.store(i32, CTRL.SOLO + sources - 1, 1);
+      if (q === 11) Atomics.store(i32, CTRL.STEMS_ENABLED, 0);
+      if (q === 13) Atomics.store(i32, CTRL.STEMS_ENABLED, 1);
+      if (q === 14) {
+        Atomics.store(t, TRACK.SEEK_TARGET, 2 * TRACK_BLOCK);
+        Atomics.add(t, TRACK.SEEK_SEQ, 1);
+      }
+      if (q === 17) {
+        Atomics.store(t, TRACK.LOOP_START, 2 * TRACK_BLOCK);
+        Atomics.store(t, TRACK.LOOP_END, 2 * TRACK_BLOCK + 300);
+        Atomics.store(t, TRACK.LOOP_ON, 1);
+        track.ready[2] = 0;
+      }
+      if (q === 20) Atomics.store(t, TRACK.LOOP_ON, 0);
+      if (q === 22) Atomics.store(t, TRACK.PLAYING, 0);
+      if (q === 25) Atomics.store(t, TRACK.PLAYING, 1);
+      core.process(mix, q === 6 ? [] : outputs, 1);
+    }
+  }
+
+  /** The playhead, frames. */
+  get position(): number {
+    return this.st[I_POS];
+  }
+
+  private readyAt(pos: number): boolean {
+    return pos < this.length && Atomics.load(this.ready, (pos / TRACK_BLOCK) | 0) > 0;
+  }
+
+  /** Stems ready for `frames` frames from `pos`, following the loop jump when looping. */
+  private readyFor(pos: number, frames: number, looping: boolean, ls: number, le: number): boolean {
+    let p = pos;
+    let left = frames;
+    while (left > 0) {
+      if (looping && p >= le) p = ls;
+      if (!this.readyAt(p)) return false;
+      const blockEnd = ((p / TRACK_BLOCK) | 0) * TRACK_BLOCK + TRACK_BLOCK;
+      const stop = looping && le > p && le < blockEnd ? le : blockEnd;
+      left -= stop - p;
+      p = stop;
+    }
+    return true;
+  }
+
+  /**
+   * One render quantum. `mixOut`: C channels; stem output s is
+   * `stemOuts[stemOutsOffset + s]` (C channels); missing outputs are skipped.
+   */
+  process(mixOut: ArrayLike<Float32Array>, stemOuts: ArrayLike<ArrayLike<Float32Array>>, stemOutsOffset = 0): void {
+    const Q = RENDER_QUANTUM;
+    const C = this.channels;
+    const S = this.sources;
+    const R = this.rampFrames;
+    const len = this.length;
+    const st = this.st;
+    const t = this.transport;
+    const i32 = this.i32;
+
+    // ---- 1. transport and control, once per quantum ----
+    const playing = Atomics.load(t, TRACK.PLAYING) !== 0;
+    const seq = Atomics.load(t, TRACK.SEEK_SEQ);
+    if (seq !== st[I_SEEK_SEEN]) {
+      st[I_SEEK_SEEN] = seq;
+      st[I_SEEK_PENDING] = 1;
+      st[I_SEEK_TARGET] = Math.max(0, Math.min(len - 1, Atomics.load(t, TRACK.SEEK_TARGET)));
+    }
+    const looping = Atomics.load(t, TRACK.LOOP_ON) !== 0;
+    const ls = Atomics.load(t, TRACK.LOOP_START);
+    const le = Atomics.load(t, TRACK.LOOP_END);
+    const loopOk = looping && le > ls && ls >= 0 && le <= len;
+    const enabled = Atomics.load(i32, CTRL.STEMS_ENABLED) !== 0;
+    const curve = this.curve;
+    this.gains.update(curve);
+    const wetGoal = enabled && this.readyFor(st[I_POS], Q + this.lookaheadFrames, loopOk, ls, le) ? R : 0;
+
+    // ---- 2. frames ----
+    const mix = this.mix;
+    const so = this.stemOut;
+    const peak = this.gains.peak;
+    const audio = this.audio;
+    const stems = this.stems;
+    let pos = st[I_POS];
+    let k = st[I_T];
+    let p = st[I_P];
+    let ended = false;
+    let notReady = false;
+    for (let i = 0; i < Q; i++) {
+      const goal = playing && st[I_SEEK_PENDING] === 0 && pos < len ? R : 0;
+      if (k < goal) k++;
+      else if (k > goal) k--;
+      if (k === 0 || pos >= len) {
+        if (k === 0 && st[I_SEEK_PENDING] !== 0) {
+          pos = st[I_SEEK_TARGET];
+          st[I_SEEK_PENDING] = 0;
+        }
+        // Silent: w may take its target at once (no jump can be heard).
+        if (k === 0) p = enabled && this.readyFor(pos, Q + this.lookaheadFrames, loopOk, ls, le) ? R : 0;
+        for (let c = 0; c < C; c++) mix[c * Q + i] = 0;
+        for (let r = 0; r < S * C; r++) so[r * Q + i] = 0;
+        continue;
+      }
+      if (p < wetGoal) p++;
+      else if (p > wetGoal) p--;
+      const here = this.readyAt(pos);
+      if (!here) notReady = true;
+      const w = here ? p / R : 0;
+      const tg = k / R;
+      for (let c = 0; c < C; c++) {
+        let acc = 0;
+        for (let s = 0; s < S; s++) {
+          const r = s * C + c;
+          const x = here ? stems[r][pos] * curve[s * Q + i] : 0;
+          acc += x;
+          const y = x * w * tg;
+          so[r * Q + i] = y;
+          peak[s] = Math.max(peak[s], Math.abs(y));
+        }
+        mix[c * Q + i] = (audio[c][pos] * (1 - w) + acc * w) * tg;
+      }
+      pos++;
+      if (loopOk && pos >= le) pos = ls;
+      else if (pos >= len) {
+        pos = len;
+        ended = true;
+      }
+    }
+    st[I_POS] = pos;
+    st[I_T] = k;
+    st[I_P] = p;
+
+    // ---- 3. outputs ----
+    for (let c = 0; c < C; c++) {
+      const m = mixOut[c];
+      if (m !== undefined) for (let i = 0; i < Q; i++) m[i] = mix[c * Q + i];
+    }
+    for (let s = 0; s < S; s++) {
+      const out = stemOuts[stemOutsOffset + s];
+      if (out === undefined) continue;
+      for (let c = 0; c < C; c++) {
+        const o = out[c];
+        const base = (s * C + c) * Q;
+        if (o !== undefined) for (let i = 0; i < Q; i++) o[i] = so[base + i];
+      }
+    }
+
+    // ---- 4. state for the other threads ----
+    Atomics.store(t, TRACK.POSITION, pos);
+    Atomics.store(t, TRACK.AUDIBLE, k > 0 ? 1 : 0);
+    if (ended && playing) {
+      Atomics.store(t, TRACK.PLAYING, 0);
+      Atomics.add(t, TRACK.ENDED_SEQ, 1);
+    }
+    Atomics.add(i32, CTRL.QUANTA_RENDERED, 1);
+    if (k > 0 && enabled && (notReady || p < R)) {
+      Atomics.add(i32, CTRL.DRY_FALLBACK_QUANTA, 1);
+      if (notReady) Atomics.add(t, TRACK.NOT_READY_QUANTA, 1);
+    }
+    this.f32[CTRL.WET] = p / R;
+    this.gains.publish();
+  }
+}
