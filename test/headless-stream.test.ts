@@ -55,6 +55,26 @@ describe('headless stream, quality mode', () => {
     expect(r.worker.realTimeFactor).toBeCloseTo(r.worker.lastRunMs / ((Math.floor(0.75 * TINY_SEGMENT) / 44100) * 1000), 9);
   });
 
+  it('across a backend fallback mid-stream (the first provider fails on its 3rd run): same latency, same stems as separate()', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains, waveRamp: true });
+    const length = 60000;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 21).audio };
+    const r = await runHeadlessStream(audio, bytes, { runtime: 'node', executionProviders: ['first-ep', 'cpu'], failRunsAfter: 2 });
+    expect(r.fallbacks).toHaveLength(1);
+    expect(r.fallbacks[0]).toMatchObject({ from: 'first-ep', to: 'cpu' });
+    const L = r.latencySamples;
+    expect(L).toBe(qualityLatency(TINY_SEGMENT, 0.25));
+    const model = await loadModel(bytes);
+    const ref = await separate(audio, model, { normalize: false });
+    await model.dispose();
+    for (const s of r.sources) {
+      let err = 0;
+      for (let t = RAMP; t < length; t++) err = Math.max(err, Math.abs(r.stems[s][0][t + L] - ref.stems[s][0][t]));
+      expect(err).toBe(0);
+    }
+    expect(r.worker.framesOut).toBe(length);
+  });
+
   it('an impulse comes out exactly latencySamples later, in the mix and in the stems', async () => {
     const bytes = makeDemucsLayoutModel();
     const length = 40000;

@@ -6,7 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { RENDER_QUANTUM } from '../src/constants.js';
 import { CTRL, createSharedState, setStemMute, setStemSolo } from '../src/engine/shared-layout.js';
-import { TRACK, TRACK_BLOCK, createTrackState, readyAhead, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/engine/track-layout.js';
+import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
+import type { FromWorker } from '../src/engine/worker-protocol.js';
+import { parseWav } from '../src/audio/wav.js';
+import { TRACK, TRACK_BLOCK, allReady, createTrackState, readyAhead, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/engine/track-layout.js';
 import { TrackRenderer } from '../src/engine/track-renderer.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
@@ -222,5 +225,101 @@ describe('TrackPlayerCore', () => {
     expect(Atomics.load(track.transport, TRACK.ENDED_SEQ)).toBe(1);
     const tail = render(4);
     expect(tail.mix.every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('inference worker, track input (the worker body in-process, onnxruntime-node)', () => {
+  async function startWorker(bytes: Uint8Array, extra: Partial<import('../src/engine/worker-protocol.js').WorkerInitOptions> = {}) {
+    const messages: FromWorker[] = [];
+    const handle = createInferenceWorker({
+      post: (m) => messages.push(m),
+      loadModel: (b, o) => loadModel(b, { runtime: o.runtime, executionProviders: o.executionProviders }),
+    });
+    const state = createSharedState({ channels: 2, sources: 4, inputRingFrames: 1024, stemRingFrames: 2048 });
+    handle({ type: 'init', id: 1, buffers: state.buffers, model: bytes, options: { overlap: 0.25, runtime: 'node', input: 'track', ...extra } });
+    const until = async (pred: (m: FromWorker) => boolean, what: string) => {
+      for (let i = 0; i < 3000; i++) {
+        const m = messages.find(pred);
+        if (m) return m;
+        const err = messages.find((x) => x.type === 'error');
+        if (err) throw new Error(`worker error while waiting for ${what}: ${JSON.stringify(err)}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error(`timed out waiting for ${what}`);
+    };
+    await until((m) => m.type === 'ready', 'ready');
+    return { handle, messages, until };
+  }
+
+  it('separates a loaded track, then exports one WAV per stem and a ZIP equal to separate() (24-bit)', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains });
+    const length = 2 * TINY_SEGMENT;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 11).audio.map((c) => c.map((v) => v * 0.2)) };
+    const { handle, until } = await startWorker(bytes);
+    const track = createTrackState(audio.channels, 4, 44100);
+    handle({ type: 'load-track', id: 2, track: track.buffers, normalize: true });
+    await until((m) => m.type === 'track-loaded' && m.id === 2, 'track-loaded');
+    handle({ type: 'export', id: 3, baseName: 'clip' });
+    const out = await until((m) => m.type === 'exported', 'exported');
+    if (out.type !== 'exported') throw new Error('unreachable');
+    expect(out.files.map((f) => f.name)).toEqual(['clip-drums.wav', 'clip-bass.wav', 'clip-other.wav', 'clip-vocals.wav']);
+    expect(out.zip.length).toBeGreaterThan(out.files.reduce((a, f) => a + f.data.length, 0));
+    const model = await loadModel(bytes);
+    const ref = await separate(audio, model, {});
+    await model.dispose();
+    const vocals = parseWav(out.files[3].data);
+    let err = 0;
+    for (let c = 0; c < 2; c++) for (let t = 0; t < length; t++) err = Math.max(err, Math.abs(vocals.channels[c][t] - ref.stems.vocals[c][t]));
+    expect(err).toBeLessThan(2 ** -22); // 24-bit quantisation
+    handle({ type: 'stop', id: 9 });
+    await until((m) => m.type === 'stopped', 'stopped');
+  });
+
+  it('falls back to the next execution provider when a run fails, and the stems are unchanged', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains });
+    const length = 3 * TINY_SEGMENT;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 12).audio };
+    const { handle, messages, until } = await startWorker(bytes, { executionProviders: ['first-ep', 'cpu'], failRunsAfter: 1 });
+    const track = createTrackState(audio.channels, 4, 44100);
+    handle({ type: 'load-track', id: 2, track: track.buffers, normalize: false });
+    const fb = await until((m) => m.type === 'backend-fallback', 'backend-fallback');
+    expect(fb).toMatchObject({ from: 'first-ep', to: 'cpu' });
+    if (fb.type === 'backend-fallback') expect(fb.reason).toMatch(/device lost/);
+    await until((m) => m.type === 'segment' && allReady(track, 1), 'all ready');
+    const model = await loadModel(bytes);
+    const ref = await separate(audio, model, { normalize: false });
+    await model.dispose();
+    ref.sources.forEach((name, s) => {
+      for (let c = 0; c < 2; c++) expect(track.stems[s * 2 + c]).toEqual(ref.stems[name][c]);
+    });
+    expect(messages.filter((m) => m.type === 'error')).toEqual([]);
+    handle({ type: 'stop', id: 9 });
+    await until((m) => m.type === 'stopped', 'stopped');
+  });
+
+  it('swaps the model mid-track: old stems stay until the new generation replaces them all', async () => {
+    const a = makeDemucsLayoutModel({ waveGains });
+    const b = makeDemucsLayoutModel({ waveGains: [[1, 0], [0, 1], [0.5, 0.5], [-0.5, 0.25]] });
+    const length = 2 * TINY_SEGMENT;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 13).audio };
+    const { handle, until } = await startWorker(a);
+    const track = createTrackState(audio.channels, 4, 44100);
+    handle({ type: 'load-track', id: 2, track: track.buffers, normalize: false });
+    await until((m) => m.type === 'segment' && allReady(track, 1), 'generation 1');
+    handle({ type: 'swap-model', id: 3, model: b });
+    const sw = await until((m) => m.type === 'model-swapped', 'model-swapped');
+    expect(sw).toMatchObject({ generation: 2 });
+    // Every block is ready (old or new) at any time from now on.
+    for (let i = 0; i < 400 && !allReady(track, 2); i++) {
+      for (let k = 0; k < track.ready.length; k++) expect(track.ready[k]).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(allReady(track, 2)).toBe(true);
+    const model = await loadModel(b);
+    const ref = await separate(audio, model, { normalize: false });
+    await model.dispose();
+    for (let c = 0; c < 2; c++) expect(track.stems[3 * 2 + c]).toEqual(ref.stems.vocals[c]);
+    handle({ type: 'stop', id: 9 });
+    await until((m) => m.type === 'stopped', 'stopped');
   });
 });

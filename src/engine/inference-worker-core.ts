@@ -7,7 +7,12 @@
  * message and how to load a model.
  */
 import { StemstreamError } from '../errors.js';
+import { exportStems, type StemExportFormat } from '../export/stems-export.js';
 import type { SeparationModel } from '../model/model.js';
+import { trackStats } from '../separate/normalize.js';
+import { withBackendFallback } from './backend-fallback.js';
+import { TRACK, allReady, attachTrackState, readyAhead, type TrackState } from './track-layout.js';
+import { TrackRenderer } from './track-renderer.js';
 import { InferenceLoop } from './inference-loop.js';
 import { InputRingPort, StemRingPort } from './ring-ports.js';
 import { TrackInputPort } from './track-port.js';
@@ -34,9 +39,52 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
   let doneSent = false;
   let stemRing: FrameRing | undefined;
   let shared: SharedState | undefined;
+  let initOptions: WorkerInitOptions | undefined;
+  // Track input (track-renderer.ts): the renderer and the track it works on.
+  let renderer: TrackRenderer | undefined;
+  let track: TrackState | undefined;
+  let generation = 0;
+  let trackLoop = false;
+  /** Export requests waiting for the whole track. */
+  const exports: { id: number; baseName: string; format?: StemExportFormat }[] = [];
+
+  /** Loads a model with the host's runtime, with the test hooks and the backend fallback. */
+  async function load(bytes: Uint8Array, options: WorkerInitOptions): Promise<SeparationModel> {
+    const providers = options.executionProviders ?? ['wasm'];
+    const first = await host.loadModel(bytes, options);
+    if (options.extraRunMs) {
+      const runSession = first.session.run.bind(first.session);
+      const extra = options.extraRunMs;
+      (first.session as { run: typeof runSession }).run = async (feeds, outputs) => {
+        await sleep(extra);
+        return runSession(feeds, outputs);
+      };
+    }
+    if (providers.length < 2 && options.failRunsAfter === undefined) return first;
+    return withBackendFallback(first, {
+      executionProviders: providers,
+      failRunsAfter: options.failRunsAfter,
+      load: (eps) => host.loadModel(bytes, { ...options, executionProviders: eps }),
+      onFallback: (e) => post({ type: 'backend-fallback', ...e, stats: snapshot() }),
+    });
+  }
 
   /** The loop's counters plus what the main thread shows: backend, real-time factor, seconds ready ahead. */
   function snapshot(): WorkerStats {
+    if (renderer && track && model) {
+      const rate = model.info.sampleRate;
+      const ahead = readyAhead(track, Atomics.load(track.transport, TRACK.POSITION));
+      return {
+        segments: renderer.segmentsRun,
+        lastRunMs: renderer.lastRunMs,
+        runMsTotal: renderer.runMsTotal,
+        framesIn: track.length,
+        framesOut: 0,
+        backend: `${model.runtime.name}/${model.runtime.executionProviders.join('+')}`,
+        realTimeFactor: renderer.lastRunMs / ((renderer.plan.stride / rate) * 1000),
+        readyAheadSeconds: ahead / rate,
+      };
+    }
     if (!loop || !separator || !model) return { ...NO_WORKER_STATS };
     const rate = model.info.sampleRate;
     const ahead = shared ? loop.stats.framesOut - stemDeadline(shared) : 0;
@@ -79,6 +127,44 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
     model = undefined;
   }
 
+  /** Track input: runs the renderer's next segment until everything is done; serves exports. */
+  async function runTrack(): Promise<void> {
+    trackLoop = true;
+    try {
+      while (stopRequest === undefined) {
+        const r = renderer;
+        if (r && !r.finished) {
+          await r.step();
+          post({ type: 'segment', stats: snapshot() });
+          for (const e of exports) post({ type: 'export-progress', id: e.id, phase: 'separating', fraction: r.segmentsDone / r.segmentsTotal });
+          continue;
+        }
+        if (r && track && exports.length > 0 && allReady(track, r.currentGeneration)) {
+          const e = exports.shift()!;
+          const t = track;
+          const stems = model!.info.sources.map((_, s) => t.stems.slice(s * t.channels, (s + 1) * t.channels));
+          const out = await exportStems({
+            stems,
+            sources: [...model!.info.sources],
+            sampleRate: t.sampleRate,
+            baseName: e.baseName,
+            format: e.format,
+            onProgress: (fraction) => post({ type: 'export-progress', id: e.id, phase: 'encoding', fraction }),
+          });
+          post({ type: 'exported', id: e.id, files: out.files, zip: out.zip, zipName: out.zipName, clipped: out.clipped });
+          continue;
+        }
+        await sleep(5);
+      }
+      const stats = snapshot();
+      await model?.dispose();
+      model = undefined;
+      post({ type: 'stopped', id: stopRequest, stats });
+    } finally {
+      trackLoop = false;
+    }
+  }
+
   return (msg: ToWorker) => {
     const fail = (err: unknown) => {
       const code = err instanceof StemstreamError ? err.code : 'INTERNAL';
@@ -87,19 +173,17 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
     switch (msg.type) {
       case 'init':
         (async () => {
-          const m = await host.loadModel(msg.model, msg.options);
-          if (msg.options.extraRunMs) {
-            const runSession = m.session.run.bind(m.session);
-            const extra = msg.options.extraRunMs;
-            (m.session as { run: typeof runSession }).run = async (feeds, outputs) => {
-              await sleep(extra);
-              return runSession(feeds, outputs);
-            };
-          }
+          initOptions = msg.options;
+          const m = await load(msg.model, msg.options);
           model = m;
           const state = attachSharedState(msg.buffers);
           stemRing = state.stemRing;
           shared = state;
+          if (msg.options.input === 'track') {
+            post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: m.info.segmentSamples, stride: Math.floor((1 - msg.options.overlap) * m.info.segmentSamples), sampleRate: m.info.sampleRate, runtime: m.runtime.name });
+            void runTrack().catch((err) => post({ type: 'error', id: -1, code: err instanceof StemstreamError ? err.code : 'INTERNAL', message: (err as Error).message }));
+            return;
+          }
           const length = msg.options.track ? msg.options.track[0].length : msg.options.length;
           separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length, lowLatency: msg.options.lowLatency });
           const input = msg.options.track ? new TrackInputPort(msg.options.track) : new InputRingPort(state.inputRing);
@@ -107,6 +191,46 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
           post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: separator.segment, stride: separator.stride, sampleRate: m.info.sampleRate, runtime: m.runtime.name });
           void run().catch((err) => post({ type: 'error', id: -1, code: 'INTERNAL', message: (err as Error).message }));
         })().catch(fail);
+        break;
+      case 'load-track':
+        try {
+          if (!model || !initOptions || initOptions.input !== 'track') throw new StemstreamError('BAD_OPTION', 'load-track needs a worker started with input: track');
+          const t = attachTrackState(msg.track);
+          if (t.channels !== model.info.channels || t.sources !== model.info.sources.length) {
+            throw new StemstreamError('CHANNEL_MISMATCH', `the track state has ${t.channels} channels × ${t.sources} stems; the model ${model.info.channels} × ${model.info.sources.length}`);
+          }
+          track = t;
+          generation++;
+          renderer = new TrackRenderer(model, t, {
+            overlap: initOptions.overlap,
+            normalization: msg.normalize ? trackStats({ sampleRate: t.sampleRate, channels: t.audio }) : undefined,
+            generation,
+          });
+          exports.length = 0;
+          post({ type: 'track-loaded', id: msg.id, segments: renderer.segmentsTotal });
+        } catch (err) {
+          fail(err);
+        }
+        break;
+      case 'swap-model':
+        (async () => {
+          if (!initOptions || initOptions.input !== 'track') throw new StemstreamError('BAD_OPTION', 'a model swap is supported in track mode only (live: create another engine)');
+          const next = await load(msg.model, initOptions);
+          const old = model;
+          if (old && (next.info.sources.join() !== old.info.sources.join() || next.info.channels !== old.info.channels || next.info.segmentSamples !== old.info.segmentSamples)) {
+            await next.dispose();
+            throw new StemstreamError('BAD_OPTION', `the new model (${next.info.sources.join(', ')}; segment ${next.info.segmentSamples}) does not match the running one (${old.info.sources.join(', ')}; segment ${old.info.segmentSamples}): create another engine`);
+          }
+          model = next;
+          generation++;
+          renderer?.swapModel(next, generation);
+          await old?.dispose().catch(() => undefined);
+          post({ type: 'model-swapped', id: msg.id, generation, sources: next.info.sources });
+        })().catch(fail);
+        break;
+      case 'export':
+        if (!renderer) fail(new StemstreamError('BAD_OPTION', 'nothing to export: load a track first'));
+        else exports.push({ id: msg.id, baseName: msg.baseName, format: msg.format });
         break;
       case 'end-of-input':
         try {
@@ -119,7 +243,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         break;
       case 'stop':
         stopRequest = msg.id;
-        if (!running) post({ type: 'stopped', id: msg.id, stats: snapshot() });
+        if (!running && !trackLoop) post({ type: 'stopped', id: msg.id, stats: snapshot() });
         break;
       default: {
         const never: never = msg;

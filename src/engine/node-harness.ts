@@ -34,6 +34,10 @@ export interface HeadlessStreamOptions {
   computeMarginFrames?: number;
   /** Tests: a model slowed down on purpose. */
   extraRunMs?: number;
+  /** Execution providers in order of preference (onnxruntime-node runs all on its CPU provider). */
+  executionProviders?: string[];
+  /** Tests: the first provider's runs fail after this many, so the worker falls back to the next. */
+  failRunsAfter?: number;
   onProgress?: (framesRendered: number, totalFrames: number) => void;
   /**
    * Track mode: the input is known in advance (a decoded track). The worker reads
@@ -72,6 +76,8 @@ export interface HeadlessStreamResult {
   watched: number[];
   wallMs: number;
   runtime: string;
+  /** Backend fallbacks the worker reported. */
+  fallbacks: { from: string; to: string; reason: string }[];
 }
 
 // The latency formulas live in latency.ts (shared with the browser engine).
@@ -129,18 +135,21 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   let finished: WorkerStats | undefined;
   let failure: Error | undefined;
   let lastStats: WorkerStats = { ...NO_WORKER_STATS };
+  const fallbacks: HeadlessStreamResult['fallbacks'] = [];
   worker.on('message', (m: FromWorker) => {
     if (m.type === 'ready') ready = true;
     else if (m.type === 'segment') lastStats = m.stats;
     else if (m.type === 'done') lastStats = m.stats;
     else if (m.type === 'stopped') { finished = m.stats; lastStats = m.stats; }
     else if (m.type === 'error') failure = new StemstreamError(m.code as never, m.message);
+    else if (m.type === 'backend-fallback') { fallbacks.push({ from: m.from, to: m.to, reason: m.reason }); lastStats = m.stats; }
   });
   worker.on('error', (err: unknown) => { failure = err instanceof Error ? err : new Error(String(err)); });
   const send = (m: ToWorker) => worker.postMessage(m);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     send({ type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length, lowLatency,
+      executionProviders: options.executionProviders, failRunsAfter: options.failRunsAfter,
       ...(options.track && !('fill' in audio) ? { track: audio.channels, normalization: trackStats(audio) } : {}) } });
     if (options.track) setCaptureEnabled(state, false);
     while (!ready) {
@@ -222,6 +231,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       watched,
       wallMs,
       runtime: options.runtime ?? 'auto',
+      fallbacks,
     };
   } finally {
     await worker.terminate();

@@ -33,6 +33,9 @@
 /// <reference types="vite/client" />
 import defaultWorkletUrl from '../../worklets/stem-out-processor.ts?worker&url';
 import { StemstreamError } from '../errors.js';
+import { toChannelCount } from '../audio/channels.js';
+import type { ExportedStems, StemExportFormat } from '../export/stems-export.js';
+import type { EngineStatusSnapshot } from '../ui/engine-view.js';
 import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
 import { DEFAULT_RAMP_FRAMES } from '../../worklets/stem-out-core.js';
 import { lowLatencyLatency, qualityLatency } from './latency.js';
@@ -43,12 +46,27 @@ import {
   setStemMute,
   setStemSolo,
   setStemsEnabled,
+  CTRL,
   type SharedState,
   type StemOutStats,
 } from './shared-layout.js';
 import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerStats } from './worker-protocol.js';
+import {
+  TRACK,
+  createTrackState,
+  playhead,
+  readyFractions,
+  requestSeek,
+  setLoopRegion,
+  setPlaying,
+  type TrackState,
+} from './track-layout.js';
+import type { ToStemOutProcessor } from '../../worklets/stem-out-processor.js';
 
 export type StemEngineMode = 'quality' | 'low-latency';
+/** 'live': separate whatever is connected to `engine.input`; 'track': play and separate decoded tracks (loadTrack). */
+export type StemEngineInput = 'live' | 'track';
+export type StemEngineBackend = 'auto' | 'webgpu' | 'wasm';
 
 export interface StemEngineOptions {
   /** The model: its bytes, or a URL to fetch. */
@@ -62,12 +80,22 @@ export interface StemEngineOptions {
   lookahead?: number;
   /** Quality mode: overlap between segments (default 0.25). */
   overlap?: number;
+  /** 'live' (default) or 'track' (then latencySamples is 0: stems are computed ahead of the playhead). */
+  input?: StemEngineInput;
+  /**
+   * 'auto' (default): WebGPU when the browser gives an adapter, falling back to
+   * WASM mid-stream if WebGPU fails; 'webgpu' (same fallback); 'wasm'.
+   * `executionProviders`, when given, overrides this.
+   */
+  backend?: StemEngineBackend;
   /** Compute time allowed per segment, seconds (default: one stride / one hop). */
   computeMargin?: number;
-  /** onnxruntime-web execution providers, in order of preference (default ['wasm']). */
+  /** onnxruntime-web execution providers, in order of preference (default: from `backend`). */
   executionProviders?: string[];
-  /** WASM threads inside the inference worker (default 1). */
+  /** WASM threads inside the inference worker (default: min(4, cores) when cross-origin isolated, else 1). */
   threads?: number;
+  /** Tests: the first execution provider's runs fail after this many (a device lost on purpose). */
+  failRunsAfter?: number;
   /** Gain ramp and dry/wet crossfade length on the audio thread, frames (default 512). */
   rampFrames?: number;
   /** Ring capacities, frames (default 2^18 each, ≈ 5.9 s at 44.1 kHz). Must hold a stride. */
@@ -94,6 +122,44 @@ export interface StemEngineEventMap {
   ready: Event;
   underrun: CustomEvent<{ underrunQuanta: number; newQuanta: number }>;
   error: CustomEvent<{ error: Error }>;
+  /** The execution provider failed mid-stream; the engine now runs on `to` (the audio kept going). */
+  'backend-fallback': CustomEvent<{ from: string; to: string; reason: string }>;
+  /** A segment finished (stats updated). */
+  progress: CustomEvent<{ stats: WorkerStats }>;
+  /** Track mode: playback reached the end of the track. */
+  ended: Event;
+}
+
+export interface ExportStemsRequest {
+  /** File names are `${baseName}-${source}.wav`; the archive `${baseName}-stems.zip`. */
+  baseName?: string;
+  /** Default 'wav24'. */
+  format?: StemExportFormat;
+  /** 0..1 over the whole export (separating the rest of the track, then encoding). */
+  onProgress?: (p: { phase: 'separating' | 'encoding'; fraction: number }) => void;
+}
+
+/** Which providers to ask onnxruntime-web for: WebGPU only where the browser gives an adapter. */
+export async function chooseExecutionProviders(backend: StemEngineBackend = 'auto'): Promise<string[]> {
+  if (backend === 'wasm') return ['wasm'];
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
+  let adapter: unknown = null;
+  try {
+    adapter = gpu ? await gpu.requestAdapter() : null;
+  } catch {
+    adapter = null;
+  }
+  if (adapter) return ['webgpu', 'wasm'];
+  if (backend === 'webgpu') {
+    throw new StemstreamError('NO_RUNTIME', 'WebGPU was asked for but this browser gives no WebGPU adapter (chrome://gpu tells why); use backend: "auto" or "wasm" to run on WASM');
+  }
+  return ['wasm'];
+}
+
+function defaultThreads(): number {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
+  return isolated ? Math.max(1, Math.min(4, cores)) : 1;
 }
 
 const PROCESSOR_NAME = 'stemstream-stem-out';
@@ -179,6 +245,16 @@ export class StemEngine extends EventTarget {
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private disposed = false;
   private stopWaiter: (() => void) | undefined;
+  /** 'live' or 'track', fixed at create(). */
+  readonly inputKind: StemEngineInput;
+  readonly threads: number;
+  private modelBytes: number;
+  private modelName: string;
+  private track: TrackState | undefined;
+  private peaksCache: { buckets: number; peaks: Float32Array } | undefined;
+  private endedSeq = 0;
+  private nextId = 10;
+  private readonly pending = new Map<number, { resolve: (m: FromWorker) => void; reject: (e: Error) => void; progress?: (m: FromWorker) => void }>();
 
   private constructor(parts: {
     context: BaseAudioContext;
@@ -190,6 +266,9 @@ export class StemEngine extends EventTarget {
     mode: StemEngineMode;
     runtime: string;
     pollIntervalMs: number;
+    input: StemEngineInput;
+    threads: number;
+    modelBytes: number;
   }) {
     super();
     const { context, state, worker, node, info } = parts;
@@ -198,12 +277,16 @@ export class StemEngine extends EventTarget {
     this.worker = worker;
     this.node = node;
     this.model = info;
+    this.modelName = info.name;
     this.sources = [...info.sources];
     this.sampleRate = info.sampleRate;
     this.channels = info.channels;
     this.latencySamples = parts.latency;
     this.mode = parts.mode;
     this.runtime = parts.runtime;
+    this.inputKind = parts.input;
+    this.threads = parts.threads;
+    this.modelBytes = parts.modelBytes;
     this.input = node;
     const C = info.channels;
     const gain = () => new GainNode(context, { channelCount: C, channelCountMode: 'explicit', channelInterpretation: 'speakers' });
@@ -239,13 +322,20 @@ export class StemEngine extends EventTarget {
     const sr = info.sampleRate;
     const C = info.channels;
     const S = info.sources.length;
+    const inputKind = options.input ?? 'live';
+    if (inputKind !== 'live' && inputKind !== 'track') throw new StemstreamError('BAD_OPTION', `input must be 'live' or 'track', got ${String(inputKind)}`);
+    if (inputKind === 'track' && mode === 'low-latency') throw new StemstreamError('BAD_OPTION', "low-latency mode is for live input; a track is separated ahead of the playhead in quality mode (leave mode unset)");
     const lowLatency = mode === 'low-latency'
       ? { hop: Math.round(seconds('hop', options.hop, 1) * sr), lookahead: Math.round(seconds('lookahead', options.lookahead, 1, true) * sr) }
       : undefined;
     const margin = options.computeMargin !== undefined ? Math.round(seconds('computeMargin', options.computeMargin, 1, true) * sr) : undefined;
-    const latency = lowLatency
-      ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, margin, rampFrames)
-      : qualityLatency(info.segmentSamples, overlap, margin);
+    const latency = inputKind === 'track'
+      ? 0
+      : lowLatency
+        ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, margin, rampFrames)
+        : qualityLatency(info.segmentSamples, overlap, margin);
+    const executionProviders = options.executionProviders ?? (await chooseExecutionProviders(options.backend));
+    const threads = options.threads ?? defaultThreads();
     const state = createSharedState({ channels: C, sources: S, inputRingFrames: options.inputRingFrames, stemRingFrames: options.stemRingFrames });
 
     await ensureAudioWorklet(context);
@@ -270,7 +360,7 @@ export class StemEngine extends EventTarget {
             id: 1,
             buffers: state.buffers,
             model: bytes,
-            options: { overlap, runtime: 'web', threads: options.threads ?? 1, executionProviders: options.executionProviders ?? ['wasm'], lowLatency },
+            options: { overlap, runtime: 'web', threads, executionProviders, lowLatency, input: inputKind, failRunsAfter: options.failRunsAfter },
           };
           worker.postMessage(init);
         }),
@@ -279,19 +369,204 @@ export class StemEngine extends EventTarget {
         }),
       ]);
       const node = new AudioWorkletNode(context, PROCESSOR_NAME, {
-        numberOfInputs: 1,
+        numberOfInputs: inputKind === 'track' ? 0 : 1,
         numberOfOutputs: 1 + S,
         outputChannelCount: Array.from({ length: 1 + S }, () => C),
         channelCount: C,
         channelCountMode: 'explicit',
         channelInterpretation: 'speakers',
-        processorOptions: { buffers: state.buffers, latencyFrames: latency, rampFrames },
+        processorOptions: { buffers: state.buffers, latencyFrames: latency, rampFrames, input: inputKind },
       });
-      return new StemEngine({ context, state, worker, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime, pollIntervalMs: options.pollIntervalMs ?? 250 });
+      return new StemEngine({
+        context, state, worker, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime,
+        pollIntervalMs: options.pollIntervalMs ?? 250, input: inputKind, threads, modelBytes: bytes.length,
+      });
     } catch (err) {
       worker.terminate();
       throw err;
     }
+  }
+
+  // ---- live input ----
+
+  /** Live input: connects `source` (a microphone, a media element, any node) to the engine. */
+  connectInput(source: AudioNode): void {
+    if (this.inputKind !== 'live') throw new StemstreamError('BAD_OPTION', "this engine plays tracks (input: 'track'); create one with input: 'live' to separate a live source");
+    source.connect(this.input);
+  }
+
+  // ---- track input ----
+
+  /**
+   * Track input: loads a decoded track (an AudioBuffer from decodeAudioData, or
+   * planar channels at the model's rate) and starts separating it around the
+   * playhead (position 0, paused). Resolves when the worker has it. Mono is
+   * duplicated, more channels than the model's are down-mixed. `normalize`
+   * (default true) applies separate()'s track normalisation.
+   */
+  async loadTrack(buffer: AudioBuffer | { sampleRate: number; channels: Float32Array[] }, options: { normalize?: boolean } = {}): Promise<void> {
+    if (this.inputKind !== 'track') throw new StemstreamError('BAD_OPTION', "loadTrack() needs an engine created with input: 'track' (this one separates its live input)");
+    const audio = 'getChannelData' in buffer
+      ? { sampleRate: buffer.sampleRate, channels: Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c)) }
+      : buffer;
+    if (audio.sampleRate !== this.sampleRate) {
+      throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the track is at ${audio.sampleRate} Hz and the model runs at ${this.sampleRate} Hz: decode it with an AudioContext at ${this.sampleRate} Hz (decodeAudioData resamples to the context's rate)`);
+    }
+    if (audio.channels.length === 0 || audio.channels[0].length === 0) throw new StemstreamError('BAD_AUDIO_FILE', 'the track is empty');
+    const fitted = toChannelCount(audio, this.channels);
+    const track = createTrackState(fitted.channels, this.sources.length, this.sampleRate);
+    this.track = track;
+    this.peaksCache = undefined;
+    this.endedSeq = 0;
+    await this.request({ type: 'load-track', id: this.newId(), track: track.buffers, normalize: options.normalize ?? true });
+    this.node.port.postMessage({ type: 'track', track: track.buffers } satisfies ToStemOutProcessor);
+  }
+
+  /** Track length, seconds (0 before a track is loaded). */
+  get duration(): number {
+    return this.track ? this.track.length / this.sampleRate : 0;
+  }
+
+  /** Playhead, seconds. */
+  get position(): number {
+    return this.track ? playhead(this.track) / this.sampleRate : 0;
+  }
+
+  get playing(): boolean {
+    return this.track ? Atomics.load(this.track.transport, TRACK.PLAYING) !== 0 : false;
+  }
+
+  get loop(): { start: number; end: number } | null {
+    const t = this.track;
+    if (!t || Atomics.load(t.transport, TRACK.LOOP_ON) === 0) return null;
+    return { start: Atomics.load(t.transport, TRACK.LOOP_START) / this.sampleRate, end: Atomics.load(t.transport, TRACK.LOOP_END) / this.sampleRate };
+  }
+
+  /** Starts playback (from the start again when at the end). Fades in over rampFrames. */
+  play(): void {
+    const t = this.requireTrack();
+    if (playhead(t) >= t.length) requestSeek(t, 0);
+    setPlaying(t, true);
+  }
+
+  /** Pauses with a fade-out over rampFrames; the playhead stays. */
+  pause(): void {
+    setPlaying(this.requireTrack(), false);
+  }
+
+  /** Moves the playhead (seconds): a short fade out and in; segments around it are separated first. */
+  seek(seconds: number): void {
+    if (!Number.isFinite(seconds)) throw new StemstreamError('BAD_OPTION', `seek needs a finite time in seconds, got ${seconds}`);
+    requestSeek(this.requireTrack(), seconds * this.sampleRate);
+  }
+
+  /** Loops [start, end) seconds, or stops looping with null. */
+  setLoop(region: { start: number; end: number } | null): void {
+    const t = this.requireTrack();
+    if (region !== null && !(Number.isFinite(region.start) && Number.isFinite(region.end) && region.end > region.start)) {
+      throw new StemstreamError('BAD_OPTION', `a loop needs start < end in seconds, got ${region.start}..${region.end}`);
+    }
+    setLoopRegion(t, region && { start: region.start * this.sampleRate, end: region.end * this.sampleRate });
+  }
+
+  /** How much of each of `buckets` parts of the track is separated (0..1), by the current model. */
+  readyMap(buckets: number): Float32Array {
+    const t = this.track;
+    if (!t) return new Float32Array(buckets);
+    return readyFractions(t, buckets);
+  }
+
+  /** Peak |sample| of each of `buckets` parts of the track (for an overview). */
+  waveformPeaks(buckets: number): Float32Array {
+    const t = this.track;
+    if (!t) return new Float32Array(buckets);
+    if (this.peaksCache?.buckets === buckets) return this.peaksCache.peaks;
+    const peaks = new Float32Array(buckets);
+    for (const ch of t.audio) {
+      for (let k = 0; k < buckets; k++) {
+        const from = Math.floor((k * t.length) / buckets);
+        const to = Math.floor(((k + 1) * t.length) / buckets);
+        let m = peaks[k];
+        for (let i = from; i < to; i++) m = Math.max(m, Math.abs(ch[i]));
+        peaks[k] = m;
+      }
+    }
+    this.peaksCache = { buckets, peaks };
+    return peaks;
+  }
+
+  /**
+   * Track mode: one WAV per stem and a ZIP of them, rendered in the worker once
+   * the whole track is separated (the rest is separated first, reported as
+   * progress). The engine keeps playing meanwhile.
+   */
+  async exportStems(request: ExportStemsRequest = {}): Promise<ExportedStems> {
+    this.requireTrack();
+    const id = this.newId();
+    const reply = await this.request({ type: 'export', id, baseName: request.baseName ?? 'stemstream', format: request.format }, (m) => {
+      if (m.type === 'export-progress') request.onProgress?.({ phase: m.phase, fraction: m.fraction });
+    });
+    if (reply.type !== 'exported') throw new Error(`stemstream: unexpected reply ${reply.type} to an export`);
+    return { files: reply.files, zip: reply.zip, zipName: reply.zipName, clipped: reply.clipped, format: request.format ?? 'wav24' };
+  }
+
+  /**
+   * Track mode: another model with the same stems (e.g. the fp32 one after the
+   * fp16 one). The old stems keep playing until the new ones replace them.
+   */
+  async setModel(model: Uint8Array | ArrayBuffer | string | URL, onProgress?: (p: { loadedBytes: number; totalBytes?: number }) => void): Promise<void> {
+    const source = typeof model === 'string' || model instanceof URL ? model : model instanceof ArrayBuffer ? new Uint8Array(model) : model;
+    const { bytes, name } = await readModelBytes(source, { onProgress });
+    describeModel(bytes, name);
+    await this.request({ type: 'swap-model', id: this.newId(), model: bytes });
+    this.modelName = name;
+    this.modelBytes = bytes.length;
+  }
+
+  // ---- views for the UI components (src/ui/engine-view.ts) ----
+
+  stemState(name: string): { gain: number; muted: boolean; soloed: boolean } {
+    const s = this.index(name);
+    const i = this.state.controlI32;
+    return { gain: this.state.controlF32[CTRL.GAIN + s], muted: Atomics.load(i, CTRL.MUTE + s) !== 0, soloed: Atomics.load(i, CTRL.SOLO + s) !== 0 };
+  }
+
+  /** Peak level of each stem output (linear, with a 20 dB/s fall), in `sources` order. */
+  meterLevels(): Float32Array {
+    return this.state.controlF32.slice(CTRL.METER, CTRL.METER + this.sources.length);
+  }
+
+  status(): EngineStatusSnapshot {
+    const w = this.workerStats;
+    return {
+      backend: w.backend.includes('webgpu') ? 'webgpu' : w.backend.includes('wasm') ? 'wasm' : w.backend,
+      threads: this.threads,
+      latencyMs: (this.latencySamples / this.sampleRate) * 1000,
+      realTimeFactor: w.realTimeFactor,
+      underruns: readStats(this.state).underrunQuanta,
+      modelName: this.modelName,
+      modelBytes: this.modelBytes,
+      readyAheadSeconds: w.readyAheadSeconds,
+      mode: this.inputKind === 'track' ? (this.track ? 'track' : 'idle') : 'live',
+    };
+  }
+
+  private requireTrack(): TrackState {
+    if (!this.track) throw new StemstreamError('BAD_OPTION', this.inputKind === 'track' ? 'no track loaded yet: call loadTrack() first' : "transport controls need an engine created with input: 'track'");
+    return this.track;
+  }
+
+  private newId(): number {
+    return this.nextId++;
+  }
+
+  /** Sends a request; resolves with its reply, rejects with its error (every request is answerable). */
+  private request(msg: ToWorker & { id: number }, progress?: (m: FromWorker) => void): Promise<FromWorker> {
+    if (this.disposed) return Promise.reject(new StemstreamError('BAD_OPTION', 'the engine was disposed'));
+    return new Promise((resolve, reject) => {
+      this.pending.set(msg.id, { resolve, reject, progress });
+      this.worker.postMessage(msg);
+    });
   }
 
   /** The GainNode carrying stem `name` (its gain applied, delayed by latencySamples). */
@@ -344,6 +619,9 @@ export class StemEngine extends EventTarget {
     });
     this.worker.terminate();
     this.node.port.close();
+    for (const [, p] of this.pending) p.reject(new StemstreamError('ABORTED', 'the engine was disposed'));
+    this.pending.clear();
+    this.track = undefined;
   }
 
   override addEventListener<K extends keyof StemEngineEventMap>(type: K, listener: (ev: StemEngineEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
@@ -359,6 +637,13 @@ export class StemEngine extends EventTarget {
   }
 
   private poll(): void {
+    if (this.track) {
+      const e = Atomics.load(this.track.transport, TRACK.ENDED_SEQ);
+      if (e !== this.endedSeq) {
+        this.endedSeq = e;
+        this.dispatchEvent(new Event('ended'));
+      }
+    }
     const u = readStats(this.state).underrunQuanta;
     if (u !== this.lastUnderruns) {
       const newQuanta = (u - this.lastUnderruns) >>> 0;
@@ -367,19 +652,47 @@ export class StemEngine extends EventTarget {
     }
   }
 
+  private settle(id: number, m: FromWorker): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.resolve(m);
+  }
+
   private onWorkerMessage(m: FromWorker): void {
     switch (m.type) {
       case 'segment':
+        this.workerStats = m.stats;
+        this.dispatchEvent(new CustomEvent('progress', { detail: { stats: m.stats } }));
+        break;
       case 'done':
         this.workerStats = m.stats;
+        break;
+      case 'track-loaded':
+      case 'model-swapped':
+      case 'exported':
+        this.settle(m.id, m);
+        break;
+      case 'export-progress':
+        this.pending.get(m.id)?.progress?.(m);
+        break;
+      case 'backend-fallback':
+        this.workerStats = m.stats;
+        this.dispatchEvent(new CustomEvent('backend-fallback', { detail: { from: m.from, to: m.to, reason: m.reason } }));
         break;
       case 'stopped':
         this.workerStats = m.stats;
         this.stopWaiter?.();
         break;
-      case 'error':
-        this.fail(new StemstreamError(m.code as never, `inference worker: ${m.message}`));
+      case 'error': {
+        const err = new StemstreamError(m.code as never, `inference worker: ${m.message}`);
+        const p = this.pending.get(m.id);
+        if (p) {
+          this.pending.delete(m.id);
+          p.reject(err);
+        } else this.fail(err);
         break;
+      }
       case 'ready':
         break;
     }

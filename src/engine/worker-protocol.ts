@@ -2,6 +2,8 @@
 import type { RuntimeChoice } from '../model/runtime.js';
 import type { TrackStats } from '../separate/normalize.js';
 import type { SharedStateBuffers } from './shared-layout.js';
+import type { TrackBuffers } from './track-layout.js';
+import type { ExportedFile, StemExportFormat } from '../export/stems-export.js';
 
 export interface WorkerInitOptions {
   overlap: number;
@@ -22,11 +24,26 @@ export interface WorkerInitOptions {
   length?: number;
   /** Tests: make every session.run this much slower (a model slow on purpose). */
   extraRunMs?: number;
+  /**
+   * 'live' (default): separate what the worklet captures. 'track': wait for
+   * 'load-track' and separate that track around the playhead (track-renderer.ts).
+   */
+  input?: 'live' | 'track';
+  /** Tests: the first execution provider's runs fail after this many (a device lost on purpose). */
+  failRunsAfter?: number;
 }
+
+
 
 export type ToWorker =
   | { type: 'init'; id: number; buffers: SharedStateBuffers; model: Uint8Array; options: WorkerInitOptions }
   | { type: 'end-of-input'; id: number; frames: number }
+  /** Track input: separate this track (replaces the previous one). */
+  | { type: 'load-track'; id: number; track: TrackBuffers; normalize: boolean }
+  /** Track input: another model (same sources and channels); its stems replace the old as they are computed. */
+  | { type: 'swap-model'; id: number; model: Uint8Array }
+  /** Track input: when the whole track is separated, one WAV per stem and a ZIP of them. */
+  | { type: 'export'; id: number; baseName: string; format?: StemExportFormat }
   | { type: 'stop'; id: number };
 
 export interface WorkerStats {
@@ -50,4 +67,9 @@ export type FromWorker =
   | { type: 'segment'; stats: WorkerStats }
   | { type: 'done'; id: number; stats: WorkerStats }
   | { type: 'stopped'; id: number; stats: WorkerStats }
+  | { type: 'track-loaded'; id: number; segments: number }
+  | { type: 'model-swapped'; id: number; generation: number; sources: string[] }
+  | { type: 'backend-fallback'; from: string; to: string; reason: string; stats: WorkerStats }
+  | { type: 'export-progress'; id: number; phase: 'separating' | 'encoding'; fraction: number }
+  | { type: 'exported'; id: number; files: ExportedFile[]; zip: Uint8Array; zipName: string; clipped: string[] }
   | { type: 'error'; id: number; code: string; message: string };
