@@ -15,6 +15,8 @@ export type StemstreamErrorCode =
   | 'NO_RUNTIME'
   | 'ABORTED'
   | 'PARITY_FAILED'
+  /** A downloaded file's SHA-256 differs from the one its manifest declares. */
+  | 'CHECKSUM_MISMATCH'
   | 'IO';
 
 export class StemstreamError extends Error {

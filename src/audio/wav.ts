@@ -5,7 +5,7 @@
  * WAVE_FORMAT_EXTENSIBLE headers; unknown chunks (LIST, bext, JUNK, ...) are
  * skipped, odd-sized chunks are followed by their pad byte.
  *
- * Writing: 16-bit PCM or 32-bit float, either as one in-memory file
+ * Writing: 16- or 24-bit PCM or 32-bit float, either as one in-memory file
  * (`encodeWav`) or streamed to disk (`WavFileWriter`).
  *
  * This module does not import Node built-ins at load time so it can be bundled
@@ -14,7 +14,7 @@
 import { StemstreamError } from '../errors.js';
 import type { AudioData } from './types.js';
 
-export type WavOutputFormat = 'pcm16' | 'float32';
+export type WavOutputFormat = 'pcm16' | 'pcm24' | 'float32';
 
 const WAVE_FORMAT_PCM = 0x0001;
 const WAVE_FORMAT_IEEE_FLOAT = 0x0003;
@@ -231,9 +231,9 @@ interface HeaderLayout {
 }
 
 function layoutFor(format: WavOutputFormat): HeaderLayout {
-  if (format === 'pcm16') {
+  if (format === 'pcm16' || format === 'pcm24') {
     // RIFF(12) + fmt(8+16) + data header(8)
-    return { headerBytes: 44, riffSizeAt: 4, dataSizeAt: 40, factSamplesAt: -1, bytesPerSample: 2 };
+    return { headerBytes: 44, riffSizeAt: 4, dataSizeAt: 40, factSamplesAt: -1, bytesPerSample: format === 'pcm16' ? 2 : 3 };
   }
   // RIFF(12) + fmt(8+18) + fact(8+4) + data header(8); non-PCM formats carry cbSize and a fact chunk.
   return { headerBytes: 58, riffSizeAt: 4, dataSizeAt: 54, factSamplesAt: 46, bytesPerSample: 4 };
@@ -246,8 +246,8 @@ function maxDataBytes(layout: HeaderLayout): number {
 }
 
 function checkFormat(format: string): asserts format is WavOutputFormat {
-  if (format !== 'pcm16' && format !== 'float32') {
-    throw new StemstreamError('BAD_OPTION', `unknown WAV output format "${format}"; use "pcm16" or "float32"`);
+  if (format !== 'pcm16' && format !== 'pcm24' && format !== 'float32') {
+    throw new StemstreamError('BAD_OPTION', `unknown WAV output format "${format}"; use "pcm16", "pcm24" or "float32"`);
   }
 }
 
@@ -287,15 +287,15 @@ function writeHeader(
   view.setUint32(layout.riffSizeAt, layout.headerBytes - 8 + dataBytes + (dataBytes & 1), true);
   ascii(8, 'WAVE');
   ascii(12, 'fmt ');
-  const fmtSize = format === 'pcm16' ? 16 : 18;
-  view.setUint32(16, fmtSize, true);
-  view.setUint16(20, format === 'pcm16' ? WAVE_FORMAT_PCM : WAVE_FORMAT_IEEE_FLOAT, true);
+  const isFloat = format === 'float32';
+  view.setUint32(16, isFloat ? 18 : 16, true);
+  view.setUint16(20, isFloat ? WAVE_FORMAT_IEEE_FLOAT : WAVE_FORMAT_PCM, true);
   view.setUint16(22, channels, true);
   view.setUint32(24, sampleRate, true);
   view.setUint32(28, sampleRate * channels * bps, true);
   view.setUint16(32, channels * bps, true);
   view.setUint16(34, bps * 8, true);
-  if (format === 'float32') {
+  if (isFloat) {
     view.setUint16(36, 0, true); // cbSize
     ascii(38, 'fact');
     view.setUint32(42, 4, true);
@@ -307,7 +307,7 @@ function writeHeader(
 
 /**
  * Interleaves `frames` frames starting at `start` of `planar` into `dst`
- * (little-endian), as 16-bit PCM (clamped, rounded) or 32-bit float.
+ * (little-endian), as 16- or 24-bit PCM (clamped, rounded) or 32-bit float.
  */
 function interleave(
   planar: Float32Array[],
@@ -327,6 +327,18 @@ function interleave(
         let v = Math.round(src[start + i] * 32768);
         v = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
         dst.setInt16(p, v | 0, true); // NaN → 0
+      }
+    }
+  } else if (format === 'pcm24') {
+    const stride = nch * 3;
+    for (let c = 0; c < nch; c++) {
+      const src = planar[c];
+      let p = dstOffset + c * 3;
+      for (let i = 0; i < frames; i++, p += stride) {
+        let v = Math.round(src[start + i] * 8388608);
+        v = v > 8388607 ? 8388607 : v < -8388608 ? -8388608 : v | 0; // NaN → 0
+        dst.setUint8(p, v & 0xff);
+        dst.setUint16(p + 1, (v >> 8) & 0xffff, true);
       }
     }
   } else {
