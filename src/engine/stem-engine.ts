@@ -71,6 +71,8 @@ export type StemEngineBackend = 'auto' | 'webgpu' | 'wasm';
 export interface StemEngineOptions {
   /** The model: its bytes, or a URL to fetch. */
   model: Uint8Array | ArrayBuffer | string | URL;
+  /** A name for the model shown in status and errors (default: its URL, or '(bytes)'). */
+  modelName?: string;
   /** 'quality' (default): Demucs' segmentation, latency one segment + one stride.
    *  'low-latency': a window every `hop`, its newest `lookahead` context only. */
   mode?: StemEngineMode;
@@ -314,7 +316,9 @@ export class StemEngine extends EventTarget {
     if (!(overlap >= 0 && overlap < 1)) throw new StemstreamError('BAD_OPTION', `overlap must be in [0, 1), got ${overlap}`);
     const rampFrames = options.rampFrames ?? DEFAULT_RAMP_FRAMES;
     const modelSource = typeof options.model === 'string' || options.model instanceof URL ? options.model : options.model instanceof ArrayBuffer ? new Uint8Array(options.model) : options.model;
-    const { bytes, name } = await readModelBytes(modelSource, { onProgress: options.onProgress });
+    const read = await readModelBytes(modelSource, { onProgress: options.onProgress });
+    const bytes = read.bytes;
+    const name = options.modelName ?? read.name;
     const info = describeModel(bytes, name);
     if (context.sampleRate !== info.sampleRate) {
       throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the model runs at ${info.sampleRate} Hz but the AudioContext at ${context.sampleRate} Hz: create it with new AudioContext({ sampleRate: ${info.sampleRate} })`);

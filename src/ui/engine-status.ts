@@ -1,0 +1,199 @@
+/**
+ * <engine-status>: what the engine runs on and how well it keeps up, as a
+ * <dl> polled at 4 Hz. Only a change of backend (e.g. WebGPU lost, fell back to
+ * WASM) is announced to screen readers: numbers that move every poll would be noise.
+ */
+import { LitElement, css, html, type PropertyValues } from 'lit';
+import type { EngineStatusSnapshot, EngineStatusSource } from './engine-view.js';
+import { defineOnce, themeStyles } from './theme.js';
+
+const POLL_MS = 250;
+
+/** Display name of a backend id ('' before the first model). */
+export function backendLabel(backend: string): string {
+  const known: Record<string, string> = { webgpu: 'WebGPU', wasm: 'WASM', webgl: 'WebGL', webnn: 'WebNN', cpu: 'CPU', node: 'Node' };
+  return backend ? known[backend.toLowerCase()] ?? backend : '—';
+}
+
+function formatMs(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '—';
+  if (ms === 0) return '0 ms';
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
+function formatMB(bytes: number): string {
+  return bytes > 0 ? `${(bytes / 1e6).toFixed(1)} MB` : '';
+}
+
+export class EngineStatus extends LitElement {
+  static override properties = {
+    engine: { attribute: false },
+  };
+
+  declare engine: EngineStatusSource | null;
+
+  private snap: EngineStatusSnapshot | null = null;
+  private snapKey = '';
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** Backend of the previous poll; undefined until the first, which sets the baseline silently. */
+  private lastBackend: string | undefined;
+  private announcement = '';
+
+  constructor() {
+    super();
+    this.engine = null;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.startPolling();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    if (changed.has('engine')) {
+      this.lastBackend = undefined;
+      this.startPolling();
+    }
+  }
+
+  private startPolling(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    if (!this.isConnected || !this.engine) {
+      if (this.snap) {
+        this.snap = null;
+        this.snapKey = '';
+        this.requestUpdate();
+      }
+      return;
+    }
+    this.poll();
+    this.timer = setInterval(() => this.poll(), POLL_MS);
+  }
+
+  private poll(): void {
+    const engine = this.engine;
+    if (!engine) return;
+    const s = engine.status();
+    if (this.lastBackend !== undefined && s.backend !== this.lastBackend && s.backend) {
+      const threads = s.backend.toLowerCase() === 'wasm' ? `, ${s.threads} thread${s.threads === 1 ? '' : 's'}` : '';
+      this.announcement = `Inference backend: ${backendLabel(s.backend)}${threads}`;
+    }
+    this.lastBackend = s.backend;
+    const key = JSON.stringify(s);
+    if (key !== this.snapKey) {
+      this.snapKey = key;
+      this.snap = { ...s };
+      this.requestUpdate();
+    }
+  }
+
+  protected override render(): unknown {
+    const s = this.snap;
+    const rtf = s?.realTimeFactor ?? 0;
+    // < 0.9 leaves the headroom the engine needs (DESIGN.md §7); ≥ 1 cannot keep up.
+    const rtfClass = !s || rtf <= 0 ? '' : rtf < 0.9 ? 'good' : rtf < 1 ? 'warn' : 'bad';
+    const model = s?.modelName ? s.modelName : '—';
+    const size = s ? formatMB(s.modelBytes) : '';
+    const mode = s ? s.mode.charAt(0).toUpperCase() + s.mode.slice(1) : '—';
+    return html`
+      <dl>
+        <div class="item">
+          <dt>Backend</dt>
+          <dd class="backend">${s ? backendLabel(s.backend) : '—'}</dd>
+        </div>
+        <div class="item">
+          <dt>Threads</dt>
+          <dd class="tabular">${s && s.backend ? s.threads : '—'}</dd>
+        </div>
+        <div class="item">
+          <dt>Latency</dt>
+          <dd class="latency tabular">${s ? formatMs(s.latencyMs) : '—'}</dd>
+        </div>
+        <div class="item">
+          <dt title="Inference time over audio time; below 0.9 keeps up with headroom">Real-time factor</dt>
+          <dd class="rtf tabular ${rtfClass}">${s && rtf > 0 ? `${rtf.toFixed(2)}×` : '—'}</dd>
+        </div>
+        <div class="item">
+          <dt>Underruns</dt>
+          <dd class="underruns tabular ${s && s.underruns > 0 ? 'bad' : ''}">${s ? s.underruns : '—'}</dd>
+        </div>
+        <div class="item">
+          <dt>Ready ahead</dt>
+          <dd class="ahead tabular">${s && s.mode !== 'idle' ? `${s.readyAheadSeconds.toFixed(1)} s` : '—'}</dd>
+        </div>
+        <div class="item">
+          <dt>Mode</dt>
+          <dd class="mode">${mode}</dd>
+        </div>
+        <div class="item wide">
+          <dt>Model</dt>
+          <dd class="model" title=${model}>${model}${size ? html` <span class="size tabular">${size}</span>` : ''}</dd>
+        </div>
+      </dl>
+      <div class="visually-hidden live" aria-live="polite">${this.announcement}</div>
+    `;
+  }
+
+  static override styles = [
+    themeStyles,
+    css`
+      dl {
+        display: grid;
+        grid-template-columns: repeat(auto-fill, minmax(104px, 1fr));
+        gap: 8px 14px;
+        margin: 0;
+      }
+      .item {
+        min-width: 0;
+      }
+      .wide {
+        grid-column: span 2;
+      }
+      dt {
+        font-size: 10.5px;
+        letter-spacing: 0.04em;
+        text-transform: uppercase;
+        color: var(--_muted);
+        white-space: nowrap;
+        overflow: hidden;
+        text-overflow: ellipsis;
+      }
+      dd {
+        margin: 2px 0 0;
+        font-weight: 600;
+        white-space: nowrap;
+        overflow: hidden;
+        text-overflow: ellipsis;
+      }
+      .size {
+        font-weight: 400;
+        color: var(--_muted);
+        font-size: 12px;
+      }
+      .good {
+        color: var(--_ready);
+      }
+      .warn {
+        color: var(--_warn);
+      }
+      .bad {
+        color: var(--_mute);
+      }
+    `,
+  ];
+}
+
+defineOnce('engine-status', EngineStatus);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'engine-status': EngineStatus;
+  }
+}
