@@ -7,6 +7,7 @@
  *   ?backend=wasm|webgpu|auto   (default auto: WebGPU when an adapter exists)
  *   ?threads=N        WASM threads (default: min(4, cores) when cross-origin isolated)
  *   ?autoplay=1       play the clip as soon as it is loaded (needs an autoplay policy that allows it)
+ *   ?failRunsAfter=N  tests: the first backend fails after N runs (a GPU device lost on purpose)
  */
 import clipUrl from './clip/mixture.wav?url';
 import { StemEngine, type StemEngineBackend } from '../src/engine/stem-engine.js';
@@ -24,6 +25,7 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const params = new URLSearchParams(location.search);
 const backend = (params.get('backend') ?? 'auto') as StemEngineBackend;
 const threads = params.has('threads') ? Number(params.get('threads')) : undefined;
+const failRunsAfter = params.has('failRunsAfter') ? Number(params.get('failRunsAfter')) : undefined;
 const LIVE_LOW_LATENCY = { hop: 2, lookahead: 1 };
 
 const ui = {
@@ -122,6 +124,7 @@ async function createEngine(input: 'track' | 'live', mode: 'quality' | 'low-late
     mode,
     backend,
     threads,
+    failRunsAfter,
     ...(mode === 'low-latency' ? LIVE_LOW_LATENCY : {}),
   });
   engine.output.connect(ctx.destination);
