@@ -20,7 +20,7 @@ export default defineConfig({
     target: 'es2022',
     rollupOptions: {
       // The demo, and the page the browser test (test/browser-engine.test.ts) drives.
-      input: { index: page('index.html'), 'engine-test': page('engine-test.html'), 'ui-test': page('ui-test.html') },
+      input: { index: page('index.html'), 'engine-test': page('engine-test.html'), 'ui-test': page('ui-test.html'), embed: page('embed.html') },
     },
   },
   // The inference worker imports onnxruntime-web, whose code splits (dynamic

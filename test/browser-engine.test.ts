@@ -21,6 +21,10 @@ import { chromium, type Browser } from 'playwright-core';
 import { build, createServer as createDevServer, preview, type PreviewServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineTestResult } from '../demo/engine-test.js';
+import { writeFile } from 'node:fs/promises';
+import { encodeWav } from '../src/audio/wav.js';
+import { noiseInput } from '../src/model/parity.js';
+import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 
 const CHROMIUM = process.env.STEMSTREAM_CHROMIUM ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -100,6 +104,9 @@ describe('StemEngine in Chromium', () => {
     tmp = await mkdtemp(join(tmpdir(), 'stemstream-browser-'));
     outDir = join(tmp, 'dist');
     await build({ configFile, root: join(root, 'demo'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+    // For the README's embed example (demo/embed.ts): a tiny model and a 4 s song.
+    await writeFile(join(outDir, 'tiny.onnx'), makeDemucsLayoutModel());
+    await writeFile(join(outDir, 'song.wav'), encodeWav({ sampleRate: 44100, channels: noiseInput(2, 4 * 44100, 5).audio.map((c) => c.map((v) => v * 0.3)) }, 'pcm16'));
     const port = await freePort();
     server = await preview({ configFile, root: join(root, 'demo'), logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
     base = `http://127.0.0.1:${port}`;
@@ -134,5 +141,43 @@ describe('StemEngine in Chromium', () => {
 
   it('the same page from the Vite dev server (worker, worklet and onnxruntime-web served unbundled)', async () => {
     checkResult(await runPage(browser!, `${devBase}/engine-test.html`), 9426 + 7069);
+  }, 60_000);
+
+  it("the README's embed example (demo/embed.ts) separates a song in track mode with the vocals muted and a mixer", async () => {
+    const page = await browser!.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    try {
+      await page.goto(`${base}/embed.html?model=/tiny.onnx&song=/song.wav`);
+      await page.click('#go');
+      await page.waitForFunction(() => 'embedEngine' in window || 'embedError' in window, undefined, { timeout: 40_000 });
+      const r = await page.evaluate(async () => {
+        const w = window as unknown as { embedError?: string; embedEngine?: import('../src/engine/stem-engine.js').StemEngine };
+        if (w.embedError) return { error: w.embedError };
+        const e = w.embedEngine!;
+        const p0 = e.position;
+        await new Promise((res) => setTimeout(res, 1500));
+        const mixer = document.getElementById('mixer')!;
+        return {
+          inputKind: e.inputKind,
+          latency: e.latencySamples,
+          duration: e.duration,
+          advanced: e.position - p0,
+          playing: e.playing,
+          vocals: e.stemState('vocals'),
+          strips: mixer.shadowRoot?.querySelectorAll('[aria-label^="Mute "]').length ?? 0,
+          ready: Array.from(e.readyMap(4)),
+        };
+      });
+      expect(r.error).toBeUndefined();
+      expect(r).toMatchObject({ inputKind: 'track', latency: 0, playing: true, vocals: { muted: true }, strips: 4 });
+      expect(r.duration).toBeCloseTo(4, 5);
+      expect(r.advanced).toBeGreaterThan(1);
+      expect(r.ready).toEqual([1, 1, 1, 1]);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
   }, 60_000);
 });

@@ -1,0 +1,24 @@
+/**
+ * stemstream/web: the browser side, for pages bundled with Vite — the real-time
+ * engine, the UI components, model download and cache, cross-origin isolation.
+ *
+ * Shipped as TypeScript source: the engine's inference worker and audio worklet
+ * are bundled by the page's own Vite build (see stem-engine.ts, "Bundling"; set
+ * `worker: { format: 'es' }` in vite.config). The Node entry ('stemstream') is
+ * the compiled library and CLI.
+ */
+export {
+  StemEngine,
+  chooseExecutionProviders,
+  type StemEngineOptions,
+  type StemEngineStats,
+  type StemEngineEventMap,
+  type StemEngineMode,
+  type StemEngineInput,
+  type StemEngineBackend,
+  type ExportStemsRequest,
+} from './engine/stem-engine.js';
+export * from './ui/index.js';
+export { fetchModel, loadModelManifest, clearModelCache, listCachedModels, type ModelManifest, type FetchedModel } from './web/model-store.js';
+export { ensureCrossOriginIsolation, type CrossOriginIsolationResult } from './web/cross-origin-isolation.js';
+export type { ExportedStems, ExportedFile, StemExportFormat } from './export/stems-export.js';
