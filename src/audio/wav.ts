@@ -423,7 +423,9 @@ export class WavFileWriter {
   static async open(path: string, opts: WavFileWriterOptions): Promise<WavFileWriter> {
     checkFormat(opts.format);
     checkShape(opts.sampleRate, opts.channels);
-    const fs = await import('node:fs/promises');
+    // A computed specifier: browser bundlers must not try to resolve node:fs (this path is Node only).
+    const spec = 'node:fs/promises';
+    const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
     let handle: FileHandle;
     try {
       handle = await fs.open(path, 'w');
@@ -516,7 +518,9 @@ export class WavFileWriter {
     this.handle = null;
     this.buffer = new Uint8Array(0);
     await handle?.close().catch(() => undefined);
-    const fs = await import('node:fs/promises');
+    // A computed specifier: browser bundlers must not try to resolve node:fs (this path is Node only).
+    const spec = 'node:fs/promises';
+    const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
     await fs.rm(this.path, { force: true }).catch(() => undefined);
   }
 
