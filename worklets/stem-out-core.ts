@@ -243,6 +243,10 @@ export class StemOutCore {
     const inBuf = new Float32Array(4 * Q * channels);
     const stemBuf = new Float32Array(4 * Q * channels * sources);
     for (let q = 0; q < 27; q++) {
+      // Bypassed across the first real frames, so that the fade-in (w rising) runs
+      // early: V8 may optimize process() before the later quanta of this script.
+      if (q === 1) Atomics.store(i32, CTRL.STEMS_ENABLED, 0);
+      if (q === 4) Atomics.store(i32, CTRL.STEMS_ENABLED, 1);
       if (q === 2) f32[CTRL.GAIN] = 0.5;
       if (q === 3) Atomics.store(i32, CTRL.MUTE + sources - 1, 1);
       if (q === 4) Atomics.store(i32, CTRL.SOLO, 1);

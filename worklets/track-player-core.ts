@@ -156,6 +156,9 @@ export class TrackPlayerCore {
       if (q === 20) Atomics.store(t, TRACK.LOOP_ON, 0);
       if (q === 22) Atomics.store(t, TRACK.PLAYING, 0);
       if (q === 25) Atomics.store(t, TRACK.PLAYING, 1);
+      // Ramps again late (StemGains.update's feedback vector is allocated lazily).
+      if (q === 28) Atomics.store(i32, CTRL.MUTE, 0);
+      if (q === 30) state.controlF32[CTRL.GAIN + 1] = 0.5;
       core.process(mix, q === 6 ? [] : outputs, 1);
     }
   }
