@@ -68,8 +68,16 @@ export class StemGains {
     const Q = RENDER_QUANTUM;
     const R = this.rampFrames;
     const solo = this.anySolo();
+    const i32 = this.i32;
     for (let s = 0; s < this.sources; s++) {
-      const t = this.targetOf(s, solo);
+      // Inline, not targetOf(): a double returned by a call V8 does not inline is boxed (allocates).
+      let t: number;
+      if (Atomics.load(i32, CTRL.MUTE + s) !== 0) t = 0;
+      else if (solo && Atomics.load(i32, CTRL.SOLO + s) === 0) t = 0;
+      else {
+        t = this.f32[CTRL.GAIN + s];
+        if (t !== t) t = 0; // NaN → 0
+      }
       if (t !== this.target[s]) {
         this.target[s] = t;
         this.from[s] = this.gain[s];
