@@ -8,6 +8,11 @@
  * delay of a click between input 0 and input 1 is therefore measured to the
  * sample, independent of when the recording or the source started.
  * Half way through, 'vocals' is muted. Results go to `window.engineTest`.
+ *
+ * ?source=mic takes the click train from the microphone instead (the test runs
+ * Chromium with a fake capture device playing a WAV of the same clicks, on a
+ * loop): the recorder sees the MediaStreamAudioSourceNode's output, so the delay
+ * is still measured to the sample.
  */
 import { StemEngine } from '../src/engine/stem-engine.js';
 import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
@@ -36,6 +41,7 @@ export interface ClickResult {
 
 export interface EngineTestResult {
   mode: string;
+  source: 'buffer' | 'mic';
   crossOriginIsolated: boolean;
   latencySamples: number;
   sources: string[];
@@ -150,12 +156,24 @@ async function run(): Promise<EngineTestResult> {
   const sink = new GainNode(ctx, { gain: 0 });
   recorder.connect(sink).connect(ctx.destination);
 
-  const source = new AudioBufferSourceNode(ctx, { buffer });
-  source.connect(engine.input);
+  const fromMic = params.get('source') === 'mic';
+  let source: AudioNode;
+  let stopSource: () => void;
+  if (fromMic) {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 2 } });
+    source = new MediaStreamAudioSourceNode(ctx, { mediaStream: stream });
+    stopSource = () => stream.getTracks().forEach((t) => t.stop());
+    log(`microphone: ${stream.getAudioTracks()[0]?.label}`);
+  } else {
+    const node = new AudioBufferSourceNode(ctx, { buffer });
+    node.start(ctx.currentTime + SOURCE_DELAY_S);
+    source = node;
+    stopSource = () => node.stop();
+  }
+  engine.connectInput(source);
   source.connect(recorder, 0, 0);
   engine.output.connect(recorder, 0, 1);
   engine.stem('vocals').connect(recorder, 0, 2);
-  source.start(ctx.currentTime + SOURCE_DELAY_S);
 
   // Wait for the source's first click in the recording, then mute 'vocals' once
   // the output of click MUTE_AFTER_CLICK has been recorded.
@@ -178,7 +196,7 @@ async function run(): Promise<EngineTestResult> {
     await sleep(20);
   }
   const stats = engine.stats;
-  source.stop();
+  stopSource();
   await engine.dispose();
   await ctx.close();
 
@@ -212,6 +230,7 @@ async function run(): Promise<EngineTestResult> {
   return {
     crossOriginIsolated,
     mode,
+    source: fromMic ? 'mic' : 'buffer',
     latencySamples: L,
     sources: [...engine.sources],
     runtime: engine.runtime,

@@ -180,4 +180,35 @@ describe('StemEngine in Chromium', () => {
       await page.close();
     }
   }, 60_000);
+
+  it('live input from the (fake) microphone: every click exactly latencySamples late in the mix, stems at 1/4, mute', async () => {
+    // The click train of demo/engine-test.ts (spacing 8821 + 37 k, 18 clicks at 0.8), as the fake capture file.
+    const SR = 44100;
+    const length = 8821 * 19;
+    const ch = new Float32Array(length);
+    for (let k = 0; k < 18; k++) ch[8821 * (k + 1) + 37 * k] = 0.8;
+    const wav = join(tmp, 'clicks.wav');
+    await writeFile(wav, encodeWav({ sampleRate: SR, channels: [ch, ch] }, 'pcm16'));
+    const micBrowser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required',
+        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`],
+    });
+    try {
+      const r = await runPage(micBrowser, `${base}/engine-test.html?source=mic`);
+      expect(r.source).toBe('mic');
+      expect(r.crossOriginIsolated).toBe(true);
+      const L = 9426 + 7069;
+      expect(r.latencySamples).toBe(L);
+      // The file loops; clicks whose output fell inside the recording must all be exactly L late.
+      const measured = r.clicks.filter((c) => c.mixFrame >= 0);
+      expect(measured.length).toBeGreaterThanOrEqual(10);
+      for (const c of measured) expect(c.delay, `click ${c.index}`).toBe(L);
+      for (const v of r.vocalsRatioBefore) expect(v).toBeCloseTo(0.25, 5);
+      for (const v of r.vocalsAfterMute) expect(Math.abs(v)).toBeLessThan(1e-6);
+    } finally {
+      await micBrowser.close();
+    }
+  }, 90_000);
 });
