@@ -109,7 +109,15 @@ function attach(engine: StemEngine): void {
   });
   engine.addEventListener('error', (e) => showError(e.detail.error));
   engine.addEventListener('underrun', () => demo.events.push('underrun'));
+  engine.addEventListener('progress', () => {
+    if (engine.inputKind === 'track' && engine.duration > 0 && engine.readyMap(1)[0] === 1) {
+      ui.sourceName.textContent = `Track: ${trackLabel}: separated.`;
+    }
+  });
 }
+
+/** The loaded track's name and length, for the status line. */
+let trackLabel = '';
 
 async function createEngine(input: 'track' | 'live', mode: 'quality' | 'low-latency' = 'quality'): Promise<StemEngine> {
   const model = demo.model;
@@ -145,7 +153,8 @@ async function playTrack(bytes: ArrayBuffer, name: string, kind: 'clip' | 'file'
   if (engine.duration > 0) engine.pause();
   await engine.loadTrack(buffer);
   demo.source = kind;
-  ui.sourceName.textContent = `Track: ${name} (${buffer.duration.toFixed(1)} s). Separating ahead of the playhead…`;
+  trackLabel = `${name} (${buffer.duration.toFixed(1)} s)`;
+  ui.sourceName.textContent = `Track: ${trackLabel}. Separating ahead of the playhead…`;
   ui.exportBtn.disabled = false;
   ui.downloads.replaceChildren();
   ui.transport.requestUpdate();

@@ -9,7 +9,7 @@ import { CTRL, createSharedState, setStemMute, setStemSolo } from '../src/engine
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
 import type { FromWorker } from '../src/engine/worker-protocol.js';
 import { parseWav } from '../src/audio/wav.js';
-import { TRACK, TRACK_BLOCK, allReady, createTrackState, readyAhead, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/engine/track-layout.js';
+import { TRACK, TRACK_BLOCK, allReady, createTrackState, readyAhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/engine/track-layout.js';
 import { TrackRenderer } from '../src/engine/track-renderer.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
@@ -321,5 +321,23 @@ describe('inference worker, track input (the worker body in-process, onnxruntime
     for (let c = 0; c < 2; c++) expect(track.stems[3 * 2 + c]).toEqual(ref.stems.vocals[c]);
     handle({ type: 'stop', id: 9 });
     await until((m) => m.type === 'stopped', 'stopped');
+  });
+});
+
+describe('readyFractions', () => {
+  it('covers every bucket, with more buckets than blocks as with fewer', () => {
+    const track = createTrackState([new Float32Array(10 * TRACK_BLOCK)], 1, 44100);
+    expect(Array.from(readyFractions(track, 16))).toEqual(new Array(16).fill(0));
+    track.ready.fill(1);
+    expect(Array.from(readyFractions(track, 16))).toEqual(new Array(16).fill(1));
+    expect(Array.from(readyFractions(track, 5))).toEqual(new Array(5).fill(1));
+    track.ready.fill(0);
+    track.ready.fill(1, 0, 5); // the first half
+    expect(Array.from(readyFractions(track, 2))).toEqual([1, 0]);
+    expect(Array.from(readyFractions(track, 20)).slice(0, 10)).toEqual(new Array(10).fill(1));
+    expect(Array.from(readyFractions(track, 20)).slice(10)).toEqual(new Array(10).fill(0));
+    track.ready[9] = 2; // generation 2 only counts for generation 2
+    expect(readyFractions(track, 10, 2)[9]).toBe(1);
+    expect(readyFractions(track, 10, 2)[0]).toBe(0);
   });
 });

@@ -146,18 +146,25 @@ export function playhead(t: TrackState): number {
   return Atomics.load(t.transport, TRACK.POSITION);
 }
 
-/** Fraction of each of `buckets` equal parts of the track whose stems are final (any generation, or `generation` only). */
+/**
+ * Fraction of each of `buckets` equal parts of the track whose stems are final
+ * (any generation, or `generation` only). Each bucket reads the blocks it
+ * overlaps; with more buckets than blocks, several buckets read the same block.
+ */
 export function readyFractions(t: TrackState, buckets: number, generation?: number): Float32Array {
   const out = new Float32Array(buckets);
   const blocks = t.ready.length;
-  const count = new Float32Array(buckets);
-  for (let b = 0; b < blocks; b++) {
-    const k = Math.min(buckets - 1, Math.floor((b * buckets) / blocks));
-    const g = Atomics.load(t.ready, b);
-    if (generation === undefined ? g > 0 : g === generation) out[k]++;
-    count[k]++;
+  if (blocks === 0) return out;
+  for (let k = 0; k < buckets; k++) {
+    const from = Math.min(blocks - 1, Math.floor((k * blocks) / buckets));
+    const to = Math.max(from + 1, Math.min(blocks, Math.ceil(((k + 1) * blocks) / buckets)));
+    let n = 0;
+    for (let b = from; b < to; b++) {
+      const g = Atomics.load(t.ready, b);
+      if (generation === undefined ? g > 0 : g === generation) n++;
+    }
+    out[k] = n / (to - from);
   }
-  for (let k = 0; k < buckets; k++) out[k] = count[k] > 0 ? out[k] / count[k] : 0;
   return out;
 }
 
