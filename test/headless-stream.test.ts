@@ -75,6 +75,40 @@ describe('headless stream, quality mode', () => {
     expect(r.worker.framesOut).toBe(length);
   });
 
+  it('across a model swap mid-stream: same latency; model A\'s stems before, model B\'s after, a blend one overlap long between', async () => {
+    const a = makeDemucsLayoutModel({ waveGains, waveRamp: true });
+    const bGains = [[1, 0.5], [0.25, -0.5], [0.5, 0.5], [-0.75, 1]];
+    const b = makeDemucsLayoutModel({ waveGains: bGains, waveRamp: true });
+    const length = 20 * TINY_SEGMENT;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 22).audio };
+    const r = await runHeadlessStream(audio, a, { runtime: 'node', swapModel: { atFrame: Math.floor(length * 0.4), model: b } });
+    expect(r.swaps).toEqual([1]);
+    const L = r.latencySamples;
+    expect(L).toBe(qualityLatency(TINY_SEGMENT, 0.25));
+    const refs = [];
+    for (const bytes of [a, b]) {
+      const m = await loadModel(bytes);
+      refs.push(await separate(audio, m, { normalize: false }));
+      await m.dispose();
+    }
+    const [refA, refB] = refs;
+    // Per frame: equal to A's separate(), to B's, or (in the swap's overlap) between them.
+    const kind = new Array<string>(length);
+    for (let t = RAMP; t < length; t++) {
+      const outs = r.sources.map((s) => r.stems[s][0][t + L]);
+      const isA = r.sources.every((s, k) => outs[k] === refA.stems[s][0][t]);
+      const isB = r.sources.every((s, k) => outs[k] === refB.stems[s][0][t]);
+      kind[t] = isA ? 'A' : isB ? 'B' : 'mix';
+    }
+    const firstB = kind.indexOf('B');
+    const lastA = kind.lastIndexOf('A');
+    expect(lastA).toBeGreaterThan(length * 0.3); // A until the swap ...
+    expect(firstB).toBeGreaterThan(lastA); // ... then B, never A again
+    expect(firstB - lastA).toBeLessThanOrEqual(TINY_SEGMENT); // the blend: at most one overlap (a segment)
+    expect(kind.slice(firstB).every((k) => k === 'B')).toBe(true);
+    expect(r.worklet.underrunQuanta).toBe(0);
+  });
+
   it('an impulse comes out exactly latencySamples later, in the mix and in the stems', async () => {
     const bytes = makeDemucsLayoutModel();
     const length = 40000;

@@ -214,17 +214,28 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         break;
       case 'swap-model':
         (async () => {
-          if (!initOptions || initOptions.input !== 'track') throw new StemstreamError('BAD_OPTION', 'a model swap is supported in track mode only (live: create another engine)');
+          if (!initOptions) throw new StemstreamError('BAD_OPTION', 'swap-model before init');
           const next = await load(msg.model, initOptions);
           const old = model;
           if (old && (next.info.sources.join() !== old.info.sources.join() || next.info.channels !== old.info.channels || next.info.segmentSamples !== old.info.segmentSamples)) {
             await next.dispose();
             throw new StemstreamError('BAD_OPTION', `the new model (${next.info.sources.join(', ')}; segment ${next.info.segmentSamples}) does not match the running one (${old.info.sources.join(', ')}; segment ${old.info.segmentSamples}): create another engine`);
           }
-          model = next;
           generation++;
-          renderer?.swapModel(next, generation);
-          await old?.dispose().catch(() => undefined);
+          if (renderer) {
+            // Track: recompute everything, old stems playing until replaced.
+            model = next;
+            renderer.swapModel(next, generation);
+            await old?.dispose().catch(() => undefined);
+          } else if (separator) {
+            // Live: the next segments run on the new model; the overlap-add crossfades.
+            const replaced = await separator.swapModel(next);
+            model = next;
+            await replaced.dispose().catch(() => undefined);
+          } else {
+            model = next;
+            await old?.dispose().catch(() => undefined);
+          }
           post({ type: 'model-swapped', id: msg.id, generation, sources: next.info.sources });
         })().catch(fail);
         break;

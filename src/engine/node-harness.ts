@@ -38,6 +38,8 @@ export interface HeadlessStreamOptions {
   executionProviders?: string[];
   /** Tests: the first provider's runs fail after this many, so the worker falls back to the next. */
   failRunsAfter?: number;
+  /** Swap to this model (same segment, sources, channels) once `atFrame` frames are rendered. */
+  swapModel?: { atFrame: number; model: Uint8Array };
   onProgress?: (framesRendered: number, totalFrames: number) => void;
   /**
    * Track mode: the input is known in advance (a decoded track). The worker reads
@@ -78,6 +80,8 @@ export interface HeadlessStreamResult {
   runtime: string;
   /** Backend fallbacks the worker reported. */
   fallbacks: { from: string; to: string; reason: string }[];
+  /** Model generations the worker reported swapping to. */
+  swaps: number[];
 }
 
 // The latency formulas live in latency.ts (shared with the browser engine).
@@ -136,6 +140,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   let failure: Error | undefined;
   let lastStats: WorkerStats = { ...NO_WORKER_STATS };
   const fallbacks: HeadlessStreamResult['fallbacks'] = [];
+  const swaps: number[] = [];
   worker.on('message', (m: FromWorker) => {
     if (m.type === 'ready') ready = true;
     else if (m.type === 'segment') lastStats = m.stats;
@@ -143,6 +148,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     else if (m.type === 'stopped') { finished = m.stats; lastStats = m.stats; }
     else if (m.type === 'error') failure = new StemstreamError(m.code as never, m.message);
     else if (m.type === 'backend-fallback') { fallbacks.push({ from: m.from, to: m.to, reason: m.reason }); lastStats = m.stats; }
+    else if (m.type === 'model-swapped') swaps.push(m.generation);
   });
   worker.on('error', (err: unknown) => { failure = err instanceof Error ? err : new Error(String(err)); });
   const send = (m: ToWorker) => worker.postMessage(m);
@@ -165,6 +171,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     const stemQ = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(Q)));
     const t0 = performance.now();
     let endSent = false;
+    let swapSent = false;
     if (options.track && options.realtime) {
       // Pre-roll: play only once the worker is a stride (plus the core's look-ahead)
       // ahead, or the stem ring is as full as it gets.
@@ -179,6 +186,10 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     for (let n = 0; n < total; n += Q) {
       if (failure) throw failure;
       options.beforeQuantum?.(n, state);
+      if (options.swapModel && !swapSent && n >= options.swapModel.atFrame) {
+        swapSent = true;
+        send({ type: 'swap-model', id: 3, model: options.swapModel.model });
+      }
       if (options.realtime) {
         // Render in bursts, never ahead of the wall clock.
         while ((n / info.sampleRate) * 1000 > performance.now() - tStart) await sleep(2);
@@ -232,6 +243,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       wallMs,
       runtime: options.runtime ?? 'auto',
       fallbacks,
+      swaps,
     };
   } finally {
     await worker.terminate();

@@ -515,8 +515,10 @@ export class StemEngine extends EventTarget {
   }
 
   /**
-   * Track mode: another model with the same stems (e.g. the fp32 one after the
-   * fp16 one). The old stems keep playing until the new ones replace them.
+   * Another model with the same stems and segment length (e.g. the fp32 one
+   * after the fp16 one), at the same latency. Track: the old stems keep playing
+   * until the new ones replace them. Live: the next segments run on the new
+   * model, crossfaded by the overlap-add over one overlap.
    */
   async setModel(model: Uint8Array | ArrayBuffer | string | URL, onProgress?: (p: { loadedBytes: number; totalBytes?: number }) => void): Promise<void> {
     const source = typeof model === 'string' || model instanceof URL ? model : model instanceof ArrayBuffer ? new Uint8Array(model) : model;

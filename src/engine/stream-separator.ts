@@ -31,8 +31,10 @@ export class StreamSeparator {
   readonly rows: number;
   readonly segment: number;
   readonly stride: number;
-  private readonly model: SeparationModel;
-  private readonly runner: SegmentRunner;
+  private model: SeparationModel;
+  private runner: SegmentRunner;
+  /** A model swap waiting for the next step (never mid-run). */
+  private pendingSwap: { model: SeparationModel; done: (old: SeparationModel) => void; fail: (e: Error) => void } | undefined;
   private readonly stats: TrackStats;
   private readonly ola: OverlapAdd;
   /** Input history: a ring of `capacity` frames per channel. */
@@ -148,8 +150,38 @@ export class StreamSeparator {
     return this.received >= needs;
   }
 
+  /**
+   * Runs the next jobs with `model` (same segment length, sources and channels).
+   * Applied before the next step, never during one; the overlap-add blends the
+   * two models' outputs where their segments overlap, so the change is a
+   * crossfade one overlap long, at the same latency. Resolves with the old model
+   * (the caller disposes of it) once no job will use it any more.
+   */
+  swapModel(model: SeparationModel): Promise<SeparationModel> {
+    const a = this.model.info;
+    const b = model.info;
+    if (b.segmentSamples !== a.segmentSamples || b.channels !== a.channels || b.sources.join() !== a.sources.join()) {
+      return Promise.reject(new Error(`a model swap needs the same segment (${a.segmentSamples}), channels (${a.channels}) and sources (${a.sources.join(', ')}); got ${b.segmentSamples}, ${b.channels}, ${b.sources.join(', ')}`));
+    }
+    this.pendingSwap?.fail(new Error('replaced by a later model swap'));
+    return new Promise((done, fail) => {
+      this.pendingSwap = { model, done, fail };
+    });
+  }
+
+  private applySwap(): void {
+    const swap = this.pendingSwap;
+    if (!swap) return;
+    this.pendingSwap = undefined;
+    const old = this.model;
+    this.model = swap.model;
+    this.runner = new SegmentRunner(swap.model);
+    swap.done(old);
+  }
+
   /** Runs the next job if its input is complete. Resolves to whether one ran. */
   async step(): Promise<boolean> {
+    this.applySwap();
     if (!this.canStep) return false;
     const job = this.job(this.nextJob)!;
     this.readInto(job.readStart);

@@ -40,7 +40,11 @@ export type ToWorker =
   | { type: 'end-of-input'; id: number; frames: number }
   /** Track input: separate this track (replaces the previous one). */
   | { type: 'load-track'; id: number; track: TrackBuffers; normalize: boolean }
-  /** Track input: another model (same sources and channels); its stems replace the old as they are computed. */
+  /**
+   * Another model (same segment, sources and channels). Track: its stems replace
+   * the old as they are computed. Live: the next segments run on it (crossfaded
+   * by the overlap-add), at the same latency.
+   */
   | { type: 'swap-model'; id: number; model: Uint8Array }
   /** Track input: when the whole track is separated, one WAV per stem and a ZIP of them. */
   | { type: 'export'; id: number; baseName: string; format?: StemExportFormat }
