@@ -153,6 +153,8 @@ export async function ensureCrossOriginIsolation(options: CrossOriginIsolationOp
   let reg: CoiRegistration;
   try {
     reg = await sw.register(url.href, options.scope !== undefined ? { scope: options.scope } : undefined);
+    // Browsers return a registration or throw; a blocked or stubbed register() may return nothing.
+    if (!reg) throw new Error('service workers are blocked here (register() returned no registration)');
     await whenActive(reg, options.activationTimeoutMs ?? 10_000);
   } catch (err) {
     return fail(`the cross-origin-isolation service worker (${url.href}) could not be installed: ${(err as Error).message}`);
