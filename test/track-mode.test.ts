@@ -15,6 +15,8 @@ import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
 import { trackStats } from '../src/separate/normalize.js';
 import { separate } from '../src/separate/separate.js';
+import { separateWithSet } from '../src/separate/separate-set.js';
+import { SetSegmentRunner } from '../src/separate/set-runner.js';
 import { TrackPlayerCore } from '../worklets/track-player-core.js';
 import { makeDemucsLayoutModel, TINY_SEGMENT } from './fixtures/tiny-models.js';
 
@@ -339,5 +341,76 @@ describe('readyFractions', () => {
     track.ready[9] = 2; // generation 2 only counts for generation 2
     expect(readyFractions(track, 10, 2)[9]).toBe(1);
     expect(readyFractions(track, 10, 2)[0]).toBe(0);
+  });
+});
+
+describe('model sets (bags) in the real-time stages', () => {
+  const gainsA = [[0.5, -0.25], [0.125, 1], [-1, 0.75], [0.25, 0.5]];
+  const gainsB = [[1, 0.5], [0.25, -0.5], [0.5, 0.5], [-0.75, 1]];
+  const weights = [[1, 0, 1, 0.5], [0, 1, 1, 0.5]];
+
+  it('TrackRenderer with a SetSegmentRunner equals separateWithSet() (Demucs bag weights)', async () => {
+    const a = await loadModel(makeDemucsLayoutModel({ waveGains: gainsA, waveRamp: true }));
+    const b = await loadModel(makeDemucsLayoutModel({ waveGains: gainsB, waveRamp: true }));
+    const length = 3 * TINY_SEGMENT + 321;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 31).audio };
+    const set = { name: 'pair', sources: [...a.info.sources], sampleRate: 44100, channels: 2, members: [{ file: 'a', model: a, weights: weights[0] }, { file: 'b', model: b, weights: weights[1] }], dispose: async () => {} };
+    const ref = await separateWithSet(audio, set, {});
+    const track = createTrackState(audio.channels, 4, 44100);
+    const runner = new SetSegmentRunner([{ model: a, weights: weights[0] }, { model: b, weights: weights[1] }]);
+    const r = new TrackRenderer(a, track, { normalization: trackStats(audio), runner });
+    while (await r.step());
+    let err = 0;
+    let peak = 0;
+    ref.sources.forEach((name, s) => {
+      for (let c = 0; c < 2; c++) {
+        for (let t = 0; t < length; t++) {
+          err = Math.max(err, Math.abs(track.stems[s * 2 + c][t] - ref.stems[name][c][t]));
+          peak = Math.max(peak, Math.abs(ref.stems[name][c][t]));
+        }
+      }
+    });
+    expect(err / peak).toBeLessThan(1e-6); // combined per segment instead of after the overlap-add: rounding only
+    // Weight 0 everywhere: a member that is not run.
+    expect(new SetSegmentRunner([{ model: a, weights: [1, 1, 1, 1] }, { model: b, weights: [0, 0, 0, 0] }]).membersRun).toBe(1);
+    expect(() => new SetSegmentRunner([{ model: a, weights: [1, 0, 1, 1] }])).toThrow(/no model of the set weighs stem "bass"/);
+    await a.dispose();
+    await b.dispose();
+  });
+
+  it('the inference worker runs a set (init members) and exports its stems', async () => {
+    const bytesA = makeDemucsLayoutModel({ waveGains: gainsA });
+    const bytesB = makeDemucsLayoutModel({ waveGains: gainsB });
+    const messages: FromWorker[] = [];
+    const handle = createInferenceWorker({ post: (m) => messages.push(m), loadModel: (b, o) => loadModel(b, { runtime: o.runtime }) });
+    const state = createSharedState({ channels: 2, sources: 4, inputRingFrames: 1024, stemRingFrames: 2048 });
+    handle({ type: 'init', id: 1, buffers: state.buffers, model: new Uint8Array(0), options: { overlap: 0.25, runtime: 'node', input: 'track', members: [{ model: bytesA, weights: weights[0] }, { model: bytesB, weights: weights[1] }] } });
+    const length = 2 * TINY_SEGMENT;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 32).audio.map((c) => c.map((v) => v * 0.2)) };
+    const wait = async (pred: (m: FromWorker) => boolean) => {
+      for (let i = 0; i < 3000 && !messages.some(pred); i++) {
+        const e = messages.find((m) => m.type === 'error');
+        if (e) throw new Error(JSON.stringify(e));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return messages.find(pred)!;
+    };
+    await wait((m) => m.type === 'ready');
+    const track = createTrackState(audio.channels, 4, 44100);
+    handle({ type: 'load-track', id: 2, track: track.buffers, normalize: false });
+    handle({ type: 'export', id: 3, baseName: 'set', format: 'float32' });
+    const out = await wait((m) => m.type === 'exported');
+    if (out.type !== 'exported') throw new Error('unreachable');
+    const [a, b] = [await loadModel(bytesA), await loadModel(bytesB)];
+    const set = { name: 'pair', sources: [...a.info.sources], sampleRate: 44100, channels: 2, members: [{ file: 'a', model: a, weights: weights[0] }, { file: 'b', model: b, weights: weights[1] }], dispose: async () => {} };
+    const ref = await separateWithSet(audio, set, { normalize: false });
+    const other = parseWav(out.files[2].data);
+    let err = 0;
+    for (let c = 0; c < 2; c++) for (let t = 0; t < length; t++) err = Math.max(err, Math.abs(other.channels[c][t] - ref.stems.other[c][t]));
+    expect(err).toBeLessThan(1e-6);
+    handle({ type: 'stop', id: 9 });
+    await wait((m) => m.type === 'stopped');
+    await a.dispose();
+    await b.dispose();
   });
 });

@@ -11,6 +11,7 @@ import { exportStems, type StemExportFormat } from '../export/stems-export.js';
 import type { SeparationModel } from '../model/model.js';
 import { trackStats } from '../separate/normalize.js';
 import { withBackendFallback } from './backend-fallback.js';
+import { SetSegmentRunner } from '../separate/set-runner.js';
 import { TRACK, allReady, attachTrackState, readyAhead, type TrackState } from './track-layout.js';
 import { TrackRenderer } from './track-renderer.js';
 import { InferenceLoop } from './inference-loop.js';
@@ -40,6 +41,9 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
   let stemRing: FrameRing | undefined;
   let shared: SharedState | undefined;
   let initOptions: WorkerInitOptions | undefined;
+  /** A model set's members beyond the first (the first is `model`), and its runner. */
+  let extraMembers: SeparationModel[] = [];
+  let setRunner: SetSegmentRunner | undefined;
   // Track input (track-renderer.ts): the renderer and the track it works on.
   let renderer: TrackRenderer | undefined;
   let track: TrackState | undefined;
@@ -47,6 +51,13 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
   let trackLoop = false;
   /** Export requests waiting for the whole track. */
   const exports: { id: number; baseName: string; format?: StemExportFormat }[] = [];
+
+  /** Releases the sessions (the model, and a set's other members). */
+  async function disposeModels(): Promise<void> {
+    const all = [model, ...extraMembers];
+    extraMembers = [];
+    await Promise.all(all.map((m) => m?.dispose().catch(() => undefined)));
+  }
 
   /** Loads a model with the host's runtime, with the test hooks and the backend fallback. */
   async function load(bytes: Uint8Array, options: WorkerInitOptions): Promise<SeparationModel> {
@@ -102,7 +113,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
       if (stopRequest !== undefined) {
         // Release the session before saying so: the main thread may terminate this thread next.
         const stats = snapshot();
-        await model?.dispose();
+        await disposeModels();
         model = undefined;
         post({ type: 'stopped', id: stopRequest, stats });
         break;
@@ -123,7 +134,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
       if (r === 'idle') await sleep(1);
     }
     running = false;
-    await model?.dispose();
+    await disposeModels();
     model = undefined;
   }
 
@@ -157,7 +168,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         await sleep(5);
       }
       const stats = snapshot();
-      await model?.dispose();
+      await disposeModels();
       model = undefined;
       post({ type: 'stopped', id: stopRequest, stats });
     } finally {
@@ -174,8 +185,13 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
       case 'init':
         (async () => {
           initOptions = msg.options;
-          const m = await load(msg.model, msg.options);
+          const members = msg.options.members;
+          const m = await load(members ? members[0].model : msg.model, msg.options);
           model = m;
+          if (members) {
+            for (const member of members.slice(1)) extraMembers.push(await load(member.model, msg.options));
+            setRunner = new SetSegmentRunner([m, ...extraMembers].map((model, k) => ({ model, weights: members[k].weights })));
+          }
           const state = attachSharedState(msg.buffers);
           stemRing = state.stemRing;
           shared = state;
@@ -185,7 +201,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
             return;
           }
           const length = msg.options.track ? msg.options.track[0].length : msg.options.length;
-          separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length, lowLatency: msg.options.lowLatency });
+          separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length, lowLatency: msg.options.lowLatency, runner: setRunner });
           const input = msg.options.track ? new TrackInputPort(msg.options.track) : new InputRingPort(state.inputRing);
           loop = new InferenceLoop(separator, input, new StemRingPort(state.stemRing));
           post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: separator.segment, stride: separator.stride, sampleRate: m.info.sampleRate, runtime: m.runtime.name });
@@ -205,6 +221,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
             overlap: initOptions.overlap,
             normalization: msg.normalize ? trackStats({ sampleRate: t.sampleRate, channels: t.audio }) : undefined,
             generation,
+            runner: setRunner,
           });
           exports.length = 0;
           post({ type: 'track-loaded', id: msg.id, segments: renderer.segmentsTotal });
@@ -215,6 +232,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
       case 'swap-model':
         (async () => {
           if (!initOptions) throw new StemstreamError('BAD_OPTION', 'swap-model before init');
+          if (setRunner) throw new StemstreamError('BAD_OPTION', 'a model set cannot be swapped: create another engine');
           const next = await load(msg.model, initOptions);
           const old = model;
           if (old && (next.info.sources.join() !== old.info.sources.join() || next.info.channels !== old.info.channels || next.info.segmentSamples !== old.info.segmentSamples)) {

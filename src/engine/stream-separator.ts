@@ -10,6 +10,7 @@ import type { SeparationModel } from '../model/model.js';
 import { IDENTITY_STATS, type TrackStats } from '../separate/normalize.js';
 import { OverlapAdd } from '../separate/overlap-add.js';
 import { SegmentRunner, type SegmentTiming } from '../separate/segment-runner.js';
+import type { SegmentRunnerLike } from '../separate/set-runner.js';
 import { checkLowLatency, lowLatencyJob, planLowLatency, planSegments, segmentStride, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
 
 export interface StreamSeparatorOptions {
@@ -18,7 +19,8 @@ export interface StreamSeparatorOptions {
   normalization?: TrackStats;
   /** Track mode: the length in frames, known in advance. Live: leave undefined and call end(). */
   length?: number;
-  runner?: SegmentRunner;
+  /** Runs the segments (default: a SegmentRunner of the model; a SetSegmentRunner for a model set). */
+  runner?: SegmentRunnerLike;
   /**
    * Low-latency mode instead of quality mode: every `hop` frames, a window
    * whose newest `lookahead` frames are context only (segmentation.ts).
@@ -32,7 +34,7 @@ export class StreamSeparator {
   readonly segment: number;
   readonly stride: number;
   private model: SeparationModel;
-  private runner: SegmentRunner;
+  private runner: SegmentRunnerLike;
   /** A model swap waiting for the next step (never mid-run). */
   private pendingSwap: { model: SeparationModel; done: (old: SeparationModel) => void; fail: (e: Error) => void } | undefined;
   private readonly stats: TrackStats;

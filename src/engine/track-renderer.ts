@@ -16,6 +16,7 @@ import type { SeparationModel } from '../model/model.js';
 import { IDENTITY_STATS, type TrackStats } from '../separate/normalize.js';
 import { readSegment } from '../separate/separate.js';
 import { SegmentRunner } from '../separate/segment-runner.js';
+import type { SegmentRunnerLike } from '../separate/set-runner.js';
 import { planSegments, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
 import { TRACK, TRACK_BLOCK, type TrackState } from './track-layout.js';
 
@@ -25,6 +26,8 @@ export interface TrackRendererOptions {
   normalization?: TrackStats;
   /** Model generation written into the ready map (≥ 1). */
   generation?: number;
+  /** Runs the segments (default: a SegmentRunner of the model; a SetSegmentRunner for a model set). */
+  runner?: SegmentRunnerLike;
 }
 
 interface PendingBlock {
@@ -39,7 +42,7 @@ export class TrackRenderer {
   private readonly stats: TrackStats;
   private readonly weight: Float32Array;
   private model: SeparationModel;
-  private runner: SegmentRunner;
+  private runner: SegmentRunnerLike;
   private generation: number;
   private done: Uint8Array;
   private doneCount = 0;
@@ -56,7 +59,7 @@ export class TrackRenderer {
     this.track = track;
     this.audio = { sampleRate: track.sampleRate, channels: track.audio };
     this.stats = options.normalization ?? IDENTITY_STATS;
-    this.runner = new SegmentRunner(model);
+    this.runner = options.runner ?? new SegmentRunner(model);
     const N = model.info.segmentSamples;
     this.plan = planSegments(track.length, N, options.overlap ?? DEFAULT_OVERLAP);
     this.weight = segmentWeights(N);

@@ -31,6 +31,11 @@ export interface WorkerInitOptions {
   input?: 'live' | 'track';
   /** Tests: the first execution provider's runs fail after this many (a device lost on purpose). */
   failRunsAfter?: number;
+  /**
+   * A model set (a Demucs bag): every member runs each segment and the stems are
+   * combined with per-source weights (set-runner.ts). The init's `model` is ignored.
+   */
+  members?: { model: Uint8Array; weights?: number[] }[];
 }
 
 
