@@ -126,7 +126,7 @@ async function createEngine(input: 'track' | 'live', mode: 'quality' | 'low-late
   const ctx = context(info.sampleRate);
   await disposeEngine();
   const engine = await StemEngine.create(ctx, {
-    model: model.bytes,
+    model: model.set ? { name: model.name, members: model.set } : model.bytes,
     modelName: model.name,
     input,
     mode,

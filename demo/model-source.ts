@@ -7,9 +7,37 @@
 import { fetchModel, loadModelManifest, type ModelDownloadProgress } from '../src/web/model-store.js';
 
 export interface DemoModel {
+  /** The model, or a set's first member (for its description). */
   bytes: Uint8Array;
   name: string;
   fromCache: boolean;
+  /** A model set (Demucs bag): every member with its per-source weights. */
+  set?: { model: Uint8Array; weights?: number[] }[];
+}
+
+/** A set manifest, as the CLI's model sets (src/model/model-set.ts): { name, models: [{ file | url, weights?, sha256?, bytes? }] }. */
+interface SetManifest {
+  name?: string;
+  models: { file?: string; url?: string; weights?: number[]; sha256?: string; bytes?: number }[];
+}
+
+async function loadSet(url: string, manifest: SetManifest, onProgress: (p: ModelDownloadProgress) => void): Promise<DemoModel> {
+  const set: { model: Uint8Array; weights?: number[] }[] = [];
+  let fromCache = true;
+  const total = manifest.models.reduce((a, m) => a + (m.bytes ?? 0), 0) || undefined;
+  let done = 0;
+  for (const m of manifest.models) {
+    const ref = m.url ?? m.file;
+    if (!ref) throw new Error(`${url}: each model of a set needs "file" or "url"`);
+    const got = await fetchModel({ url: new URL(ref, url).href, sha256: m.sha256, bytes: m.bytes }, {
+      onProgress: (p) => onProgress({ loadedBytes: done + p.loadedBytes, totalBytes: total, fromCache: p.fromCache }),
+    });
+    done += got.bytes.length;
+    fromCache &&= got.fromCache;
+    set.push({ model: got.bytes, weights: m.weights });
+  }
+  if (set.length === 0) throw new Error(`${url}: the set lists no models`);
+  return { bytes: set[0].model, name: manifest.name ?? 'model set', fromCache, set };
 }
 
 export const DEFAULT_MANIFEST = new URL('models/default.json', document.baseURI).href;
@@ -22,6 +50,8 @@ export async function loadDemoModel(source: string | File, onProgress: (p: Model
   }
   const url = new URL(source, document.baseURI).href;
   if (/\.json($|\?)/i.test(url)) {
+    const raw = (await (await fetch(url)).json().catch(() => null)) as { models?: unknown } | null;
+    if (raw && Array.isArray(raw.models)) return loadSet(url, raw as SetManifest, onProgress);
     let manifest;
     try {
       manifest = await loadModelManifest(url);

@@ -17,6 +17,8 @@ export {
   type StemEngineInput,
   type StemEngineBackend,
   type ExportStemsRequest,
+  type StemEngineModelSet,
+  type StemEngineModelSource,
 } from './engine/stem-engine.js';
 export * from './ui/index.js';
 export { fetchModel, loadModelManifest, clearModelCache, listCachedModels, type ModelManifest, type FetchedModel } from './web/model-store.js';

@@ -27,6 +27,7 @@ import type { StemEngine } from '../src/engine/stem-engine.js';
 import type { ExportedStems } from '../src/export/stems-export.js';
 import { loadModel } from '../src/model/model.js';
 import { separate } from '../src/separate/separate.js';
+import { separateWithSet } from '../src/separate/separate-set.js';
 import {
   buildPage,
   ensureDefaultModel,
@@ -50,6 +51,9 @@ const AUTOPLAY_FLAGS = ['--autoplay-policy=no-user-gesture-required'];
 const QUARTER_GAINS = [[0.25, 0.25], [0.25, 0.25], [0.25, 0.25], [0.25, 0.25]];
 /** SDR floors (dB) for the real model in the browser on the bundled clip: about 2 dB under what it measured. */
 const FLOORS = { drums: 6.4, bass: 10.2, other: 8.6, vocals: 10.5 };
+/** The model set's second member and the weights of both (per source). */
+const SECOND_GAINS = [[1, 0.5], [0.25, -0.5], [0.5, 0.5], [-0.75, 1]];
+const SET_WEIGHTS = [[1, 0, 1, 0.5], [0, 1, 1, 0.5]];
 /** Frames the recorder keeps per tap (a multiple of 128; ≈ 5.9 s). */
 const RING = 1 << 18;
 
@@ -286,6 +290,9 @@ describe('the demo page in Chromium', () => {
     // tiny: every stem = mix / 4. distinct: per-stem, per-channel gains summing to 1 (vocals differ from drums).
     await writeModelWithManifest(join(outDir, 'test-models'), 'tiny', makeDemucsLayoutModel({ specGains: QUARTER_GAINS }));
     await writeModelWithManifest(join(outDir, 'test-models'), 'distinct', makeDemucsLayoutModel());
+    // A model set (bag): 'distinct' and a second model, with per-source weights.
+    await writeModelWithManifest(join(outDir, 'test-models'), 'second', makeDemucsLayoutModel({ waveGains: SECOND_GAINS }));
+    await writeFile(join(outDir, 'test-models', 'pair.json'), JSON.stringify({ name: 'pair', models: [{ file: 'distinct.onnx', weights: SET_WEIGHTS[0] }, { file: 'second.onnx', weights: SET_WEIGHTS[1] }] }));
     ({ server, base } = await previewSite(outDir));
     browser = await launchChromium([...AUTOPLAY_FLAGS, ...WEBGPU_FLAGS]);
     clip = parseWav(new Uint8Array(await readFile(join(root, 'demo/clip/mixture.wav'))));
@@ -449,6 +456,27 @@ describe('the demo page in Chromium', () => {
       expect(diffs[s].vsNode, s).toBeLessThan(1e-4);
     }
   }, 180_000);
+
+  it('a model set (bag) by manifest: both models run, the export equals separateWithSet() in Node', async () => {
+    const page = await openDemo(await newContext(), '?model=/test-models/pair.json&backend=wasm');
+    expect(await demoState(page, (d) => d.model!.name)).toBe('pair');
+    await clickExport(page, 60_000);
+    const stems = stemsOf(await exportedFiles(page));
+    await done(page);
+    const a = await loadModel(makeDemucsLayoutModel());
+    const b = await loadModel(makeDemucsLayoutModel({ waveGains: SECOND_GAINS }));
+    const set = { name: 'pair', sources: STEMS, sampleRate: SR, channels: 2, members: [{ file: 'a', model: a, weights: SET_WEIGHTS[0] }, { file: 'b', model: b, weights: SET_WEIGHTS[1] }], dispose: async () => {} };
+    const ref = await separateWithSet(clip, set, {});
+    await a.dispose();
+    await b.dispose();
+    // Drums weigh the first model only (equal to its export); every other stem takes the second into account.
+    const first = await wasmExport();
+    for (const s of STEMS) {
+      expect(maxDiff(stems[s], { sampleRate: SR, channels: ref.stems[s] }), s).toBeLessThan(1e-4);
+      if (s === 'drums') expect(maxDiff(stems[s], first[s]), s).toBeLessThan(1e-4);
+      else expect(maxDiff(stems[s], first[s]), s).toBeGreaterThan(1e-3);
+    }
+  }, 120_000);
 
   it('?backend=webgpu&failRunsAfter=1: falls back to WASM mid-stream, says so, and the export equals the WASM one', async () => {
     const page = await openDemo(await newContext(), '?model=/test-models/distinct.json&backend=webgpu&failRunsAfter=1');

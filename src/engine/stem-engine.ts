@@ -64,13 +64,23 @@ import {
 import type { ToStemOutProcessor } from '../../worklets/stem-out-processor.js';
 
 export type StemEngineMode = 'quality' | 'low-latency';
+export type StemEngineModelSource = Uint8Array | ArrayBuffer | string | URL;
+/**
+ * Several models run on every segment, their stems combined with per-source
+ * weights (stem s = Σ w[m][s]·out_m[s] / Σ w[m][s]), like Demucs' bags
+ * (htdemucs_ft). All members need the same sources, segment and sample rate.
+ */
+export interface StemEngineModelSet {
+  name?: string;
+  members: { model: StemEngineModelSource; weights?: number[] }[];
+}
 /** 'live': separate whatever is connected to `engine.input`; 'track': play and separate decoded tracks (loadTrack). */
 export type StemEngineInput = 'live' | 'track';
 export type StemEngineBackend = 'auto' | 'webgpu' | 'wasm';
 
 export interface StemEngineOptions {
-  /** The model: its bytes, or a URL to fetch. */
-  model: Uint8Array | ArrayBuffer | string | URL;
+  /** The model: its bytes, a URL to fetch, or a model set (a Demucs bag). */
+  model: StemEngineModelSource | StemEngineModelSet;
   /** A name for the model shown in status and errors (default: its URL, or '(bytes)'). */
   modelName?: string;
   /** 'quality' (default): Demucs' segmentation, latency one segment + one stride.
@@ -315,10 +325,33 @@ export class StemEngine extends EventTarget {
     const overlap = options.overlap ?? 0.25;
     if (!(overlap >= 0 && overlap < 1)) throw new StemstreamError('BAD_OPTION', `overlap must be in [0, 1), got ${overlap}`);
     const rampFrames = options.rampFrames ?? DEFAULT_RAMP_FRAMES;
-    const modelSource = typeof options.model === 'string' || options.model instanceof URL ? options.model : options.model instanceof ArrayBuffer ? new Uint8Array(options.model) : options.model;
-    const read = await readModelBytes(modelSource, { onProgress: options.onProgress });
-    const bytes = read.bytes;
-    const name = options.modelName ?? read.name;
+    const asSource = (m: StemEngineModelSource) => (typeof m === 'string' || m instanceof URL ? m : m instanceof ArrayBuffer ? new Uint8Array(m) : m);
+    const setSpec = typeof options.model === 'object' && !(options.model instanceof URL) && 'members' in options.model ? options.model : undefined;
+    let members: { model: Uint8Array; weights?: number[] }[] | undefined;
+    let bytes: Uint8Array;
+    let name: string;
+    let totalBytes: number;
+    if (setSpec) {
+      if (setSpec.members.length === 0) throw new StemstreamError('BAD_OPTION', 'a model set needs at least one member');
+      members = [];
+      for (const m of setSpec.members) {
+        const read = await readModelBytes(asSource(m.model), { onProgress: options.onProgress });
+        const i = describeModel(read.bytes, read.name);
+        const first = members.length > 0 ? describeModel(members[0].model, 'first member') : i;
+        if (i.sources.join() !== first.sources.join() || i.segmentSamples !== first.segmentSamples || i.sampleRate !== first.sampleRate || i.channels !== first.channels) {
+          throw new StemstreamError('BAD_OPTION', `the models of a set must agree on sources, segment, sample rate and channels; ${read.name} differs from the first`);
+        }
+        members.push({ model: read.bytes, weights: m.weights });
+      }
+      bytes = members[0].model;
+      name = options.modelName ?? setSpec.name ?? 'model set';
+      totalBytes = members.reduce((a, m) => a + m.model.length, 0);
+    } else {
+      const read = await readModelBytes(asSource(options.model as StemEngineModelSource), { onProgress: options.onProgress });
+      bytes = read.bytes;
+      name = options.modelName ?? read.name;
+      totalBytes = bytes.length;
+    }
     const info = describeModel(bytes, name);
     if (context.sampleRate !== info.sampleRate) {
       throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the model runs at ${info.sampleRate} Hz but the AudioContext at ${context.sampleRate} Hz: create it with new AudioContext({ sampleRate: ${info.sampleRate} })`);
@@ -364,7 +397,7 @@ export class StemEngine extends EventTarget {
             id: 1,
             buffers: state.buffers,
             model: bytes,
-            options: { overlap, runtime: 'web', threads, executionProviders, lowLatency, input: inputKind, failRunsAfter: options.failRunsAfter },
+            options: { overlap, runtime: 'web', threads, executionProviders, lowLatency, input: inputKind, failRunsAfter: options.failRunsAfter, members },
           };
           worker.postMessage(init);
         }),
@@ -383,7 +416,7 @@ export class StemEngine extends EventTarget {
       });
       return new StemEngine({
         context, state, worker, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime,
-        pollIntervalMs: options.pollIntervalMs ?? 250, input: inputKind, threads, modelBytes: bytes.length,
+        pollIntervalMs: options.pollIntervalMs ?? 250, input: inputKind, threads, modelBytes: totalBytes,
       });
     } catch (err) {
       worker.terminate();
