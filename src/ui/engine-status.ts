@@ -55,7 +55,9 @@ export class EngineStatus extends LitElement {
     this.timer = undefined;
   }
 
-  protected override updated(changed: PropertyValues<this>): void {
+  // willUpdate, not updated: the first poll's state then renders in this same update
+  // (Lit warns about an update requested from updated()).
+  protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('engine')) {
       this.lastBackend = undefined;
       this.startPolling();
