@@ -11,36 +11,19 @@
  * Needs /usr/bin/chromium (CI installs Debian's chromium); without it this test
  * fails with a message saying so, it does not skip.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { build, createServer as createDevServer, preview, type PreviewServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, configFile, freePort, requireChromium, root } from './fixtures/demo-site.js';
 import type { EngineTestResult } from '../demo/engine-test.js';
-import { writeFile } from 'node:fs/promises';
 import { encodeWav } from '../src/audio/wav.js';
 import { noiseInput } from '../src/model/parity.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 
-const CHROMIUM = process.env.STEMSTREAM_CHROMIUM ?? '/usr/bin/chromium';
-const root = fileURLToPath(new URL('..', import.meta.url));
-const configFile = join(root, 'vite.config.ts');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 
 async function runPage(browser: Browser, url: string): Promise<EngineTestResult> {
@@ -98,9 +81,7 @@ describe('StemEngine in Chromium', () => {
   let devBase = '';
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`the browser test needs Chromium at ${CHROMIUM} (Debian: apt-get install chromium; or set STEMSTREAM_CHROMIUM to its path)`);
-    }
+    requireChromium();
     tmp = await mkdtemp(join(tmpdir(), 'stemstream-browser-'));
     outDir = join(tmp, 'dist');
     await build({ configFile, root: join(root, 'demo'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });

@@ -9,33 +9,17 @@
  *
  * Needs /usr/bin/chromium; without it this test fails with a message saying so.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, configFile, freePort, requireChromium, root } from './fixtures/demo-site.js';
 import type { Call, UiTestWindow } from '../demo/ui-test.js';
 
-const CHROMIUM = process.env.STEMSTREAM_CHROMIUM ?? '/usr/bin/chromium';
-const root = fileURLToPath(new URL('..', import.meta.url));
-const configFile = join(root, 'vite.config.ts');
 const STEMS = ['drums', 'bass', 'other', 'vocals', 'guitar', 'piano'];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 type W = Window & UiTestWindow;
 
@@ -79,9 +63,7 @@ describe('UI components in Chromium (fake engine)', () => {
     });
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`the browser test needs Chromium at ${CHROMIUM} (Debian: apt-get install chromium; or set STEMSTREAM_CHROMIUM to its path)`);
-    }
+    requireChromium();
     tmp = await mkdtemp(join(tmpdir(), 'stemstream-ui-'));
     const outDir = join(tmp, 'dist');
     // A string input replaces the config's input list (objects would be merged), so this
