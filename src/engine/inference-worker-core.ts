@@ -10,6 +10,7 @@ import { StemstreamError } from '../errors.js';
 import { exportStems, type StemExportFormat } from '../export/stems-export.js';
 import type { SeparationModel } from '../model/model.js';
 import { trackStats } from '../separate/normalize.js';
+import { segmentStride } from '../separate/segmentation.js';
 import { withBackendFallback } from './backend-fallback.js';
 import { SetSegmentRunner } from '../separate/set-runner.js';
 import { TRACK, allReady, attachTrackState, readyAhead, type TrackState } from './track-layout.js';
@@ -196,7 +197,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
           stemRing = state.stemRing;
           shared = state;
           if (msg.options.input === 'track') {
-            post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: m.info.segmentSamples, stride: Math.floor((1 - msg.options.overlap) * m.info.segmentSamples), sampleRate: m.info.sampleRate, runtime: m.runtime.name });
+            post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: m.info.segmentSamples, stride: segmentStride(m.info.segmentSamples, msg.options.overlap), sampleRate: m.info.sampleRate, runtime: m.runtime.name });
             void runTrack().catch((err) => post({ type: 'error', id: -1, code: err instanceof StemstreamError ? err.code : 'INTERNAL', message: (err as Error).message }));
             return;
           }
