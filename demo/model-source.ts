@@ -4,7 +4,7 @@
  * (an .onnx file or a manifest .json), or a local file. Downloads go through
  * the model store (progress, sha256, Cache Storage).
  */
-import { fetchModel, loadModelManifest, type ModelDownloadProgress } from '../src/web/model-store.js';
+import { fetchManifestJson, fetchModel, parseModelManifest, type ModelDownloadProgress } from '../src/web/model-store.js';
 
 export interface DemoModel {
   /** The model, or a set's first member (for its description). */
@@ -50,17 +50,18 @@ export async function loadDemoModel(source: string | File, onProgress: (p: Model
   }
   const url = new URL(source, document.baseURI).href;
   if (/\.json($|\?)/i.test(url)) {
-    const raw = (await (await fetch(url)).json().catch(() => null)) as { models?: unknown } | null;
-    if (raw && Array.isArray(raw.models)) return loadSet(url, raw as SetManifest, onProgress);
-    let manifest;
+    let got;
     try {
-      manifest = await loadModelManifest(url);
+      got = await fetchManifestJson(url);
     } catch (err) {
       if (url === DEFAULT_MANIFEST) {
         throw new Error(`the default model is not on this server (${url}): run "npm run demo:model" (or "npm run demo") in the project, or choose a model by URL or file below`, { cause: err });
       }
       throw err;
     }
+    const raw = got.json as { models?: unknown } | null;
+    if (raw && Array.isArray(raw.models)) return loadSet(got.url, raw as SetManifest, onProgress);
+    const manifest = parseModelManifest(got.json, got.url);
     const m = await fetchModel({ url: manifest.url, sha256: manifest.sha256, bytes: manifest.bytes, name: manifest.name }, { onProgress });
     return { bytes: m.bytes, name: manifest.name, fromCache: m.fromCache };
   }

@@ -437,6 +437,15 @@ export function parseModelManifest(json: unknown, manifestUrl: string): ModelMan
  * revalidated with the server (it is small; the model is what gets cached).
  */
 export async function loadModelManifest(url: string, options: { fetch?: typeof fetch; signal?: AbortSignal } = {}): Promise<ModelManifest> {
+  const { url: abs, json } = await fetchManifestJson(url, options);
+  return parseModelManifest(json, abs);
+}
+
+/**
+ * Fetches a manifest's JSON (a model's, or a model set's), revalidated with the
+ * server; `url` comes back absolute. Network, HTTP and JSON errors name the URL.
+ */
+export async function fetchManifestJson(url: string, options: { fetch?: typeof fetch; signal?: AbortSignal } = {}): Promise<{ url: string; json: unknown }> {
   const abs = absoluteUrl(url);
   const fetchImpl = options.fetch ?? globalThis.fetch;
   let res: Response;
@@ -457,5 +466,5 @@ export async function loadModelManifest(url: string, options: { fetch?: typeof f
   } catch (err) {
     throw new StemstreamError('BAD_OPTION', `model manifest ${abs} is not valid JSON (${(err as Error).message}); it starts with ${JSON.stringify(text.slice(0, 40))}`, { cause: err });
   }
-  return parseModelManifest(json, abs);
+  return { url: abs, json };
 }
