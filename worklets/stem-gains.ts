@@ -26,6 +26,8 @@ export class StemGains {
   private readonly from: Float64Array;
   private readonly step: Float64Array;
   private readonly left: Int32Array;
+  /** This quantum's target gains, read from the control block. */
+  private readonly want: Float64Array;
   /** Peak of each stem in the current quantum, reset by publish(). */
   readonly peak: Float64Array;
   private readonly meterFall: number;
@@ -42,35 +44,22 @@ export class StemGains {
     this.left = new Int32Array(sources);
     this.peak = new Float64Array(sources);
     this.meterFall = Math.pow(10, -20 / 20 / (sampleRate / RENDER_QUANTUM));
+    this.want = new Float64Array(sources);
     // Start at the targets already set, without a ramp.
-    const solo = this.anySolo();
-    for (let s = 0; s < sources; s++) {
-      const t = this.targetOf(s, solo);
-      this.gain[s] = t;
-      this.target[s] = t;
-    }
+    this.readTargets();
+    this.gain.set(this.want);
+    this.target.set(this.want);
   }
 
-  private anySolo(): boolean {
-    for (let s = 0; s < this.sources; s++) if (Atomics.load(this.i32, CTRL.SOLO + s) !== 0) return true;
-    return false;
-  }
-
-  private targetOf(s: number, anySolo: boolean): number {
-    if (Atomics.load(this.i32, CTRL.MUTE + s) !== 0) return 0;
-    if (anySolo && Atomics.load(this.i32, CTRL.SOLO + s) === 0) return 0;
-    const g = this.f32[CTRL.GAIN + s];
-    return g === g ? g : 0; // NaN → 0
-  }
-
-  /** Reads the targets and fills `curve` (S × 128, stem-major) with this quantum's gains. */
-  update(curve: Float64Array): void {
-    const Q = RENDER_QUANTUM;
-    const R = this.rampFrames;
-    const solo = this.anySolo();
+  /**
+   * Each stem's target gain into `want`: stored, not returned, because a double
+   * returned by a call V8 does not inline is boxed (an allocation per quantum).
+   */
+  private readTargets(): void {
     const i32 = this.i32;
+    let solo = false;
+    for (let s = 0; s < this.sources; s++) if (Atomics.load(i32, CTRL.SOLO + s) !== 0) solo = true;
     for (let s = 0; s < this.sources; s++) {
-      // Inline, not targetOf(): a double returned by a call V8 does not inline is boxed (allocates).
       let t: number;
       if (Atomics.load(i32, CTRL.MUTE + s) !== 0) t = 0;
       else if (solo && Atomics.load(i32, CTRL.SOLO + s) === 0) t = 0;
@@ -78,6 +67,17 @@ export class StemGains {
         t = this.f32[CTRL.GAIN + s];
         if (t !== t) t = 0; // NaN → 0
       }
+      this.want[s] = t;
+    }
+  }
+
+  /** Reads the targets and fills `curve` (S × 128, stem-major) with this quantum's gains. */
+  update(curve: Float64Array): void {
+    const Q = RENDER_QUANTUM;
+    const R = this.rampFrames;
+    this.readTargets();
+    for (let s = 0; s < this.sources; s++) {
+      const t = this.want[s];
       if (t !== this.target[s]) {
         this.target[s] = t;
         this.from[s] = this.gain[s];
