@@ -135,8 +135,10 @@ describe('InferenceLoop', () => {
     const output: StemPort = {
       spaceFrames: () => room,
       writeRows: (rows, frames, offset) => { const n = Math.min(frames, room); for (let r = 0; r < 8; r++) got[r].set(rows[r].subarray(offset, offset + n), written); written += n; room -= n; return n; },
+      deadlineLead: () => -(2 ** 30), // a consumer that is never behind
+      skipFrames: () => 0,
     };
-    const loop = new InferenceLoop(sep, input, output, 1000);
+    const loop = new InferenceLoop(sep, input, output, { chunk: 1000 });
     for (let i = 0; i < 50; i++) await loop.pump();
     // Stalled: at most a couple of jobs ran, nothing overflowed.
     expect(loop.stats.segments).toBeLessThanOrEqual(2);

@@ -30,6 +30,22 @@ export interface InferenceWorkerHost {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Tests: the extra ms of each run, a constant or phases timed from the first run (the last phase lasts). */
+function extraRunSchedule(spec: NonNullable<WorkerInitOptions['extraRunMs']>): () => number {
+  if (typeof spec === 'number') return () => spec;
+  let t0: number | undefined;
+  return () => {
+    const now = performance.now();
+    t0 ??= now;
+    let end = t0;
+    for (const phase of spec) {
+      end += phase.forMs ?? Number.POSITIVE_INFINITY;
+      if (now < end) return phase.ms;
+    }
+    return spec[spec.length - 1]?.ms ?? 0;
+  };
+}
+
 /** Returns the handler for the messages the main thread sends. */
 export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker) => void {
   const { post } = host;
@@ -66,9 +82,9 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
     const first = await host.loadModel(bytes, options);
     if (options.extraRunMs) {
       const runSession = first.session.run.bind(first.session);
-      const extra = options.extraRunMs;
+      const extra = extraRunSchedule(options.extraRunMs);
       (first.session as { run: typeof runSession }).run = async (feeds, outputs) => {
-        await sleep(extra);
+        await sleep(extra());
         return runSession(feeds, outputs);
       };
     }
@@ -92,6 +108,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         runMsTotal: renderer.runMsTotal,
         framesIn: track.length,
         framesOut: 0,
+        segmentsSkipped: 0,
         backend: `${model.runtime.name}/${model.runtime.executionProviders.join('+')}`,
         realTimeFactor: renderer.lastRunMs / ((renderer.plan.stride / rate) * 1000),
         readyAheadSeconds: ahead / rate,
@@ -101,7 +118,12 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
     const rate = model.info.sampleRate;
     const ahead = shared ? loop.stats.framesOut - stemDeadline(shared) : 0;
     return {
-      ...loop.stats,
+      segments: loop.stats.segments,
+      lastRunMs: loop.stats.lastRunMs,
+      runMsTotal: loop.stats.runMsTotal,
+      framesIn: loop.stats.framesIn,
+      framesOut: loop.stats.framesOut,
+      segmentsSkipped: loop.stats.segmentsSkipped,
       backend: `${model.runtime.name}/${model.runtime.executionProviders.join('+')}`,
       realTimeFactor: loop.stats.lastRunMs / ((separator.stride / rate) * 1000),
       readyAheadSeconds: Math.max(0, ahead) / rate,
@@ -202,9 +224,11 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
             return;
           }
           const length = msg.options.track ? msg.options.track[0].length : msg.options.length;
-          separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length, lowLatency: msg.options.lowLatency, runner: setRunner });
+          separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length, lowLatency: msg.options.lowLatency, runner: setRunner, historyFrames: msg.options.historyFrames });
           const input = msg.options.track ? new TrackInputPort(msg.options.track) : new InputRingPort(state.inputRing);
-          loop = new InferenceLoop(separator, input, new StemRingPort(state.stemRing));
+          loop = new InferenceLoop(separator, input, new StemRingPort(state), {
+            catchUp: { deadlineFramesPerMs: msg.options.deadlineFramesPerMs ?? m.info.sampleRate / 1000 },
+          });
           post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: separator.segment, stride: separator.stride, sampleRate: m.info.sampleRate, runtime: m.runtime.name });
           void run().catch((err) => post({ type: 'error', id: -1, code: 'INTERNAL', message: (err as Error).message }));
         })().catch(fail);

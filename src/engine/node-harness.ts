@@ -13,6 +13,7 @@ import { describeModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import { DEFAULT_RAMP_FRAMES, StemOutCore } from '../../worklets/stem-out-core.js';
 import { lowLatencyLatency, qualityLatency } from './latency.js';
+import { liveBufferSizes, trackStemRingFrames } from './ring-sizes.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { createSharedState, readStats, setCaptureEnabled, type SharedState, type StemOutStats } from './shared-layout.js';
 import { trackStats } from '../separate/normalize.js';
@@ -32,8 +33,13 @@ export interface HeadlessStreamOptions {
   threads?: number;
   /** Frames of compute time allowed per job (plus the core's 640-frame look-ahead in low-latency mode). Default: one stride / hop. */
   computeMarginFrames?: number;
-  /** Tests: a model slowed down on purpose. */
-  extraRunMs?: number;
+  /** Tests: a model slowed down on purpose (ms per run, or phases timed from the first run: worker-protocol.ts). */
+  extraRunMs?: number | { ms: number; forMs?: number }[];
+  /** Ring capacities, frames (default: from the geometry, ring-sizes.ts). Tests make them small on purpose. */
+  inputRingFrames?: number;
+  stemRingFrames?: number;
+  /** Record the wet weight at the end of every quantum (result.wet). */
+  recordWet?: boolean;
   /** Execution providers in order of preference (onnxruntime-node runs all on its CPU provider). */
   executionProviders?: string[];
   /** Tests: the first provider's runs fail after this many, so the worker falls back to the next. */
@@ -82,6 +88,12 @@ export interface HeadlessStreamResult {
   fallbacks: { from: string; to: string; reason: string }[];
   /** Model generations the worker reported swapping to. */
   swaps: number[];
+  /** One entry per job the worker ran: frames rendered when it reported, its session.run time, jobs skipped so far. */
+  segmentLog: { atFrame: number; runMs: number; skipped: number }[];
+  /** With recordWet: the wet weight (0 dry … 1 stems) at the end of each quantum. */
+  wet: Float32Array;
+  /** The buffer sizes this run used, frames. */
+  buffers: { inputRingFrames: number; stemRingFrames: number; historyFrames?: number };
 }
 
 // The latency formulas live in latency.ts (shared with the browser engine).
@@ -97,6 +109,28 @@ function startWorker(): Worker {
 
 /** Track mode's default latency: the audio thread's look-ahead, a quantum, and some slack. */
 const TRACK_LATENCY = 1024;
+
+/**
+ * Why the as-fast-as-possible clock cannot deadlock, for any input length and
+ * model geometry. The clock waits for two things only, before rendering frame n:
+ * (a) room for a quantum in the capture ring, and (b) the stems of input frames
+ * up to n − L + Q + look-ahead. The worker waits for one thing only: input.
+ * - The worker never waits for room in the stem ring: it holds at most L frames
+ *   (the worker has no stems of input it has not received, and the clock has
+ *   consumed those below n − L), and its capacity is over L (ring-sizes.ts).
+ * - (a) ends: the worker reads input whenever its history has room, and it has
+ *   room for everything up to the next job's input (history ≥ L + N + stride).
+ * - (b) ends: those stems come from jobs whose input ends at most
+ *   L − Q − look-ahead frames after them (that is what the latency declares:
+ *   quality L = N + margin with margin ≥ Q + look-ahead; low-latency adds the
+ *   look-ahead to hop + lookahead + margin), i.e. from input below n, which the
+ *   clock has already written.
+ * - Past the end of the input the clock writes no capture (a no longer holds)
+ *   and the worker writes silent stems (b always holds).
+ * So each wait ends by the other side's progress, and neither side's progress
+ * waits on the first. The clock also never lets the capture ring overflow, so
+ * no input is ever dropped here and the stems equal the offline result.
+ */
 
 export async function runHeadlessStream(audio: AudioData | GeneratedInput, modelBytes: Uint8Array, options: HeadlessStreamOptions = {}): Promise<HeadlessStreamResult> {
   const info = describeModel(modelBytes);
@@ -132,7 +166,16 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   const watch = [...(options.watchFrames ?? [])].sort((a, b) => a - b);
   const watched: number[] = [];
   let nextWatch = 0;
-  const state = createSharedState({ channels: C, sources: S, inputRingFrames: 1 << 18, stemRingFrames: 1 << 18 });
+  const stride = lowLatency ? lowLatency.hop : segmentStride(info.segmentSamples, overlap);
+  const sizes = options.track
+    ? { inputRingFrames: 8 * RENDER_QUANTUM, stemRingFrames: trackStemRingFrames(info.segmentSamples, stride), historyFrames: undefined }
+    : liveBufferSizes({ latencyFrames: L, segmentFrames: info.segmentSamples, strideFrames: stride, channels: C, sources: S });
+  const buffers = {
+    inputRingFrames: options.inputRingFrames ?? sizes.inputRingFrames,
+    stemRingFrames: options.stemRingFrames ?? sizes.stemRingFrames,
+    historyFrames: sizes.historyFrames,
+  };
+  const state = createSharedState({ channels: C, sources: S, inputRingFrames: buffers.inputRingFrames, stemRingFrames: buffers.stemRingFrames });
   const core = new StemOutCore({ sharedState: state, channels: C, sources: S, latencyFrames: L, sampleRate: info.sampleRate });
   const worker = startWorker();
   let ready = false;
@@ -141,9 +184,13 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   let lastStats: WorkerStats = { ...NO_WORKER_STATS };
   const fallbacks: HeadlessStreamResult['fallbacks'] = [];
   const swaps: number[] = [];
+  const segmentLog: HeadlessStreamResult['segmentLog'] = [];
   worker.on('message', (m: FromWorker) => {
     if (m.type === 'ready') ready = true;
-    else if (m.type === 'segment') lastStats = m.stats;
+    else if (m.type === 'segment') {
+      lastStats = m.stats;
+      segmentLog.push({ atFrame: core.framesRendered, runMs: m.stats.lastRunMs, skipped: m.stats.segmentsSkipped });
+    }
     else if (m.type === 'done') lastStats = m.stats;
     else if (m.type === 'stopped') { finished = m.stats; lastStats = m.stats; }
     else if (m.type === 'error') failure = new StemstreamError(m.code as never, m.message);
@@ -155,6 +202,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     send({ type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length, lowLatency,
+      historyFrames: buffers.historyFrames, deadlineFramesPerMs: options.realtime ? info.sampleRate / 1000 : 0,
       executionProviders: options.executionProviders, failRunsAfter: options.failRunsAfter,
       ...(options.track && !('fill' in audio) ? { track: audio.channels, normalization: trackStats(audio) } : {}) } });
     if (options.track) setCaptureEnabled(state, false);
@@ -169,13 +217,13 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     const inQ = Array.from({ length: C }, () => new Float32Array(Q));
     const mixQ = Array.from({ length: C }, () => new Float32Array(Q));
     const stemQ = Array.from({ length: S }, () => Array.from({ length: C }, () => new Float32Array(Q)));
+    const wet = new Float32Array(options.recordWet ? Math.ceil(total / Q) : 0);
     const t0 = performance.now();
     let endSent = false;
     let swapSent = false;
     if (options.track && options.realtime) {
       // Pre-roll: play only once the worker is a stride (plus the core's look-ahead)
       // ahead, or the stem ring is as full as it gets.
-      const stride = lowLatency ? lowLatency.hop : segmentStride(info.segmentSamples, overlap);
       const want = Math.min(length, stride + DEFAULT_RAMP_FRAMES + Q, state.stemRing.frames - Q);
       while (state.stemRing.availableRead() < want && lastStats.framesOut < length) {
         if (failure) throw failure;
@@ -193,18 +241,28 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       if (options.realtime) {
         // Render in bursts, never ahead of the wall clock.
         while ((n / info.sampleRate) * 1000 > performance.now() - tStart) await sleep(2);
-      } else if (n + Q > L) {
-        // Virtual time: wait for the stems this quantum and the core's look-ahead need.
-        // (Past the end of the input the worker writes silent stems, so this is always satisfied.)
-        const needUpTo = n + Q - L + core.lookaheadFrames;
-        while (Math.max(0, n - L) + state.stemRing.availableRead() < needUpTo) {
-          if (failure) throw failure;
-          await sleep(1);
+      } else {
+        // Virtual time (see "Why the as-fast-as-possible clock cannot deadlock" above).
+        // (a) Room in the capture ring, so that no input is dropped.
+        if (n < length && !options.track) {
+          while (state.inputRing.availableWrite() < Q) {
+            if (failure) throw failure;
+            await sleep(1);
+          }
+        }
+        // (b) The stems this quantum and the core's look-ahead need.
+        if (n + Q > L) {
+          const needUpTo = n + Q - L + core.lookaheadFrames;
+          while (Math.max(0, n - L) + state.stemRing.availableRead() < needUpTo) {
+            if (failure) throw failure;
+            await sleep(1);
+          }
         }
       }
       if (n < length) input.fill(inQ, n, Math.min(Q, length - n));
       if (n + Q > length) for (let c = 0; c < C; c++) inQ[c].fill(0, Math.max(0, length - n));
       core.process(inQ, mixQ, stemQ);
+      if (options.recordWet) wet[n / Q] = core.wet;
       if (keep) {
         for (let c = 0; c < C; c++) {
           mix[c].set(mixQ[c], n);
@@ -244,6 +302,9 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       runtime: options.runtime ?? 'auto',
       fallbacks,
       swaps,
+      segmentLog,
+      wet,
+      buffers,
     };
   } finally {
     await worker.terminate();

@@ -1,7 +1,7 @@
 /** The inference loop's ports over the shared rings (worker side). */
 import { RENDER_QUANTUM } from '../constants.js';
 import type { InputPort, StemPort } from './inference-loop.js';
-import type { FrameRing } from './shared-layout.js';
+import { stemDeadline, type FrameRing, type SharedState } from './shared-layout.js';
 
 export class InputRingPort implements InputPort {
   private readonly ring: FrameRing;
@@ -20,8 +20,11 @@ export class InputRingPort implements InputPort {
 
 export class StemRingPort implements StemPort {
   private readonly ring: FrameRing;
+  private readonly state: SharedState;
   private readonly scratch: Float32Array;
-  constructor(ring: FrameRing) {
+  constructor(state: SharedState) {
+    this.state = state;
+    const ring = state.stemRing;
     this.ring = ring;
     this.scratch = new Float32Array(RENDER_QUANTUM * 8 * ring.width);
   }
@@ -30,5 +33,12 @@ export class StemRingPort implements StemPort {
   }
   writeRows(rows: Float32Array[], frames: number, offset: number): number {
     return frames > 0 && this.ring.writePlanar(rows, offset, frames, this.scratch) ? frames : 0;
+  }
+  deadlineLead(framesPushed: number): number {
+    // The deadline slot holds the low 32 bits: wrap-safe while the two are within 2^31 frames.
+    return (stemDeadline(this.state) - framesPushed) | 0;
+  }
+  skipFrames(frames: number): number {
+    return this.ring.skipWrite(frames);
   }
 }

@@ -39,6 +39,9 @@ import type { EngineStatusSnapshot } from '../ui/engine-view.js';
 import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
 import { DEFAULT_RAMP_FRAMES } from '../../worklets/stem-out-core.js';
 import { lowLatencyLatency, qualityLatency } from './latency.js';
+import { segmentStride } from '../separate/segmentation.js';
+import { RENDER_QUANTUM } from '../constants.js';
+import { liveBufferSizes } from './ring-sizes.js';
 import {
   createSharedState,
   readStats,
@@ -110,7 +113,7 @@ export interface StemEngineOptions {
   failRunsAfter?: number;
   /** Gain ramp and dry/wet crossfade length on the audio thread, frames (default 512). */
   rampFrames?: number;
-  /** Ring capacities, frames (default 2^18 each, ≈ 5.9 s at 44.1 kHz). Must hold a stride. */
+  /** Ring capacities, frames (default: from the model's geometry and the latency, ring-sizes.ts: latency + 8192 each). */
   inputRingFrames?: number;
   stemRingFrames?: number;
   /** How often the underrun counter is polled, ms (default 250). */
@@ -370,10 +373,15 @@ export class StemEngine extends EventTarget {
       ? 0
       : lowLatency
         ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, margin, rampFrames)
-        : qualityLatency(info.segmentSamples, overlap, margin);
+        : qualityLatency(info.segmentSamples, overlap, margin, rampFrames);
     const executionProviders = options.executionProviders ?? (await chooseExecutionProviders(options.backend));
     const threads = options.threads ?? defaultThreads();
-    const state = createSharedState({ channels: C, sources: S, inputRingFrames: options.inputRingFrames, stemRingFrames: options.stemRingFrames });
+    const strideFrames = lowLatency ? lowLatency.hop : segmentStride(info.segmentSamples, overlap);
+    // Live: sized from the geometry (ring-sizes.ts). Track: the rings are unused (the track lives in shared memory).
+    const sizes = inputKind === 'track'
+      ? { inputRingFrames: 8 * RENDER_QUANTUM, stemRingFrames: 16 * RENDER_QUANTUM, historyFrames: undefined }
+      : liveBufferSizes({ latencyFrames: latency, segmentFrames: info.segmentSamples, strideFrames, channels: C, sources: S });
+    const state = createSharedState({ channels: C, sources: S, inputRingFrames: options.inputRingFrames ?? sizes.inputRingFrames, stemRingFrames: options.stemRingFrames ?? sizes.stemRingFrames });
 
     await ensureAudioWorklet(context);
     const worklet = options.workletUrl !== undefined ? String(options.workletUrl) : defaultWorkletUrl;
@@ -397,7 +405,7 @@ export class StemEngine extends EventTarget {
             id: 1,
             buffers: state.buffers,
             model: bytes,
-            options: { overlap, runtime: 'web', threads, executionProviders, lowLatency, input: inputKind, failRunsAfter: options.failRunsAfter, members },
+            options: { overlap, runtime: 'web', threads, executionProviders, lowLatency, input: inputKind, failRunsAfter: options.failRunsAfter, members, historyFrames: sizes.historyFrames },
           };
           worker.postMessage(init);
         }),

@@ -26,6 +26,12 @@ export interface StreamSeparatorOptions {
    * whose newest `lookahead` frames are context only (segmentation.ts).
    */
   lowLatency?: { hop: number; lookahead: number };
+  /**
+   * Frames of input history the separator keeps (default 2N + stride, the least
+   * its jobs need). A live worker that reads its input greedily asks for more
+   * (ring-sizes.ts); `inputRoom` never lets a push overwrite what a job still needs.
+   */
+  historyFrames?: number;
 }
 
 export class StreamSeparator {
@@ -51,6 +57,8 @@ export class StreamSeparator {
   /** Timings of the last job. */
   lastTiming: SegmentTiming | undefined;
   jobsRun = 0;
+  /** Jobs skipped (skipJob) because their stems would have come too late. */
+  jobsSkipped = 0;
 
   constructor(model: SeparationModel, options: StreamSeparatorOptions = {}) {
     const { info } = model;
@@ -66,7 +74,7 @@ export class StreamSeparator {
     this.runner = options.runner ?? new SegmentRunner(model);
     // A job reads at most a segment back from the newest input; the last, short
     // one reaches a further half segment back (its centred window).
-    this.capacity = 2 * this.segment + this.stride;
+    this.capacity = Math.max(2 * this.segment + this.stride, options.historyFrames ?? 0);
     this.history = Array.from({ length: this.channels }, () => new Float32Array(this.capacity));
     this.length = options.length;
     const planLength = options.length ?? Number.POSITIVE_INFINITY;
@@ -88,6 +96,47 @@ export class StreamSeparator {
   /** Final frames ready to take. */
   get framesReady(): number {
     return this.ola.readyUpTo - this.ola.taken;
+  }
+
+  /**
+   * The oldest input frame a job not yet run may read: the next job's first
+   * (half a segment earlier while the length is unknown: once it is known, the
+   * last job is centred on its window and reaches back that far).
+   */
+  private get oldestNeeded(): number {
+    const job = this.job(this.nextJob);
+    if (!job) return this.received;
+    return job.readStart - (this.length === undefined ? Math.ceil(this.segment / 2) : 0);
+  }
+
+  /** Input frames push() can take now without overwriting anything a job still needs. */
+  get inputRoom(): number {
+    const used = this.received - Math.max(0, Math.min(this.oldestNeeded, this.received));
+    return Math.max(0, Math.min(this.capacity - used, this.framesWanted));
+  }
+
+  /** The next job, if planned (its input may not be complete yet). */
+  get nextJobInfo(): SegmentJob | undefined {
+    return this.job(this.nextJob);
+  }
+
+  /**
+   * Skips the next job instead of running it (a real-time worker whose stems
+   * for it would come too late). Only when every final frame has been taken, so
+   * that the job's final region is next in the stream: it is dropped at once and
+   * its length returned (the caller owes the stem stream that many frames).
+   * The overlap-add keeps what the neighbouring jobs add: the first job after a
+   * skip is exact where it alone covers and blends with the one before only
+   * where they overlap. Returns 0 when nothing was skipped.
+   */
+  skipJob(): number {
+    const job = this.job(this.nextJob);
+    if (!job || this.framesReady > 0) return 0;
+    const from = this.ola.taken;
+    this.ola.markFinal(job.finalUpTo);
+    this.nextJob++;
+    this.jobsSkipped++;
+    return this.ola.discard(this.ola.readyUpTo - from);
   }
 
   /** Appends `count` input frames (planar, from `offset`). */
@@ -204,7 +253,8 @@ export class StreamSeparator {
     const N = this.segment;
     const cap = this.capacity;
     const end = this.length ?? this.received;
-    if (start < this.received - cap) throw new Error(`stream separator: input at ${start} already overwritten`);
+    // Frames before 0 are zeros, not history.
+    if (Math.max(0, start) < this.received - cap) throw new Error(`stream separator: input at ${start} already overwritten`);
     const inv = 1 / this.stats.std;
     const mean = this.stats.mean;
     for (let c = 0; c < this.channels; c++) {

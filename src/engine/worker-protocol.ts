@@ -22,8 +22,19 @@ export interface WorkerInitOptions {
   track?: Float32Array[];
   /** The stream's length when known in advance (a file or track); live streams end with end-of-input. */
   length?: number;
-  /** Tests: make every session.run this much slower (a model slow on purpose). */
-  extraRunMs?: number;
+  /**
+   * Tests: make every session.run this much slower (a model slow on purpose), or
+   * phases of it timed from the first run, e.g. [{ ms: 8000, forMs: 60000 }, { ms: 2000 }].
+   */
+  extraRunMs?: number | { ms: number; forMs?: number }[];
+  /** Live: the input history the worker keeps, frames (ring-sizes.ts; default the least its jobs need). */
+  historyFrames?: number;
+  /**
+   * Live: how far the audio thread's deadline moves per ms (sample rate / 1000,
+   * the default: real time). 0 for a clock that waits for the worker (the Node
+   * harness's as-fast-as-possible mode): no job is then skipped as too late.
+   */
+  deadlineFramesPerMs?: number;
   /**
    * 'live' (default): separate what the worklet captures. 'track': wait for
    * 'load-track' and separate that track around the playhead (track-renderer.ts).
@@ -61,6 +72,8 @@ export interface WorkerStats {
   runMsTotal: number;
   framesIn: number;
   framesOut: number;
+  /** Live: jobs not run because their stems would have come too late (compute slower than real time). */
+  segmentsSkipped: number;
   /** The runtime and execution provider running the model, e.g. 'onnxruntime-web/wasm'. */
   backend: string;
   /** Last session.run over the audio time one job covers (stride or hop): < 1 keeps up. */
@@ -69,7 +82,7 @@ export interface WorkerStats {
   readyAheadSeconds: number;
 }
 
-export const NO_WORKER_STATS: WorkerStats = { segments: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0, backend: '', realTimeFactor: 0, readyAheadSeconds: 0 };
+export const NO_WORKER_STATS: WorkerStats = { segments: 0, segmentsSkipped: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0, backend: '', realTimeFactor: 0, readyAheadSeconds: 0 };
 
 export type FromWorker =
   | { type: 'ready'; id: number; sources: string[]; segmentSamples: number; stride: number; sampleRate: number; runtime: string }

@@ -138,6 +138,24 @@ export class OverlapAdd {
     return count;
   }
 
+  /**
+   * Streams only: samples before `upTo` are final without the jobs that would
+   * have covered them (a real-time worker skipped those jobs: their stems would
+   * have come too late). They are dropped by discard(), never handed out.
+   */
+  markFinal(upTo: number): void {
+    for (const pass of this.passes) pass.finalUpTo = Math.max(pass.finalUpTo, Math.min(upTo, this.length));
+  }
+
+  /** Drops up to `maxFrames` final samples unread (see markFinal). Returns the number dropped. */
+  discard(maxFrames: number): number {
+    const start = this.emitted;
+    const count = Math.max(0, Math.min(this.readyUpTo, start + maxFrames) - start);
+    this.emitted = start + count;
+    for (const pass of this.passes) this.clear(pass, this.emitted);
+    return count;
+  }
+
   /** Zero the ring slots of a pass before track sample `upTo` (negative ones included). */
   private clear(pass: PassRing, upTo: number): void {
     const count = upTo - pass.clearedUpTo;
