@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the figures of DESIGN §7 for the offline path, on this machine.
+ * `npm run bench`: the figures of the README's "Measured" tables, on this machine.
  * Each measurement runs in its own child process so peak RSS is its own.
  *   segment  one 7.8 s segment: session.run vs our DSP + glue (median of runs)
  *   ours     separate() of the test clips, concatenated
@@ -22,7 +22,7 @@ import { StreamSeparator } from '../src/engine/stream-separator.js';
 import { runHeadlessStream } from '../src/engine/node-harness.js';
 import { createSharedState, readStats } from '../src/engine/shared-layout.js';
 import { StemOutCore } from '../worklets/stem-out-core.js';
-import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
+import { makeRealGeometryStandIn } from '../test/fixtures/tiny-models.js';
 import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -172,11 +172,36 @@ async function childLowLatency() {
   return out;
 }
 
-/** An hour of live input through the headless real-time engine with a tiny model, as fast as possible. */
+/**
+ * The real model, live quality mode, paced to the wall clock (--realtime) on a
+ * song-length input (the demo clip tiled to 3 min 9 s): how much of it plays
+ * separated when compute is near or over real time on this machine.
+ */
+async function childRealtime() {
+  const clip = parseWav(new Uint8Array(readFileSync(join(root, 'demo', 'clip', 'mixture.wav'))));
+  const n = clip.channels[0].length;
+  const song = { sampleRate: clip.sampleRate, channels: clip.channels.map((ch) => { const out = new Float32Array(n * 21); for (let k = 0; k < 21; k++) out.set(ch, k * n); return out; }) };
+  const bytes = new Uint8Array(readFileSync(await defaultModelPath()));
+  const r = await runHeadlessStream(song, bytes, { runtime: 'node', realtime: true, keepOutput: false, recordWet: true });
+  const L = r.latencySamples;
+  // Quanta that play input (frames at or after the latency point, before the end of the input).
+  const first = Math.ceil(L / 128);
+  const last = Math.floor((L + n * 21) / 128);
+  let wet = 0;
+  for (let q = first; q < last; q++) if (r.wet[q] === 1) wet++;
+  const runs = r.segmentLog.map((e) => e.runMs);
+  return {
+    seconds: (n * 21) / clip.sampleRate, latencySamples: L, wetShare: wet / (last - first), segments: r.worker.segments, skipped: r.worker.segmentsSkipped,
+    underrunQuanta: r.worklet.underrunQuanta, inputFramesDropped: r.worklet.inputFramesDropped, runMsMedian: median(runs), runMsMax: Math.max(...runs), peakRssMb: peakRssMb(),
+  };
+}
+
+/** An hour of live input through the headless real-time engine with the real geometry's stand-in, as fast as possible. */
 async function childSoak(minutes: number) {
   const quarter = [[0.25, 0.25], [0.25, 0.25], [0.25, 0.25], [0.25, 0.25]];
+  // The real model's geometry (segment 343 980, 4 stems, stereo) with negligible compute.
   // Time branch only: stems sum to the input exactly, so an impulse must come out exactly.
-  const bytes = makeDemucsLayoutModel({ specGains: quarter.map((r) => r.map(() => 0)), waveGains: quarter });
+  const bytes = makeRealGeometryStandIn({ specGains: quarter.map((r) => r.map(() => 0)), waveGains: quarter });
   const rate = 44100;
   const length = Math.round(minutes * 60 * rate);
   const watch = [rate, Math.floor(length / 2) + 17, length - rate - 3];
@@ -298,10 +323,12 @@ async function orchestrate() {
   console.log(`\nStreaming real-time factor (session.run per 5.85 s stride, quality mode; < 1 keeps up): onnxruntime-node ${(seg.runMs / 1000 / stride).toFixed(2)}, onnxruntime-web WASM (${web.threads} threads) ${(web.runMs / 1000 / stride).toFixed(2)}`);
   const pt = child<ReturnType<typeof childProcessTime>>('process-time');
   console.log(`\nAudio thread process(), 128 frames, S = 4, C = 2 (18 000 quanta): median ${pt.medianUs.toFixed(1)} µs, p99 ${pt.p99Us.toFixed(1)} µs = ${(100 * pt.medianUs / pt.budgetUs).toFixed(2)} % of the ${pt.budgetUs.toFixed(0)} µs budget (target < 2 %)`);
+  const rt = child<Awaited<ReturnType<typeof childRealtime>>>('realtime');
+  console.log(`\nReal model, live quality mode paced to the wall clock (--realtime), ${rt.seconds.toFixed(0)} s (the demo clip tiled): session.run median ${rt.runMsMedian.toFixed(0)} ms (max ${rt.runMsMax.toFixed(0)}), real-time factor ${(rt.runMsMedian / 1000 / stride).toFixed(2)}; ${(100 * rt.wetShare).toFixed(1)} % of quanta wet; ${rt.segments} segments run, ${rt.skipped} skipped as too late; ${rt.underrunQuanta} quanta dry; ${rt.inputFramesDropped} input frames dropped`);
   const soak = child<Awaited<ReturnType<typeof childSoak>>>('soak', '60');
-  console.log(`\nOne hour of live input through the headless engine (tiny model, as fast as possible): ${(soak.wallMs / 1000).toFixed(0)} s, ${soak.segments} segments, ${soak.underruns} underruns; impulses at 1 s, 30 min, 59 min came out at +latency as ${soak.watched.map((v) => v.toFixed(4)).join(', ')} (sent 0.9)`);
+  console.log(`\nOne hour of live input through the headless engine (stand-in with the real geometry, as fast as possible): ${(soak.wallMs / 1000).toFixed(0)} s, ${soak.segments} segments, ${soak.underruns} underruns; impulses at 1 s, 30 min, 59 min came out at +latency as ${soak.watched.map((v) => v.toFixed(4)).join(', ')} (sent 0.9)`);
   console.log(`  RSS by minute: ${soak.rss.map((r) => `${r.minute}: ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
-  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll, processTime: pt, soak, webSegment: web };
+  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll, processTime: pt, realtime: rt, soak, webSegment: web };
   console.log(`\nJSON ${JSON.stringify(summary)}`);
 }
 
@@ -313,6 +340,7 @@ const modes: Record<string, () => Promise<unknown>> = {
   quality: () => childQuality(),
   'low-latency': () => childLowLatency(),
   soak: () => childSoak(Number(args[0] ?? 60)),
+  realtime: () => childRealtime(),
   'process-time': async () => childProcessTime(),
 };
 if (mode === undefined) {

@@ -3,7 +3,7 @@
  * on one thread. The inference worker is simulated between quanta: it drains the
  * input ring and pushes a fake "separation" (stem s = sep[s] · input) into the
  * stem ring, in time or late. Every test compares the outputs with a reference
- * computed here from the contract (DESIGN §5, §6), sample by sample.
+ * computed here from the contract (docs/ARCHITECTURE.md §6), sample by sample.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,7 +1,7 @@
 /*
  * stemstream — Demucs spectrogram kernels for WebAssembly SIMD (wasm32 + simd128).
  *
- * Built by wasm/build.sh (Debian clang 14, -nostdlib, no libc). See DESIGN.md §3.
+ * Built by wasm/build.sh (Debian clang 14, -nostdlib, no libc). See docs/ARCHITECTURE.md §3.
  *
  * What is computed
  * ----------------

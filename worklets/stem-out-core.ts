@@ -1,5 +1,5 @@
 /**
- * The "stems out" stage (DESIGN §1, §5, §6): capture the input into the input
+ * The "stems out" stage (docs/ARCHITECTURE.md §1, §4, §6): capture the input into the input
  * ring, read the separated stems back from the stem ring at a fixed latency,
  * apply per-stem gains with ramps, crossfade to the dry input (delayed by the
  * same latency) wherever stems are missing, and write the mix plus one output

@@ -1,5 +1,5 @@
 /**
- * Track mode's audio-thread stage (DESIGN §1, §5): plays a decoded track from
+ * Track mode's audio-thread stage (docs/ARCHITECTURE.md §1, §8): plays a decoded track from
  * shared memory at a playhead the main thread drives (play, pause, seek, loop),
  * with the stems the inference worker has finished (track-layout.ts), mixed
  * with per-stem gains, crossfaded to the track itself wherever the stems under

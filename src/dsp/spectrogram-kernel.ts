@@ -12,7 +12,7 @@
  *  - spectrogram: a real plane and an imaginary plane, each BINS × le float32,
  *    bin-major (element (k, f) at k * le + f), already normalised
  *    (torch.stft(..., normalized=True)), bins 0..2047 and frames [2, 2 + le)
- *    of Demucs' STFT of the reflect-padded signal (DESIGN.md §3). In HT-Demucs'
+ *    of Demucs' STFT of the reflect-padded signal (docs/ARCHITECTURE.md §3). In HT-Demucs'
  *    complex-as-channels tensors ([.., C*2, 2048, le]) channel 2c is audio channel
  *    c's real plane and 2c + 1 its imaginary plane.
  *

@@ -1,5 +1,5 @@
 /**
- * The declared latency of the real-time engine (DESIGN §6), one formula for the
+ * The declared latency of the real-time engine (docs/ARCHITECTURE.md §6), one formula for the
  * Node harness and the browser engine. No thread or platform dependency.
  */
 import { RENDER_QUANTUM } from '../constants.js';

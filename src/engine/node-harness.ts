@@ -122,9 +122,9 @@ const TRACK_LATENCY = 1024;
  *   room for everything up to the next job's input (history ≥ L + N + stride).
  * - (b) ends: those stems come from jobs whose input ends at most
  *   L − Q − look-ahead frames after them (that is what the latency declares:
- *   quality L = N + margin with margin ≥ Q + look-ahead; low-latency adds the
- *   look-ahead to hop + lookahead + margin), i.e. from input below n, which the
- *   clock has already written.
+ *   quality L = N + margin with margin ≥ coreLookahead = Q + look-ahead, checked
+ *   by qualityLatency; low-latency adds coreLookahead to hop + lookahead +
+ *   margin), i.e. from input below n, which the clock has already written.
  * - Past the end of the input the clock writes no capture (a no longer holds)
  *   and the worker writes silent stems (b always holds).
  * So each wait ends by the other side's progress, and neither side's progress

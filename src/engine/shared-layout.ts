@@ -1,6 +1,6 @@
 /**
  * The shared memory between the three threads of the real-time engine
- * (DESIGN §1, §5): created on the main thread, posted to the worklet (as
+ * (docs/ARCHITECTURE.md §1, §4): created on the main thread, posted to the worklet (as
  * `processorOptions`) and to the inference worker, attached on each side.
  *
  *   input ring   worklet → worker   the captured input, C floats per frame

@@ -1,6 +1,6 @@
 /**
  * StemEngine: the real-time engine's public API on the main thread of a browser
- * (DESIGN §1, §5, §6). It owns the shared state, starts the inference worker
+ * (docs/ARCHITECTURE.md §1, §4, §6). It owns the shared state, starts the inference worker
  * (inference-worker-web.ts) and the audio-thread node (worklets/stem-out-processor.ts)
  * and exposes Web Audio nodes:
  *

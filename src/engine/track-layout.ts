@@ -1,5 +1,5 @@
 /**
- * Track mode's shared memory (DESIGN §1, §4): a decoded track known in advance,
+ * Track mode's shared memory (docs/ARCHITECTURE.md §1, §8): a decoded track known in advance,
  * its stems computed ahead of (and around) the playhead by the inference worker,
  * played by the audio thread (worklets/track-player-core.ts) under a transport
  * the main thread drives.

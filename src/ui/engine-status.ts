@@ -99,7 +99,7 @@ export class EngineStatus extends LitElement {
   protected override render(): unknown {
     const s = this.snap;
     const rtf = s?.realTimeFactor ?? 0;
-    // < 0.9 leaves the headroom the engine needs (DESIGN.md §7); ≥ 1 cannot keep up.
+    // < 0.9 leaves the headroom the engine needs (docs/ARCHITECTURE.md §7); ≥ 1 cannot keep up.
     const rtfClass = !s || rtf <= 0 ? '' : rtf < 0.9 ? 'good' : rtf < 1 ? 'warn' : 'bad';
     const model = s?.modelName ? s.modelName : '—';
     const size = s ? formatMB(s.modelBytes) : '';

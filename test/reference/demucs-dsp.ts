@@ -1,5 +1,5 @@
 /**
- * Float64 reference of Demucs' _spec and _ispec for one channel (DESIGN §3),
+ * Float64 reference of Demucs' _spec and _ispec for one channel (docs/ARCHITECTURE.md §3),
  * written for the tests on a plain radix-2 FFT. Demucs' ispec(spec(x)) is not
  * x near a segment's edges (frames outside [2, 2 + le) are dropped), so tests
  * that predict a model's output must go through this, not assume identity.
