@@ -6,7 +6,16 @@ export type StemstreamErrorCode =
   | 'NOT_ONNX'
   | 'TRUNCATED_MODEL'
   | 'UNKNOWN_LAYOUT'
+  /** Loading a model failed (only for loading: a failure while running has its own code below). */
   | 'MODEL_LOAD_FAILED'
+  /** session.run threw (the execution provider failed mid-stream). */
+  | 'INFERENCE_FAILED'
+  /** session.run did not return within the watchdog's limit (a hung backend). */
+  | 'INFERENCE_TIMEOUT'
+  /** The GPU device running the model was lost (WebGPU's GPUDevice.lost). */
+  | 'DEVICE_LOST'
+  /** The inference worker died: an uncaught error, an unreadable message, a missed heartbeat, an exit. */
+  | 'WORKER_CRASHED'
   | 'SAMPLE_RATE_MISMATCH'
   | 'CHANNEL_MISMATCH'
   | 'BAD_AUDIO_FILE'
@@ -14,9 +23,13 @@ export type StemstreamErrorCode =
   | 'BAD_OPTION'
   | 'NO_RUNTIME'
   | 'ABORTED'
+  /** A model run (session.run) or the separation around it failed mid-way. */
+  | 'RUN_FAILED'
   | 'PARITY_FAILED'
   /** A downloaded file's SHA-256 differs from the one its manifest declares. */
   | 'CHECKSUM_MISMATCH'
+  /** A model or manifest declares stem names, sizes or counts outside model-limits.ts' bounds. */
+  | 'BAD_MODEL'
   | 'IO';
 
 export class StemstreamError extends Error {

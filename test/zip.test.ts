@@ -63,7 +63,7 @@ const enc = new TextEncoder();
 const files = [
   { name: 'song-drums.wav', data: Uint8Array.from({ length: 70_001 }, (_, i) => (i * 31 + (i >> 7)) & 0xff) },
   { name: 'empty.txt', data: new Uint8Array(0) },
-  { name: 'dir/Bjørk – vocals 🎤.wav', data: enc.encode('héllo wörld') },
+  { name: 'Bjørk – vocals 🎤.wav', data: enc.encode('héllo wörld') },
   { name: 'ascii.bin', data: Uint8Array.from({ length: 256 }, (_, i) => i) },
 ];
 

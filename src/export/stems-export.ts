@@ -14,6 +14,7 @@
 import type { AudioData } from '../audio/types.js';
 import { encodeWav, type WavOutputFormat } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
+import { checkStemName } from '../model/model-limits.js';
 import { ZipWriter } from './zip.js';
 
 export type StemExportFormat = 'wav16' | 'wav24' | 'float32';
@@ -56,9 +57,13 @@ export interface ExportedStems {
 const WAV_FORMAT: Record<StemExportFormat, WavOutputFormat> = { wav16: 'pcm16', wav24: 'pcm24', float32: 'float32' };
 const BYTES_PER_SAMPLE: Record<StemExportFormat, number> = { wav16: 2, wav24: 3, float32: 4 };
 
-/** Replaces what file systems and archive tools reject or misread in a file name. */
+/**
+ * Replaces what file systems and archive tools reject or misread in a file
+ * name: separators, reserved characters, controls (C0, DEL, C1), line
+ * separators and bidi overrides (which can disguise an extension).
+ */
 export function safeFileName(name: string): string {
-  const cleaned = name.normalize('NFC').replace(/[\x00-\x1f\x7f/\\:*?"<>|]/g, '_').trim();
+  const cleaned = name.normalize('NFC').replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069/\\:*?"<>|]/g, '_').trim();
   const noDots = cleaned.replace(/^\.+/, (dots) => '_'.repeat(dots.length));
   return noDots.length > 0 ? noDots.slice(0, 200) : 'stems';
 }
@@ -81,6 +86,10 @@ function plan(o: ExportStemsOptions): Plan {
   if (!Array.isArray(o.stems) || o.stems.length === 0) throw bad('no stems given');
   if (!Array.isArray(o.sources) || o.sources.length !== o.stems.length) {
     throw bad(`${o.stems.length} stem(s) but ${o.sources?.length ?? 0} source name(s); give one name per stem`);
+  }
+  // Stem names come from the model: refused, not rewritten, when they are not names (the model loader refuses them too).
+  for (const src of o.sources) {
+    checkStemName(src, { what: 'cannot export stems: the source list', fix: 'use the names of a model stemstream loaded (e.g. drums, bass, other, vocals)', code: 'BAD_OPTION' });
   }
   const channels = o.stems[0].length;
   const frames = o.stems[0][0]?.length ?? 0;

@@ -15,9 +15,10 @@
  * not every file twice.
  */
 import { StemstreamError } from '../errors.js';
+import { quoteUntrusted } from '../model/model-limits.js';
 
 export interface ZipInputFile {
-  /** Path inside the archive, '/'-separated, relative (e.g. "song-vocals.wav"). */
+  /** A plain file name (e.g. "song-vocals.wav"): no folders, see checkName. */
   name: string;
   data: Uint8Array;
 }
@@ -83,13 +84,22 @@ export function dosDateTime(date: Date): { date: number; time: number } {
 
 const encoder = new TextEncoder();
 
+/** C0 and C1 controls, DEL, line separators and bidi overrides (which can disguise a name's extension). */
+const UNSAFE_NAME_CHARS = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * Entry names are plain file names. Stem names come from model files, so this
+ * is the last line of defence against an archive that writes outside the
+ * folder it is extracted to (zip-slip) with a naive extractor: no separators
+ * of either kind, no "." or "..", no drive letters, no control characters.
+ */
 function checkName(name: string, seen: Set<string>): Uint8Array {
   if (typeof name !== 'string' || name.length === 0) throw new StemstreamError('BAD_OPTION', 'ZIP entry names must be non-empty strings');
-  const bad = (why: string) => new StemstreamError('BAD_OPTION', `ZIP entry name "${name}" ${why}`);
-  if (name.startsWith('/') || /^[a-zA-Z]:/.test(name)) throw bad('must be relative (no leading "/" or drive letter)');
-  if (name.includes('\\')) throw bad('must use "/" as the separator, not "\\"');
-  if (name.split('/').some((part) => part === '..')) throw bad('must not contain ".." segments');
-  if (/[\x00-\x1f\x7f]/.test(name)) throw bad('must not contain control characters');
+  const bad = (why: string) => new StemstreamError('BAD_OPTION', `ZIP entry name ${quoteUntrusted(name)} ${why}`);
+  if (name.startsWith('/') || name.startsWith('\\') || /^[a-zA-Z]:/.test(name)) throw bad('must be relative (no leading "/" or drive letter)');
+  if (name.includes('/') || name.includes('\\')) throw bad('must be a plain file name, without "/" or "\\" (the archive has no folders)');
+  if (name === '.' || name === '..') throw bad('must be a file name, not "." or ".."');
+  if (UNSAFE_NAME_CHARS.test(name)) throw bad('must not contain control, line-separator or bidi-override characters');
   if (seen.has(name)) throw bad('appears twice; names in one archive must be unique');
   seen.add(name);
   const bytes = encoder.encode(name);

@@ -9,6 +9,7 @@ import { BINS, HOP, NFFT } from '../constants.js';
 import { StemstreamError } from '../errors.js';
 import { toFloat16Bits } from './float16.js';
 import { describeModel } from './model.js';
+import { checkStemNames } from './model-limits.js';
 import {
   DataType,
   decodeModel,
@@ -57,8 +58,16 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function elementCount(t: OnnxTensor<number>): number {
-  return (t.dims ?? []).reduce((a, b) => a * int64ToNumber(b), 1);
+/** Elements of a tensor by its dims, or undefined when the dims are no real shape (negative, fractional, product beyond 2^53). */
+function elementCount(t: OnnxTensor<number>): number | undefined {
+  let n = 1;
+  for (const d of t.dims ?? []) {
+    const v = int64ToNumber(d);
+    if (!Number.isSafeInteger(v) || v < 0) return undefined;
+    n *= v;
+    if (!Number.isSafeInteger(n)) return undefined;
+  }
+  return n;
 }
 
 /** Replaces float32 initializers by float16 ones plus a Cast node each. Returns the Cast nodes and the count. */
@@ -70,16 +79,18 @@ function storeWeightsAsFloat16(model: OnnxModel<number>, minElements: number): {
   for (const t of graph.initializer ?? []) {
     if (t.data_type !== DataType.FLOAT || t.data_location === 1) continue;
     const n = elementCount(t);
-    if (n < minElements) continue;
+    if (n === undefined || n < minElements) continue;
+    // The dims come from the file: allocate only once the data present holds exactly that many elements.
+    const raw = t.raw_data !== undefined && t.raw_data.length === n * 4 ? t.raw_data : undefined;
+    const floats = raw === undefined && t.float_data !== undefined && t.float_data.length === n ? t.float_data : undefined;
+    if (raw === undefined && floats === undefined) continue;
     const half = new Uint16Array(n);
-    if (t.raw_data && t.raw_data.length === n * 4) {
+    if (raw) {
       // raw_data is a view into the file, not necessarily 4-byte aligned.
-      const view = new DataView(t.raw_data.buffer, t.raw_data.byteOffset, t.raw_data.byteLength);
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       for (let i = 0; i < n; i++) half[i] = toFloat16Bits(view.getFloat32(i * 4, true));
-    } else if (t.float_data && t.float_data.length === n) {
-      for (let i = 0; i < n; i++) half[i] = toFloat16Bits(t.float_data[i]);
-    } else {
-      continue;
+    } else if (floats) {
+      for (let i = 0; i < n; i++) half[i] = toFloat16Bits(floats[i]);
     }
     const original = t.name ?? '';
     let stored = `${original}__fp16`;
@@ -105,15 +116,19 @@ function opsetOf(model: OnnxModel<number>): number {
 
 export async function convertModel(source: Uint8Array, options: ConvertOptions = {}): Promise<ConvertResult> {
   const name = options.name ?? '(model)';
-  const info = describeModel(source, name);
+  // Refused before anything is converted: the names are written into the model, and become file names wherever it is used.
+  const given = options.sources === undefined ? undefined : checkStemNames(options.sources, {
+    what: '--sources',
+    fix: 'give one name per stem of the model, separated by commas, e.g. --sources drums,bass,other,vocals',
+    code: 'BAD_OPTION',
+  });
+  // Given names replace the model's own, so that convert can also repair a model whose names are refused.
+  const info = describeModel(source, name, { sources: given });
   const { layout } = info;
+  const sources = info.sources;
   const model = decodeModel(source);
   const graph = model.graph;
   if (!graph) throw new StemstreamError('NOT_ONNX', `${name} has no graph`);
-  const sources = options.sources ?? info.sources;
-  if (sources.length !== layout.sources) {
-    throw new StemstreamError('BAD_OPTION', `--sources lists ${sources.length} names (${sources.join(', ')}) but the model outputs ${layout.sources} stems`);
-  }
   const opset = opsetOf(model);
   if (opset < 13) throw new StemstreamError('UNKNOWN_LAYOUT', `${name} uses opset ${opset}; the converter needs opset 13 or newer`);
 

@@ -1,9 +1,10 @@
 /**
- * Which of the two published tensor layouts a model has (DESIGN §2), told by
+ * Which of the two published tensor layouts a model has (docs/ARCHITECTURE.md §2), told by
  * ranks and shapes, never by names alone (exporters name tensors differently).
  */
 import { BINS, framesFor } from '../constants.js';
 import { StemstreamError } from '../errors.js';
+import { escapeUnsafe } from './model-limits.js';
 
 /** A graph input or output: its name and dims (a number, or the symbolic name of a dynamic dim). */
 export interface TensorInfo {
@@ -49,8 +50,19 @@ const EXPECTED =
   'or the demucs layout (inputs waveform [1, C, N] and spectrogram [1, 2C, 2048, T]; ' +
   'outputs [1, S, 2C, 2048, T] and [1, S, C, N])';
 
+/** Tensor names and symbolic dims come from the file: shown truncated and escaped in messages. */
+function shown(text: string | number): string {
+  if (typeof text === 'number') return String(text);
+  return escapeUnsafe(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+}
+
+/** At most this many tensors are listed in a message (a hostile file may declare thousands). */
+const LISTED_TENSORS = 8;
+
 export function describeTensors(list: TensorInfo[]): string {
-  return list.map((t) => `${t.name} [${t.dims.join(', ')}]`).join(', ') || 'none';
+  const listed = list.slice(0, LISTED_TENSORS).map((t) => `${shown(t.name)} [${t.dims.map(shown).join(', ')}]`);
+  if (list.length > LISTED_TENSORS) listed.push(`and ${list.length - LISTED_TENSORS} more`);
+  return listed.join(', ') || 'none';
 }
 
 function layoutError(inputs: TensorInfo[], outputs: TensorInfo[], why: string): StemstreamError {
@@ -92,18 +104,18 @@ export function recognizeLayout(inputs: TensorInfo[], outputs: TensorInfo[], hin
   const specOuts = byRank(outputs, 5);
 
   const channels = num(audioIn.dims[1]);
-  if (channels === undefined) throw fail(`the channel count of ${audioIn.name} is not fixed`);
+  if (channels === undefined) throw fail(`the channel count of ${shown(audioIn.name)} is not fixed`);
   const segmentSamples = num(audioIn.dims[2]) ?? num(waveOut.dims[3]) ?? hints.segmentSamples;
-  if (segmentSamples === undefined) throw fail(`the segment length of ${audioIn.name} is dynamic and the metadata has no segment_samples`);
+  if (segmentSamples === undefined) throw fail(`the segment length of ${shown(audioIn.name)} is dynamic and the metadata has no segment_samples`);
   const sources = num(waveOut.dims[1]) ?? num(specOuts[0].dims[1]) ?? hints.sources;
-  if (sources === undefined) throw fail(`the number of sources of ${waveOut.name} is dynamic and the metadata has no sources`);
+  if (sources === undefined) throw fail(`the number of sources of ${shown(waveOut.name)} is dynamic and the metadata has no sources`);
   const frames = framesFor(segmentSamples);
   const specChannels = kind === 'canonical' ? channels : 2 * channels;
 
   const check = (t: TensorInfo, expected: number[]) => {
     t.dims.forEach((d, i) => {
       if (typeof d === 'number' && d > 0 && i > 0 && d !== expected[i]) {
-        throw fail(`${t.name} has [${t.dims.join(', ')}], expected [${expected.join(', ')}] for C = ${channels}, N = ${segmentSamples}, S = ${sources}, T = ceil(N / 1024) = ${frames}`);
+        throw fail(`${shown(t.name)} has [${t.dims.map(shown).join(', ')}], expected [${expected.join(', ')}] for C = ${channels}, N = ${segmentSamples}, S = ${sources}, T = ceil(N / 1024) = ${frames}`);
       }
     });
   };

@@ -10,6 +10,7 @@
  * per source; stem k = Σ_m w[m][k] · out_m[k] / Σ_m w[m][k], as Demucs does.
  */
 import { StemstreamError } from '../errors.js';
+import { checkSetModelCount, checkStemCount, checkStemNames } from './model-limits.js';
 import { loadModel, readModelBytes, type LoadModelOptions, type SeparationModel } from './model.js';
 
 export interface ModelSetManifest {
@@ -45,18 +46,36 @@ export function parseManifest(text: string, name = 'manifest'): ModelSetManifest
   } catch (err) {
     throw bad(`${name} is not valid JSON: ${(err as Error).message}`);
   }
+  return checkManifest(json, name);
+}
+
+/**
+ * Checks a manifest (parsed JSON, or an object a caller built): its shape, and
+ * against model-limits.ts its stem names (they become file names) and every
+ * count (models, weights per model) before anything is loaded from it.
+ */
+export function checkManifest(json: unknown, name = 'manifest'): ModelSetManifest {
   const m = json as ModelSetManifest;
   if (typeof m !== 'object' || m === null || !Array.isArray(m.models) || m.models.length === 0) {
     throw bad(`${name} must be an object with a non-empty "models" list of { "file": ..., "weights": [...] }`);
   }
+  if (m.name !== undefined && typeof m.name !== 'string') throw bad(`${name}: "name" must be a string`);
+  const fix = 'fix the set manifest';
+  checkSetModelCount(m.models.length, { what: `${name}: the number of "models"`, fix });
+  const sources = m.sources === undefined
+    ? undefined
+    : checkStemNames(m.sources, { what: `${name}: "sources"`, fix: `${fix}: its "sources" must be the members' stem names, like ["drums", "bass", "other", "vocals"]` });
   for (const [i, entry] of m.models.entries()) {
     if (typeof entry?.file !== 'string' || entry.file.length === 0) throw bad(`${name}: models[${i}] has no "file"`);
-    if (entry.weights !== undefined && (!Array.isArray(entry.weights) || !entry.weights.every((w) => typeof w === 'number' && Number.isFinite(w) && w >= 0))) {
+    if (entry.weights === undefined) continue;
+    if (!Array.isArray(entry.weights) || !entry.weights.every((w) => typeof w === 'number' && Number.isFinite(w) && w >= 0)) {
       throw bad(`${name}: models[${i}].weights must be a list of non-negative numbers`);
     }
-  }
-  if (m.sources !== undefined && (!Array.isArray(m.sources) || !m.sources.every((s) => typeof s === 'string'))) {
-    throw bad(`${name}: "sources" must be a list of names`);
+    const what = `${name}: the length of models[${i}].weights`;
+    if (sources !== undefined && entry.weights.length !== sources.length) {
+      throw new StemstreamError('BAD_MODEL', `${what} is ${entry.weights.length}, but "sources" names ${sources.length} stems; ${fix}: one weight per stem`);
+    }
+    checkStemCount(entry.weights.length, { what, fix: `${fix}: one weight per stem` });
   }
   return m;
 }
@@ -77,7 +96,7 @@ export async function loadModelSet(manifest: string | ModelSetManifest, options:
     m = parseManifest(new TextDecoder().decode(bytes), name);
     base = manifest;
   } else {
-    m = manifest;
+    m = checkManifest(manifest, 'the model set manifest');
   }
   const members: ModelSetMember[] = [];
   try {

@@ -5,6 +5,7 @@
 import { DEFAULT_SOURCES_4, DEFAULT_SOURCES_6 } from '../constants.js';
 import { StemstreamError } from '../errors.js';
 import { recognizeLayout, type ModelLayout } from './layout.js';
+import { checkModelGeometry, checkStemNames, readModelMetadata } from './model-limits.js';
 import { readModelFile, type ModelFileInfo } from './model-file.js';
 import { loadRuntime, type InferenceRuntime, type RuntimeOptions, type RuntimeSession } from './runtime.js';
 
@@ -29,7 +30,7 @@ export interface LoadProgress {
   totalBytes?: number;
 }
 
-export interface LoadModelOptions extends RuntimeOptions {
+export interface LoadModelOptions extends RuntimeOptions, DescribeModelOptions {
   /** Reuse a runtime (and its settings) across models. */
   inferenceRuntime?: InferenceRuntime;
   onProgress?: (p: LoadProgress) => void;
@@ -45,57 +46,54 @@ export interface SeparationModel {
 
 const DEMUCS_SAMPLE_RATE = 44100;
 
-function parseSources(meta: Record<string, string>, count: number, name: string): string[] {
-  const raw = meta.sources;
-  if (raw !== undefined) {
-    let list: unknown;
-    try {
-      list = JSON.parse(raw);
-    } catch {
-      list = raw.split(',').map((s) => s.trim());
-    }
-    if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s.length > 0)) {
-      throw new StemstreamError('UNKNOWN_LAYOUT', `${name}: metadata "sources" must be a JSON list of names, found ${raw}`);
-    }
-    if (list.length !== count) {
-      throw new StemstreamError('UNKNOWN_LAYOUT', `${name}: metadata lists ${list.length} sources (${list.join(', ')}) but the model outputs ${count}`);
-    }
-    return list as string[];
-  }
+export interface DescribeModelOptions {
+  /**
+   * Source names that replace the model's own (the converter's --sources):
+   * the metadata's `sources` is then not read. Checked like the metadata's.
+   */
+  sources?: readonly string[];
+}
+
+/** Names for a model whose metadata has none: Demucs' orders for 4 and 6 stems. */
+function defaultSources(count: number): string[] {
   if (count === 4) return [...DEFAULT_SOURCES_4];
   if (count === 6) return [...DEFAULT_SOURCES_6];
   return Array.from({ length: count }, (_, i) => `source${i}`);
 }
 
-function positiveInt(meta: Record<string, string>, key: string): number | undefined {
-  const v = meta[key];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  return Number.isInteger(n) && n > 0 ? n : undefined;
-}
-
-/** Everything but the session: file info, layout, sources. Cheap (no weights decoded). */
-export function describeModel(bytes: Uint8Array, name = '(bytes)'): ModelInfo {
+/**
+ * Everything but the session: file info, layout, sources. Cheap (no weights
+ * decoded). The metadata and the tensors' geometry are untrusted: stem names
+ * and every size are checked against model-limits.ts before they are returned
+ * (they become file names and buffer sizes).
+ */
+export function describeModel(bytes: Uint8Array, name = '(bytes)', options: DescribeModelOptions = {}): ModelInfo {
   const file = readModelFile(bytes, name);
   if (file.externalData) {
     throw new StemstreamError('UNKNOWN_LAYOUT', `${name} keeps its weights in external data files; stemstream loads single-file models (re-export without external data)`);
   }
   const meta = file.metadata;
-  let metaSources: number | undefined;
-  try {
-    const s = meta.sources ? JSON.parse(meta.sources) : undefined;
-    metaSources = Array.isArray(s) ? s.length : undefined;
-  } catch { /* reported by parseSources */ }
-  const layout = recognizeLayout(file.inputs, file.outputs, { segmentSamples: positiveInt(meta, 'segment_samples'), sources: metaSources });
-  const channels = positiveInt(meta, 'audio_channels') ?? layout.channels;
+  const given = options.sources === undefined
+    ? undefined
+    : checkStemNames(options.sources, { what: `${name}: the source names given`, fix: 'give one name per stem of the model, e.g. drums,bass,other,vocals', code: 'BAD_OPTION' });
+  const declared = readModelMetadata(meta, name, { defaultSampleRate: DEMUCS_SAMPLE_RATE, skipSources: given !== undefined });
+  const names = given ?? declared.sources;
+  const layout = recognizeLayout(file.inputs, file.outputs, { segmentSamples: declared.segmentSamples, sources: names?.length });
+  const { sampleRate } = declared;
+  checkModelGeometry(layout, sampleRate, name);
+  const channels = declared.channels ?? layout.channels;
   if (channels !== layout.channels) {
     throw new StemstreamError('UNKNOWN_LAYOUT', `${name}: metadata says ${channels} audio channels, the tensors have ${layout.channels}`);
+  }
+  if (names !== undefined && names.length !== layout.sources) {
+    const whose = given ? `${names.length} source names were given` : `metadata lists ${names.length} sources`;
+    throw new StemstreamError(given ? 'BAD_OPTION' : 'UNKNOWN_LAYOUT', `${name}: ${whose} (${names.join(', ')}) but the model outputs ${layout.sources}`);
   }
   return {
     name,
     layout,
-    sources: parseSources(meta, layout.sources, name),
-    sampleRate: positiveInt(meta, 'sample_rate') ?? DEMUCS_SAMPLE_RATE,
+    sources: names ?? defaultSources(layout.sources),
+    sampleRate,
     channels,
     segmentSamples: layout.segmentSamples,
     sizeBytes: file.sizeBytes,
@@ -160,7 +158,7 @@ export async function readModelBytes(source: ModelSource, options: LoadModelOpti
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<SeparationModel> {
   const { bytes, name } = await readModelBytes(source, options);
   if (options.signal?.aborted) throw abortError();
-  const info = describeModel(bytes, name);
+  const info = describeModel(bytes, name, { sources: options.sources });
   const runtime = options.inferenceRuntime ?? (await loadRuntime(options));
   let session: RuntimeSession;
   try {

@@ -16,6 +16,7 @@
  * writes the entry to disk.
  */
 import { StemstreamError } from '../errors.js';
+import { checkChannels, checkSampleRate, checkSegmentSamples, checkStemNames, type LimitContext } from '../model/model-limits.js';
 
 /** The subset of the Cache API (`caches.open(...)`) this module uses; tests pass a fake. */
 export interface CacheLike {
@@ -411,6 +412,26 @@ function resolveAgainst(base: string, url: string): string {
   }
 }
 
+/**
+ * The manifest's description of the model (as scripts/prepare-demo-model.mjs
+ * writes it), checked against model-limits.ts when present: a page shows these
+ * names and may size things from these numbers before the model is loaded.
+ */
+function checkDeclaredGeometry(m: Record<string, unknown>, manifestUrl: string): void {
+  const ctx = (key: string, fix: string) => ({ what: `model manifest ${manifestUrl}: "${key}"`, fix: `fix the manifest: ${fix}` });
+  if (m.sources !== undefined) checkStemNames(m.sources, ctx('sources', 'its "sources" must be the model\'s stem names, like ["drums", "bass", "other", "vocals"], or regenerate it with scripts/prepare-demo-model.mjs'));
+  const numeric = (key: string, check: (n: number, c: LimitContext) => number) => {
+    if (m[key] === undefined) return undefined;
+    const c = ctx(key, 'give the model\'s own value, or regenerate it with scripts/prepare-demo-model.mjs');
+    // Not Number(...): a string or null must not pass as a number.
+    if (typeof m[key] !== 'number') throw new StemstreamError('BAD_MODEL', `${c.what} must be a number; ${c.fix}`);
+    return check(m[key] as number, c);
+  };
+  const rate = numeric('sampleRate', checkSampleRate);
+  numeric('channels', checkChannels);
+  numeric('segmentSamples', (n, c) => checkSegmentSamples(n, rate, c));
+}
+
 /** Checks a parsed manifest and resolves its `url` against `manifestUrl`. */
 export function parseModelManifest(json: unknown, manifestUrl: string): ModelManifest {
   const bad = (why: string) => new StemstreamError('BAD_OPTION', `model manifest ${manifestUrl}: ${why}`);
@@ -421,7 +442,7 @@ export function parseModelManifest(json: unknown, manifestUrl: string): ModelMan
   if (m.sha256 !== undefined && (typeof m.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(m.sha256))) throw bad('"sha256" must be 64 hex digits');
   if (m.bytes !== undefined && !(typeof m.bytes === 'number' && Number.isSafeInteger(m.bytes) && m.bytes >= 0)) throw bad('"bytes" must be a whole number');
   if (m.layout !== undefined && typeof m.layout !== 'string') throw bad('"layout" must be a string');
-  if (m.sources !== undefined && !(Array.isArray(m.sources) && m.sources.every((s) => typeof s === 'string'))) throw bad('"sources" must be a list of names');
+  checkDeclaredGeometry(m, manifestUrl);
   const url = resolveAgainst(manifestUrl, m.url);
   return {
     ...m,
