@@ -16,6 +16,7 @@ import { StemstreamError } from '../src/errors.js';
 import { exportStemsSync } from '../src/export/stems-export.js';
 import { zipFiles, ZipWriter } from '../src/export/zip.js';
 import { convertModel } from '../src/model/convert.js';
+import { convertChecked } from '../src/model/parity.js';
 import { describeModel, loadModel } from '../src/model/model.js';
 import { MAX_MODEL_STEMS, quoteUntrusted } from '../src/model/model-limits.js';
 import { checkManifest, loadModelSet, parseManifest } from '../src/model/model-set.js';
@@ -212,6 +213,14 @@ describe('the converter refuses bad --sources before converting', () => {
     const loaded = await loadModel(evil, { sources: STEMS4 });
     expect(loaded.info.sources).toEqual(STEMS4);
     await loaded.dispose();
+  });
+
+  it('the parity-checked conversion (convertChecked, what the CLI runs) repairs it too', async () => {
+    const evil = withSources(['../../escaped', 'bass', 'other', 'vocals']);
+    await expect(convertChecked(evil, {})).rejects.toMatchObject({ code: 'BAD_MODEL' });
+    const { bytes, parity } = await convertChecked(evil, { sources: STEMS4 });
+    expect(parity.passed).toBe(true);
+    expect(describeModel(bytes).sources).toEqual(STEMS4);
   });
 
   it('does not allocate from an initializer\'s declared dims before checking its data (float16 weights)', async () => {

@@ -100,9 +100,10 @@ export function noiseInput(channels: number, n: number, seed = 1): ParityInput {
 export async function checkParity(
   source: Uint8Array,
   result: Uint8Array,
-  options: { inputs: ParityInput[]; fp16: boolean; inferenceRuntime?: InferenceRuntime },
+  options: { inputs: ParityInput[]; fp16: boolean; inferenceRuntime?: InferenceRuntime; sources?: string[] },
 ): Promise<ParityReport> {
-  const a = describeModel(source, 'source');
+  // A repair (convert --sources) replaces the source's own names, which may be the ones refused.
+  const a = describeModel(source, 'source', { sources: options.sources });
   const b = describeModel(result, 'result');
   for (const key of ['channels', 'sources', 'segmentSamples', 'frames'] as const) {
     if (a.layout[key] !== b.layout[key]) {
@@ -115,7 +116,7 @@ export async function checkParity(
   const xPtr = kernel.alloc(N);
   const rePtr = kernel.alloc(plane);
   const imPtr = kernel.alloc(plane);
-  const srcModel = await loadModel(source, { inferenceRuntime: options.inferenceRuntime });
+  const srcModel = await loadModel(source, { inferenceRuntime: options.inferenceRuntime, sources: options.sources });
   const results: ParityResult[] = [];
   try {
     const inputs: { name: string; audio: Float32Array[]; re: Float32Array[]; im: Float32Array[] }[] = [];
@@ -189,9 +190,9 @@ export async function convertChecked(
   options: ConvertOptions & { parityInputs?: ParityInput[]; inferenceRuntime?: InferenceRuntime },
 ): Promise<ConvertResult & { parity: ParityReport }> {
   const converted = await convertModel(source, options);
-  const { layout } = describeModel(source, options.name);
+  const { layout } = describeModel(source, options.name, { sources: options.sources });
   const inputs = options.parityInputs ?? [noiseInput(layout.channels, layout.segmentSamples)];
-  const parity = await checkParity(source, converted.bytes, { inputs, fp16: options.fp16Weights === true, inferenceRuntime: options.inferenceRuntime });
+  const parity = await checkParity(source, converted.bytes, { inputs, fp16: options.fp16Weights === true, inferenceRuntime: options.inferenceRuntime, sources: options.sources });
   if (!parity.passed) {
     throw new StemstreamError('PARITY_FAILED', `the converted model does not match its source, nothing written. ${formatParity(parity).replace(/\n/g, ';')}`);
   }
