@@ -35,6 +35,7 @@ describe('one hour live, real geometry, as fast as possible', () => {
       },
     };
     const rss: { minute: number; mb: number }[] = [];
+    const t0 = performance.now();
     let nextMinute = 0;
     const r = await runHeadlessStream(input, bytes, {
       runtime: 'node',
@@ -43,6 +44,7 @@ describe('one hour live, real geometry, as fast as possible', () => {
       onProgress: (n) => {
         if (n / RATE / 60 >= nextMinute) {
           rss.push({ minute: nextMinute, mb: process.memoryUsage().rss / 2 ** 20 });
+          if (nextMinute % 15 === 0) console.log(`soak: minute ${nextMinute} rendered after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
           nextMinute += 5;
         }
       },
@@ -59,14 +61,18 @@ describe('one hour live, real geometry, as fast as possible', () => {
       expect(Math.abs(r.watched[3 * k])).toBeLessThan(0.011);
       expect(Math.abs(r.watched[3 * k + 2])).toBeLessThan(0.011);
     }
-    // Memory: from minute 10 on (buffers allocated, the model's first runs done), no growth.
+    // Memory: from minute 10 on (buffers allocated, the model's first runs done), no
+    // growth. RSS swings by tens of MB with the garbage collector (each run's output
+    // tensors are new arrays), so compare the floors of the two halves: a leak lifts it.
     const settled = rss.filter((s) => s.minute >= 10).map((s) => s.mb);
-    const growth = Math.max(...settled) - settled[0];
+    const half = Math.floor(settled.length / 2);
+    const growth = Math.min(...settled.slice(half)) - Math.min(...settled.slice(0, half));
     console.log(
       `soak: 60 min in ${(r.wallMs / 1000).toFixed(0)} s, latency ${L}, ${r.worker.segments} segments, ${r.worklet.underrunQuanta} underruns, ` +
         `${r.worklet.dryFallbackQuanta} dry quanta (the fade-in), impulses ${r.watched.filter((_, i) => i % 3 === 1).map((v) => v.toFixed(6)).join(', ')}; ` +
         `RSS by minute ${rss.map((s) => `${s.minute}: ${s.mb.toFixed(0)} MB`).join(', ')}`,
     );
-    expect(growth).toBeLessThan(64);
-  });
+    expect(growth).toBeLessThan(32);
+    expect(Math.max(...settled)).toBeLessThan(1024);
+  }, 40 * 60_000);
 });
