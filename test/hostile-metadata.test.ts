@@ -7,7 +7,7 @@
  * set and web manifests, the stems export and the ZIP writer.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -64,7 +64,7 @@ function tree(dir: string): string[] {
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { encoding: 'utf8', cwd: ROOT });
-  return { code: r.status, stderr: r.stderr };
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
 const HOSTILE_NAMES: [string, string[], number?][] = [
@@ -188,6 +188,24 @@ describe('the CLI refuses a hostile model and writes nothing', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--sources has "\.\.\/\.\.\/escaped", which is not a stem name/);
     expect(tree(work)).toEqual(before);
+  }, 60_000);
+
+  it('convert --sources repairs a model whose own names are refused, parity check included', () => {
+    const work = mkdtempSync(join(tmpdir(), 'stemstream-hostile-repair-'));
+    writeFileSync(join(work, 'evil.onnx'), withSources(['../../escaped', 'bass', 'other', 'vocals']));
+    const r = cli('convert', join(work, 'evil.onnx'), '-o', join(work, 'fixed.onnx'), '--sources', 'drums,bass,other,vocals');
+    expect(r.stderr).toContain('parity passed');
+    expect(r.code).toBe(0);
+    expect(describeModel(readFileSync(join(work, 'fixed.onnx'))).sources).toEqual(STEMS4);
+  }, 120_000);
+
+  it('info prints no control characters a model carries (terminal escapes are shown escaped)', () => {
+    const work = mkdtempSync(join(tmpdir(), 'stemstream-hostile-info-'));
+    writeFileSync(join(work, 'esc.onnx'), modelWith({ note: 'hi\u001b[2J\u0007there' }));
+    const r = cli('info', join(work, 'esc.onnx'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+    expect(r.stdout).toContain('note = hi\\u001b[2J\\u0007there');
   }, 60_000);
 });
 

@@ -18,7 +18,11 @@ import { describeBytes, parseWav } from './wav.js';
 export type AudioContainer = 'wav' | 'flac' | 'mp3' | 'ogg-vorbis' | 'ogg-opus' | 'ogg-flac';
 
 export interface DecodeOptions {
-  /** Called with a description when the decoder reported recoverable errors (e.g. a damaged frame). */
+  /**
+   * Told, in one line, when the file is damaged but some audio could be
+   * decoded: how much of how much the header declares, and where the damage
+   * is. With it, a WAV cut short decodes as far as it goes; without it, that is an error.
+   */
   onWarning?: (message: string) => void;
 }
 
@@ -66,6 +70,9 @@ interface MpegHeader {
   frameBytes: number;
   mono: boolean;
   sampleRate: number;
+  /** 384 (layer I), 1152 (layer II, MPEG-1 layer III) or 576 (MPEG-2/2.5 layer III). */
+  samplesPerFrame: number;
+  mpeg1: boolean;
 }
 
 /** Parses an MPEG audio frame header at `p`; undefined if it is not one. */
@@ -81,13 +88,15 @@ function mpegHeader(bytes: Uint8Array, p: number): MpegHeader | undefined {
   const sampleRate = versionBits === 3 ? baseRate : versionBits === 2 ? baseRate / 2 : baseRate / 4;
   const padding = (bytes[p + 2] >> 1) & 1;
   const mono = bytes[p + 3] >> 6 === 3;
-  if (bitrateIndex === 0) return { frameBytes: 0, mono, sampleRate };
+  const mpeg1 = versionBits === 3;
+  const samplesPerFrame = layer === 1 ? 384 : layer === 3 && !mpeg1 ? 576 : 1152;
+  if (bitrateIndex === 0) return { frameBytes: 0, mono, sampleRate, samplesPerFrame, mpeg1 };
   const bitrate = MPEG_BITRATES[`${versionBits === 3 ? 1 : 2}-${layer}`][bitrateIndex - 1] * 1000;
   let frameBytes: number;
   if (layer === 1) frameBytes = (Math.floor((12 * bitrate) / sampleRate) + padding) * 4;
   else if (layer === 3 && versionBits !== 3) frameBytes = Math.floor((72 * bitrate) / sampleRate) + padding;
   else frameBytes = Math.floor((144 * bitrate) / sampleRate) + padding;
-  return { frameBytes, mono, sampleRate };
+  return { frameBytes, mono, sampleRate, samplesPerFrame, mpeg1 };
 }
 
 /** An MPEG frame at `p` that is followed by another one (or by the end of the file). */
@@ -184,7 +193,8 @@ interface DecodedResult {
   channelData: Float32Array[];
   samplesDecoded: number;
   sampleRate: number;
-  errors: { message: string }[];
+  /** `outputSamples`: samples per channel decoded before the error (wasm-audio-decoders' DecodeError). */
+  errors: { message: string; outputSamples?: number }[];
 }
 
 function fileLabel(nameHint: string | undefined): string {
@@ -213,6 +223,56 @@ function flacTotalSamples(bytes: Uint8Array, start: number): number {
   const p = start + 8; // "fLaC" + metadata block header; STREAMINFO is always the first block
   if ((bytes[start + 4] & 0x7f) !== 0 || p + 18 > bytes.length) return 0;
   return (bytes[p + 13] & 0x0f) * 2 ** 32 + ((bytes[p + 14] << 24) >>> 0) + (bytes[p + 15] << 16) + (bytes[p + 16] << 8) + bytes[p + 17];
+}
+
+/**
+ * MP3: samples per channel the Xing/Info header (VBR, and LAME's CBR files)
+ * declares, less LAME's encoder delay and padding, as a gapless decoder
+ * returns them; undefined when there is no such header.
+ */
+function mp3DeclaredSamples(bytes: Uint8Array, start: number, h: MpegHeader): number | undefined {
+  const sideInfo = h.mpeg1 ? (h.mono ? 17 : 32) : h.mono ? 9 : 17;
+  const p = start + 4 + sideInfo;
+  if (!ascii(bytes, p, 'Xing') && !ascii(bytes, p, 'Info')) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (p + 8 > bytes.length) return undefined;
+  const flags = view.getUint32(p + 4, false);
+  if (!(flags & 1) || p + 12 > bytes.length) return undefined;
+  const frames = view.getUint32(p + 8, false);
+  // Fields present by flag: frames (4), bytes (4), TOC (100), quality (4); the LAME tag follows.
+  const lame = p + 8 + (flags & 1 ? 4 : 0) + (flags & 2 ? 4 : 0) + (flags & 4 ? 100 : 0) + (flags & 8 ? 4 : 0);
+  let trim = 0;
+  if (ascii(bytes, lame, 'LAME') && lame + 24 <= bytes.length) {
+    const d = lame + 21; // 12 bits encoder delay, 12 bits padding
+    trim = ((bytes[d] << 4) | (bytes[d + 1] >> 4)) + (((bytes[d + 1] & 0x0f) << 8) | bytes[d + 2]);
+  }
+  const total = frames * h.samplesPerFrame - trim;
+  return total > 0 ? total : undefined;
+}
+
+/**
+ * mpg123-decoder and the FLAC decoder print each error with console.error;
+ * decodeAudio reports them once, in its warning. Only their lines are dropped,
+ * and a count keeps concurrent decodes from restoring each other's filter.
+ */
+const DECODER_LOG_PREFIXES = ['mpg123-decoder:', '@wasm-audio-decoders/flac:'];
+let filtering = 0;
+let originalConsoleError: typeof console.error = console.error;
+
+async function withoutDecoderLogs<T>(fn: () => Promise<T> | T): Promise<T> {
+  if (filtering++ === 0) {
+    originalConsoleError = console.error;
+    const forward = originalConsoleError;
+    console.error = (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && DECODER_LOG_PREFIXES.some((p) => (args[0] as string).startsWith(p))) return;
+      forward(...args);
+    };
+  }
+  try {
+    return await fn();
+  } finally {
+    if (--filtering === 0) console.error = originalConsoleError;
+  }
 }
 
 /** Ogg Opus: frames the stream really has, from the last page's granule position minus pre-skip. */
@@ -312,8 +372,9 @@ export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: De
   if (!found) throw unsupported(bytes, name, skipId3(bytes));
 
   if (found.container === 'wav') {
+    const warn = opts.onWarning;
     try {
-      return parseWav(bytes);
+      return parseWav(bytes, warn ? { onWarning: (m) => warn(`${name}: ${m}`) } : {});
     } catch (err) {
       if (err instanceof StemstreamError) {
         throw new StemstreamError(err.code, `cannot decode ${name}: ${err.message}`, { cause: err });
@@ -325,7 +386,8 @@ export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: De
   const label = CODEC_LABEL[found.container];
   let result: DecodedResult;
   try {
-    result = await runDecoder(found.container, found.offset > 0 ? bytes.subarray(found.offset) : bytes);
+    const data = found.offset > 0 ? bytes.subarray(found.offset) : bytes;
+    result = await withoutDecoderLogs(() => runDecoder(found.container, data));
   } catch (err) {
     throw new StemstreamError(
       'BAD_AUDIO_FILE',
@@ -343,28 +405,14 @@ export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: De
         (firstError ? ` (decoder error: ${firstError})` : ' (the file may be truncated or damaged)'),
     );
   }
-  if (result.errors.length > 0) {
-    opts.onWarning?.(
-      `${name}: the ${label} decoder skipped ${result.errors.length} damaged part(s) (first: ${firstError}); ` +
-        'the decoded audio may have gaps',
-    );
-  }
-
   let frames = result.samplesDecoded;
   if (found.container === 'ogg-opus') {
     // The Opus decoder drops the pre-skip but not the end padding: trim to the granule position.
     const exact = oggOpusLength(bytes);
     if (exact !== undefined && exact > 0 && exact < frames && frames - exact <= 48000) frames = exact;
   }
-  if (found.container === 'flac') {
-    const expected = flacTotalSamples(bytes, found.offset);
-    if (expected > 0 && frames < expected) {
-      opts.onWarning?.(
-        `${name}: decoded ${frames} of the ${expected} samples the FLAC header announces; ` +
-          'the file looks truncated, the rest is missing',
-      );
-    }
-  }
+  const damage = damageWarning(found, bytes, result, frames);
+  if (damage) opts.onWarning?.(`${name}: ${damage}`);
   let channels = result.channelData;
   // mpg123-decoder always returns two channels; a mono stream gives two identical ones.
   if (found.container === 'mp3' && found.mpeg?.mono) channels = channels.slice(0, 1);
@@ -372,6 +420,50 @@ export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: De
     ch.length === frames && ch.byteLength === ch.buffer.byteLength ? ch : ch.slice(0, frames),
   );
   return { sampleRate: result.sampleRate, channels: out };
+}
+
+/** Samples per channel the file's header declares, and which header; undefined when it declares none. */
+function declaredLength(found: Sniffed, bytes: Uint8Array): { samples: number; header: string; tolerance: number } | undefined {
+  if (found.container === 'flac') {
+    const samples = flacTotalSamples(bytes, found.offset);
+    return samples > 0 ? { samples, header: 'FLAC header', tolerance: 0 } : undefined;
+  }
+  if (found.container === 'mp3' && found.mpeg) {
+    const samples = mp3DeclaredSamples(bytes, found.offset, found.mpeg);
+    // Encoders differ by up to a frame in what they count; less than that is no damage.
+    return samples !== undefined ? { samples, header: 'MP3 Xing/Info header', tolerance: found.mpeg.samplesPerFrame } : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * One line on what a damaged file lost: how much was decoded of how much the
+ * header declares, and where the damage is (the decoder's first error, or
+ * where the audio stops). Undefined when nothing points to damage.
+ */
+function damageWarning(found: Sniffed, bytes: Uint8Array, result: DecodedResult, frames: number): string | undefined {
+  const rate = result.sampleRate;
+  const secs = (n: number) => `${(n / rate).toFixed(2)} s`;
+  const label = CODEC_LABEL[found.container];
+  const declared = declaredLength(found, bytes);
+  const short = declared !== undefined && frames < declared.samples - declared.tolerance;
+  const errors = result.errors;
+  if (!short && errors.length === 0) return undefined;
+  const parts: string[] = [];
+  if (declared && short) {
+    const pct = Math.floor((100 * frames) / declared.samples);
+    parts.push(`decoded ${frames} of the ${declared.samples} samples the ${declared.header} declares (${secs(frames)} of ${secs(declared.samples)}, ${pct} %)`);
+  } else {
+    parts.push(`decoded ${frames} samples (${secs(frames)})`);
+  }
+  if (errors.length > 0) {
+    const at = errors[0].outputSamples;
+    const where = at !== undefined && at >= 0 ? `, the first about ${secs(Math.min(at, frames))} into the audio` : '';
+    parts.push(`the ${label} decoder skipped ${errors.length} damaged part(s)${where} (${errors[0].message}); audio is missing there`);
+  } else {
+    parts.push(`decoding stops at ${secs(frames)}: the file is truncated or damaged there (was the download or copy cut short?)`);
+  }
+  return parts.join('; ');
 }
 
 /** Reads and decodes an audio file from disk (Node only). */

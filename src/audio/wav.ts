@@ -120,8 +120,46 @@ function parseFmt(bytes: Uint8Array, view: DataView, offset: number, size: numbe
   return { formatTag, channels, sampleRate, blockAlign, bitsPerSample };
 }
 
+export interface ParseWavOptions {
+  /**
+   * Told when the data chunk is cut short (a download or copy that stopped):
+   * the frames that are there are returned. Without it, that is an error.
+   */
+  onWarning?: (message: string) => void;
+}
+
+/** A chunk header at `pos` whose chunk ends within the file: 4 printable ASCII bytes and a size that fits. */
+function chunkFits(bytes: Uint8Array, view: DataView, pos: number): boolean {
+  if (pos + 8 > bytes.length || !/^[\x20-\x7e]{4}$/.test(fourcc(bytes, pos))) return false;
+  return pos + 8 + view.getUint32(pos + 4, true) <= bytes.length;
+}
+
+/**
+ * A data size field a streaming writer left unpatched: 0xFFFFFFFF, or 0 with
+ * bytes after it that are not another chunk. The audio then runs to the end of the file.
+ */
+function unpatchedDataSize(bytes: Uint8Array, view: DataView, size: number, body: number): boolean {
+  if (size === UINT32_MAX) return true;
+  return size === 0 && body < bytes.length && !chunkFits(bytes, view, body);
+}
+
+function seconds(frames: number, sampleRate: number): string {
+  return `${(frames / sampleRate).toFixed(2)} s`;
+}
+
+/** The warning for a data chunk cut short: how much audio is there of how much declared, and where it stops. */
+function truncationWarning(fmt: WavFormat, declared: number, available: number, fileBytes: number): string {
+  const have = Math.floor(available / fmt.blockAlign);
+  const want = Math.floor(declared / fmt.blockAlign);
+  return (
+    `decoded ${have} of the ${want} samples the WAV header declares ` +
+    `(${seconds(have, fmt.sampleRate)} of ${seconds(want, fmt.sampleRate)}, ${want > 0 ? Math.floor((100 * have) / want) : 0} %); ` +
+    `the file ends at byte ${fileBytes}, ${seconds(have, fmt.sampleRate)} into the audio: it looks truncated (was the download or copy cut short?)`
+  );
+}
+
 /** Parses a RIFF/WAVE file held in memory into planar float samples. */
-export function parseWav(bytes: Uint8Array): AudioData {
+export function parseWav(bytes: Uint8Array, opts: ParseWavOptions = {}): AudioData {
   if (bytes.length === 0) throw bad('not a WAV file: the file is empty');
   if (bytes.length < 12) {
     throw bad(`not a WAV file: only ${bytes.length} bytes (${describeBytes(bytes, 0, 12)}), a WAV header needs 12`);
@@ -144,6 +182,7 @@ export function parseWav(bytes: Uint8Array): AudioData {
   let fmt: WavFormat | undefined;
   let dataOffset = -1;
   let dataSize = 0;
+  let declaredDataSize = 0;
   const seen: string[] = [];
   let pos = 12;
   while (pos + 8 <= bytes.length && (fmt === undefined || dataOffset < 0)) {
@@ -159,11 +198,16 @@ export function parseWav(bytes: Uint8Array): AudioData {
       fmt = parseFmt(bytes, view, body, size);
     } else if (id === 'data') {
       dataOffset = body;
-      if (size <= available) {
-        dataSize = size;
-      } else if (size === UINT32_MAX || size === 0) {
-        // Written by a streaming encoder that never patched the size: use what is there.
+      if (unpatchedDataSize(bytes, view, size, body)) {
+        // Written by a streaming recorder that never patched the size: the audio runs to the end of the file.
         dataSize = available;
+        pos = bytes.length;
+        continue;
+      } else if (size <= available) {
+        dataSize = size;
+      } else if (opts.onWarning) {
+        dataSize = available;
+        declaredDataSize = size;
       } else {
         throw bad(
           `truncated WAV file: the data chunk declares ${size} bytes but only ${available} bytes follow ` +
@@ -190,6 +234,7 @@ export function parseWav(bytes: Uint8Array): AudioData {
     throw bad(`not a valid WAV file: no 'data' chunk (chunks found: ${seen.join(', ')}); the file may be truncated`);
   }
 
+  if (declaredDataSize > 0) opts.onWarning?.(truncationWarning(fmt, declaredDataSize, dataSize, bytes.length));
   const { channels: nch, blockAlign, bitsPerSample, formatTag } = fmt;
   const frames = Math.floor(dataSize / blockAlign);
   const out: Float32Array[] = [];

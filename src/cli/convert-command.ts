@@ -1,18 +1,22 @@
 /**
  * `stemstream convert <in.onnx> -o <out.onnx>`: to the canonical layout,
  * optionally with float16 weights; written only after the parity check passes
- * (to a temporary file, renamed into place).
+ * (to a temporary file, renamed into place). The output path and the parity
+ * clip are checked before the conversion starts.
  */
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeAudioFile } from '../audio/decode.js';
+import type { AudioData } from '../audio/types.js';
 import { StemstreamError } from '../errors.js';
 import { convertModel } from '../model/convert.js';
 import { describeModel } from '../model/model.js';
 import { checkParity, formatParity, noiseInput, type ParityInput } from '../model/parity.js';
+import { AtomicOutput, checkFilesWritable } from './atomic-output.js';
 import { fitAudio } from './fit-audio.js';
+import { checkInputFile, readInputAudio } from './input.js';
+import { nameListOption, textOption, usageError } from './options.js';
 
 export interface ConvertFlags {
   out?: string;
@@ -32,25 +36,34 @@ function defaultClip(): string | undefined {
   return undefined;
 }
 
-async function musicInput(path: string, rate: number, channels: number, n: number): Promise<ParityInput> {
-  const audio = fitAudio(await decodeAudioFile(path), rate, channels);
+function musicInput(name: string, decoded: AudioData, rate: number, channels: number, n: number): ParityInput {
+  const audio = fitAudio(decoded, rate, channels);
   // One segment from the middle of the clip (zero-padded if it is shorter).
   const len = audio.channels[0].length;
   const start = Math.max(0, Math.floor((len - n) / 2));
-  return { name: basename(path), audio: audio.channels.map((ch) => { const row = new Float32Array(n); row.set(ch.subarray(start, start + n)); return row; }) };
+  return { name, audio: audio.channels.map((ch) => { const row = new Float32Array(n); row.set(ch.subarray(start, start + n)); return row; }) };
 }
 
 export async function runConvert(input: string, flags: ConvertFlags): Promise<number> {
-  if (!flags.out) throw new StemstreamError('BAD_OPTION', 'convert needs -o <out.onnx>');
+  const out = textOption('out', flags.out);
+  if (out === undefined) throw usageError('convert needs -o <out.onnx>');
+  const sources = nameListOption('sources', flags.sources, 'drums,bass,other,vocals');
+  const explicitClip = textOption('clip', flags.clip);
+  if (explicitClip !== undefined && flags['no-parity-check']) throw usageError('--clip is for the parity check; it cannot go with --no-parity-check');
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  checkInputFile(input, 'the model');
+  checkFilesWritable([out]);
+  const clip = flags['no-parity-check'] ? undefined : explicitClip ?? defaultClip();
+  // Decoded now, so that a bad clip fails before the conversion rather than after it.
+  const clipAudio = clip !== undefined ? await readInputAudio(clip, { strict: false, log }) : undefined;
   let source: Uint8Array;
   try {
     source = new Uint8Array(await readFile(input));
   } catch (err) {
     throw new StemstreamError('IO', `cannot read ${input}: ${(err as Error).message}`, { cause: err });
   }
-  const info = describeModel(source, input);
-  const sources = flags.sources?.split(',').map((s) => s.trim()).filter(Boolean);
+  // Given names replace the model's own (which may be the very ones refused: a repair).
+  const info = describeModel(source, input, { sources });
   const fp16 = flags['fp16-weights'] === true;
   log(`converting ${input} (${info.layout.kind} layout, ${(source.length / 1e6).toFixed(1)} MB)${fp16 ? ' with float16 weights' : ''}`);
   const converted = await convertModel(source, { name: input, fp16Weights: fp16, sources });
@@ -59,18 +72,22 @@ export async function runConvert(input: string, flags: ConvertFlags): Promise<nu
   } else {
     const { channels, segmentSamples } = info.layout;
     const inputs = [noiseInput(channels, segmentSamples)];
-    const clip = flags.clip ?? defaultClip();
-    if (clip) inputs.push(await musicInput(clip, info.sampleRate, channels, segmentSamples));
+    if (clip !== undefined && clipAudio !== undefined) inputs.push(musicInput(basename(clip), clipAudio, info.sampleRate, channels, segmentSamples));
     log(`parity check: running source and result on ${inputs.map((i) => i.name).join(' and ')} ...`);
-    const report = await checkParity(source, converted.bytes, { inputs, fp16 });
+    const report = await checkParity(source, converted.bytes, { inputs, fp16, sources });
     log(formatParity(report));
     if (!report.passed) {
       throw new StemstreamError('PARITY_FAILED', `the converted model does not match its source (${report.rule}); nothing was written`);
     }
   }
-  const tmp = `${flags.out}.tmp-${process.pid}`;
-  await writeFile(tmp, converted.bytes);
-  await rename(tmp, flags.out);
-  log(`wrote ${flags.out} (${(converted.bytes.length / 1e6).toFixed(1)} MB, ${(100 * converted.bytes.length / source.length).toFixed(0)} % of the source${fp16 ? `, ${converted.fp16Initializers} initializers as float16` : ''})`);
+  const output = AtomicOutput.begin([out]);
+  try {
+    await writeFile(output.tempPath(out), converted.bytes);
+    output.commit();
+  } catch (err) {
+    output.abort();
+    throw err instanceof StemstreamError ? err : new StemstreamError('IO', `cannot write ${out}: ${(err as Error).message}`, { cause: err });
+  }
+  log(`wrote ${out} (${(converted.bytes.length / 1e6).toFixed(1)} MB, ${(100 * converted.bytes.length / source.length).toFixed(0)} % of the source${fp16 ? `, ${converted.fp16Initializers} initializers as float16` : ''})`);
   return 0;
 }

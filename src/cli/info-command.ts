@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { StemstreamError } from '../errors.js';
 import { defaultModelPath, describeModel } from '../model/model.js';
+import { escapeUnsafe } from '../model/model-limits.js';
 
 export async function runInfo(path: string | undefined, opts: { json: boolean }): Promise<number> {
   const file = path ?? (await defaultModelPath());
@@ -9,7 +10,9 @@ export async function runInfo(path: string | undefined, opts: { json: boolean })
   try {
     bytes = new Uint8Array(await readFile(file));
   } catch (err) {
-    throw new StemstreamError('IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : (err as Error).message;
+    throw new StemstreamError('IO', `cannot read ${file}: ${why}`, { cause: err });
   }
   const info = describeModel(bytes, file);
   const { layout } = info;
@@ -31,6 +34,7 @@ export async function runInfo(path: string | undefined, opts: { json: boolean })
     `metadata:   ${Object.keys(info.metadata).length === 0 ? '(none)' : ''}`,
     ...Object.entries(info.metadata).map(([k, v]) => `  ${k} = ${v}`),
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  // Tensor names, the producer and metadata come from the file: no terminal control characters from it.
+  process.stdout.write(`${lines.map(escapeUnsafe).join('\n')}\n`);
   return 0;
 }

@@ -1,19 +1,25 @@
 /**
  * `stemstream separate`: decode → (resample, channels) → separateStream → one
  * WAV per stem, streamed to disk as the stems become final.
+ *
+ * Every flag, the input and the output paths are checked before any work; the
+ * stems are written under temporary names and renamed into place only when
+ * the whole run succeeded (atomic-output.ts), so a failed or interrupted run
+ * leaves the files of an earlier one as they were.
  */
-import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { decodeAudioFile } from '../audio/decode.js';
-import { WavFileWriter } from '../audio/wav.js';
+import { WavFileWriter, type WavOutputFormat } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
-import { defaultModelPath, loadModel } from '../model/model.js';
+import { defaultModelPath, loadModel, type SeparationModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
-import { separateStream } from '../separate/separate.js';
+import { separateStream, type SeparationStats } from '../separate/separate.js';
 import { separateWithSet } from '../separate/separate-set.js';
 import { loadModelSet } from '../model/model-set.js';
 import type { AudioData } from '../audio/types.js';
+import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
 import { fitAudio } from './fit-audio.js';
+import { checkInputFile, readInputAudio } from './input.js';
+import { choiceOption, decimalOption, integerOption, nameListOption, textOption, threadsOption, usageError } from './options.js';
 import { createProgress } from './progress.js';
 
 export interface SeparateFlags {
@@ -28,13 +34,65 @@ export interface SeparateFlags {
   float?: boolean;
   runtime?: string;
   threads?: string;
+  strict?: boolean;
 }
 
-function numberFlag(name: string, value: string | undefined, check: (n: number) => boolean, rule: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || !check(n)) throw new StemstreamError('BAD_OPTION', `--${name} ${value}: must be ${rule}`);
-  return n;
+/** Largest overlap: 0.99 already runs every sample through the model 100 times. */
+export const MAX_OVERLAP = 0.99;
+/** Runs per sample (shifts / (1 − overlap)) from which the CLI warns about the cost. */
+const COSTLY_RUNS_PER_SAMPLE = 10;
+
+/** The flags of a separation, checked and typed. */
+export interface SeparateJob {
+  input: string;
+  outDir: string;
+  model?: string;
+  overlap?: number;
+  shifts?: number;
+  seed?: number;
+  threads?: number;
+  runtime: RuntimeChoice;
+  stems?: string[];
+  two?: string;
+  normalize: boolean;
+  format: WavOutputFormat;
+  strict: boolean;
+}
+
+export function overlapOption(raw: string | undefined): number | undefined {
+  return decimalOption('overlap', raw, { min: 0, max: MAX_OVERLAP, rule: `in [0, ${MAX_OVERLAP}]`, why: `0.25 is the default; ${MAX_OVERLAP} already runs every sample through the model ${Math.round(1 / (1 - MAX_OVERLAP))} times` });
+}
+
+/** Every flag of `separate`, checked before anything is read or written. */
+export function parseSeparateFlags(input: string, flags: SeparateFlags): SeparateJob {
+  if (flags.stems !== undefined && flags['two-stems'] !== undefined) throw usageError('--stems and --two-stems cannot be used together');
+  const two = textOption('two-stems', flags['two-stems']);
+  return {
+    input,
+    outDir: textOption('out', flags.out) ?? join('separated', basename(input, extname(input))),
+    model: textOption('model', flags.model),
+    overlap: overlapOption(flags.overlap),
+    shifts: integerOption('shifts', flags.shifts, { min: 1, max: 100 }),
+    seed: integerOption('seed', flags.seed, { min: 0, max: 2 ** 32 - 1 }),
+    threads: threadsOption(flags.threads),
+    runtime: choiceOption('runtime', flags.runtime, ['auto', 'node', 'web'] as const, 'auto'),
+    stems: nameListOption('stems', flags.stems, 'vocals,drums'),
+    two: two?.trim(),
+    normalize: flags['no-normalize'] !== true,
+    format: flags.float ? 'float32' : 'pcm16',
+    strict: flags.strict === true,
+  };
+}
+
+/** A warning when overlap and shifts multiply the compute far beyond the default's. */
+export function costWarning(overlap: number | undefined, shifts: number | undefined): string | undefined {
+  const o = overlap ?? 0.25;
+  const s = shifts ?? 1;
+  const runs = s / (1 - o);
+  if (runs < COSTLY_RUNS_PER_SAMPLE) return undefined;
+  const times = runs / (1 / (1 - 0.25));
+  const flags = `--overlap ${o}${shifts !== undefined && shifts > 1 ? ` --shifts ${s}` : ''}`;
+  return `warning: ${flags} runs every sample through the model ${Math.round(runs)} times, ${times.toFixed(0)}× the default: expect it to take that much longer`;
 }
 
 /** The name of the "everything but X" file. */
@@ -43,56 +101,93 @@ export function complementName(stem: string): string {
 }
 
 /** The stems the flags ask for, checked against what the model (or set) has. */
-function wantedStems(flags: SeparateFlags, sources: readonly string[], what: string): string[] {
-  const wanted = flags['two-stems'] !== undefined ? [flags['two-stems']] : flags.stems?.split(',').map((s) => s.trim()).filter(Boolean) ?? [...sources];
+function wantedStems(job: SeparateJob, sources: readonly string[], what: string): string[] {
+  const wanted = job.two !== undefined ? [job.two] : job.stems ?? [...sources];
   for (const s of wanted) {
-    if (!sources.includes(s)) throw new StemstreamError('BAD_OPTION', `${what} has no stem "${s}"; it has ${sources.join(', ')}`);
+    if (!sources.includes(s)) throw usageError(`${what} has no stem "${s}"; it has ${sources.join(', ')}`);
   }
   return wanted;
 }
 
+/** The files a run writes: one per stem, and with --two-stems the complement. */
+interface OutputFiles {
+  stems: Map<string, string>;
+  complement?: string;
+  all: string[];
+}
+
+function outputFiles(job: SeparateJob, wanted: readonly string[]): OutputFiles {
+  const stems = new Map(wanted.map((name) => [name, join(job.outDir, `${name}.wav`)]));
+  const complement = job.two !== undefined ? join(job.outDir, `${complementName(job.two)}.wav`) : undefined;
+  return { stems, complement, all: [...stems.values(), ...(complement !== undefined ? [complement] : [])] };
+}
+
+/** Folds a failure during the run into one line that says nothing was written. */
+function runFailed(err: unknown): StemstreamError {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  const code = err instanceof StemstreamError ? err.code : 'RUN_FAILED';
+  return new StemstreamError(code, `separation failed, nothing was written (earlier files are unchanged): ${message}`, { cause: err });
+}
+
 export async function runSeparate(input: string, flags: SeparateFlags): Promise<number> {
-  const overlap = numberFlag('overlap', flags.overlap, (n) => n >= 0 && n < 1, 'in [0, 1)');
-  const shifts = numberFlag('shifts', flags.shifts, (n) => Number.isInteger(n) && n >= 1 && n <= 100, 'an integer from 1 to 100');
-  const seed = numberFlag('seed', flags.seed, Number.isInteger, 'an integer');
-  const threads = numberFlag('threads', flags.threads, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
-  const runtime = (flags.runtime ?? 'auto') as RuntimeChoice;
-  if (!['auto', 'node', 'web'].includes(runtime)) throw new StemstreamError('BAD_OPTION', `--runtime ${flags.runtime}: must be auto, node or web`);
-  if (flags.stems !== undefined && flags['two-stems'] !== undefined) throw new StemstreamError('BAD_OPTION', '--stems and --two-stems cannot be used together');
-
-  const modelPath = flags.model ?? (await defaultModelPath());
+  const job = parseSeparateFlags(input, flags);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-
-  const decoded = await decodeAudioFile(input);
-  if (modelPath.toLowerCase().endsWith('.json')) return runSeparateWithSet(input, decoded, modelPath, flags, { overlap, shifts, seed, runtime, threads });
-  const model = await loadModel(modelPath, { runtime, threads });
+  const cost = costWarning(job.overlap, job.shifts);
+  if (cost) log(cost);
+  checkInputFile(job.input);
+  checkFolderWritable(job.outDir);
+  const modelPath = job.model ?? (await defaultModelPath());
+  if (modelPath.toLowerCase().endsWith('.json')) return runSeparateWithSet(job, modelPath, log);
+  const model = await loadModel(modelPath, { runtime: job.runtime, threads: job.threads });
   try {
-    const { info } = model;
-    const wanted = wantedStems(flags, info.sources, 'the model');
-    const audio = fitAudio(decoded, info.sampleRate, info.channels, log);
-
-    const outDir = flags.out ?? join('separated', basename(input, extname(input)));
-    await mkdir(outDir, { recursive: true });
-    const format = flags.float ? 'float32' : 'pcm16';
-    const C = info.channels;
-    const writers = new Map<string, WavFileWriter>();
-    for (const s of wanted) writers.set(s, await WavFileWriter.open(join(outDir, `${s}.wav`), { sampleRate: info.sampleRate, channels: C, format }));
-    const two = flags['two-stems'];
-    const complement = two !== undefined ? await WavFileWriter.open(join(outDir, `${complementName(two)}.wav`), { sampleRate: info.sampleRate, channels: C, format }) : undefined;
-    const rest: Float32Array[] = Array.from({ length: C }, () => new Float32Array(info.segmentSamples));
-
-    const seconds = (audio.channels[0]?.length ?? 0) / info.sampleRate;
-    log(`separating ${input} (${seconds.toFixed(1)} s) with ${basename(modelPath)} on ${model.runtime.name} (${model.runtime.threads} threads) into ${outDir}`);
+    const files = outputFiles(job, wantedStems(job, model.info.sources, 'the model'));
+    checkFilesWritable(files.all);
+    const decoded = await readInputAudio(job.input, { strict: job.strict, log });
+    const audio = fitAudio(decoded, model.info.sampleRate, model.info.channels, log);
+    const seconds = audio.channels[0].length / model.info.sampleRate;
+    log(`separating ${job.input} (${seconds.toFixed(1)} s) with ${basename(modelPath)} on ${model.runtime.name} (${model.runtime.threads} threads) into ${job.outDir}`);
     const progress = createProgress('separating');
+    const stats = await separateToFiles(audio, model, job, files, (p) => progress.update(p.done, p.total, p.etaMs));
+    const rtf = stats.wallMs / 1000 / Math.max(seconds, 1e-9);
+    progress.finish(`done in ${(stats.wallMs / 1000).toFixed(1)} s (${rtf.toFixed(2)} s per second of audio, ${stats.segments} segments): ${files.all.join(', ')}`);
+    return 0;
+  } finally {
+    await model.dispose();
+  }
+}
+
+/**
+ * Runs the separation into temporaries of `files` and puts them in place when
+ * all of it succeeded; on any error they are removed and the error rethrown.
+ */
+async function separateToFiles(
+  audio: AudioData,
+  model: SeparationModel,
+  job: SeparateJob,
+  files: OutputFiles,
+  onProgress: (p: { done: number; total: number; etaMs: number }) => void,
+): Promise<SeparationStats> {
+  const { info } = model;
+  const C = info.channels;
+  const output = AtomicOutput.begin(files.all);
+  const writers: WavFileWriter[] = [];
+  const open = async (path: string) => {
+    const w = await WavFileWriter.open(output.tempPath(path), { sampleRate: info.sampleRate, channels: C, format: job.format });
+    writers.push(w);
+    return w;
+  };
+  try {
+    const stemWriters: [number, WavFileWriter][] = [];
+    for (const [name, path] of files.stems) stemWriters.push([info.sources.indexOf(name), await open(path)]);
+    const complement = files.complement !== undefined ? await open(files.complement) : undefined;
+    const two = job.two;
+    const rest: Float32Array[] = Array.from({ length: C }, () => new Float32Array(info.segmentSamples));
     const stats = await separateStream(
       audio,
       model,
-      { overlap, shifts, seed, normalize: flags['no-normalize'] !== true, onProgress: (p) => progress.update(p.segmentsDone, p.segmentsTotal, p.etaMs) },
+      { overlap: job.overlap, shifts: job.shifts, seed: job.seed, normalize: job.normalize, onProgress: (p) => onProgress({ done: p.segmentsDone, total: p.segmentsTotal, etaMs: p.etaMs }) },
       async (block) => {
-        for (const [name, writer] of writers) {
-          const s = info.sources.indexOf(name);
-          await writer.write(block.rows.slice(s * C, s * C + C), 0, block.frames);
-        }
+        for (const [s, writer] of stemWriters) await writer.write(block.rows.slice(s * C, s * C + C), 0, block.frames);
         if (complement && two !== undefined) {
           // Mix minus the stem: exactly what is left, the karaoke track for vocals.
           const s = info.sources.indexOf(two);
@@ -106,51 +201,59 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
         }
       },
     );
-    for (const w of writers.values()) await w.close();
-    await complement?.close();
-    const rtf = stats.wallMs / 1000 / Math.max(seconds, 1e-9);
-    progress.finish(`done in ${(stats.wallMs / 1000).toFixed(1)} s (${rtf.toFixed(2)} s per second of audio, ${stats.segments} segments): ${[...writers.keys(), ...(two !== undefined ? [complementName(two)] : [])].map((s) => join(outDir, `${s}.wav`)).join(', ')}`);
-    return 0;
-  } finally {
-    await model.dispose();
+    for (const w of writers) await w.close();
+    output.commit();
+    return stats;
+  } catch (err) {
+    for (const w of writers) await w.abort();
+    output.abort();
+    throw runFailed(err);
   }
 }
 
 /** The same job with a model set (manifest .json): members run whole, stems are written at the end. */
-async function runSeparateWithSet(
-  input: string,
-  decoded: AudioData,
-  manifest: string,
-  flags: SeparateFlags,
-  o: { overlap?: number; shifts?: number; seed?: number; runtime: RuntimeChoice; threads?: number },
-): Promise<number> {
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  const set = await loadModelSet(manifest, { runtime: o.runtime, threads: o.threads });
+async function runSeparateWithSet(job: SeparateJob, manifest: string, log: (line: string) => void): Promise<number> {
+  const set = await loadModelSet(manifest, { runtime: job.runtime, threads: job.threads });
   try {
-    const two = flags['two-stems'];
-    const wanted = wantedStems(flags, set.sources, 'the model set');
-    const audio = fitAudio(decoded, set.sampleRate, set.channels, log);
-    const outDir = flags.out ?? join('separated', basename(input, extname(input)));
-    await mkdir(outDir, { recursive: true });
-    const format = flags.float ? 'float32' : 'pcm16';
-    log(`separating ${input} with the set ${set.name} (${set.members.length} models) into ${outDir}`);
+    const two = job.two;
+    const wanted = wantedStems(job, set.sources, 'the model set');
+    const files = outputFiles(job, wanted);
+    checkFilesWritable(files.all);
+    const audio = fitAudio(await readInputAudio(job.input, { strict: job.strict, log }), set.sampleRate, set.channels, log);
+    log(`separating ${job.input} with the set ${set.name} (${set.members.length} models) into ${job.outDir}`);
     const progress = createProgress('separating');
     const t0 = performance.now();
-    const result = await separateWithSet(audio, set, {
-      stems: wanted, overlap: o.overlap, shifts: o.shifts, seed: o.seed, normalize: flags['no-normalize'] !== true,
-      onProgress: (p) => progress.update(p.segmentsDone, p.segmentsTotal, p.etaMs),
-    });
-    const written: string[] = [];
-    const write = async (name: string, channels: Float32Array[]) => {
-      const path = join(outDir, `${name}.wav`);
-      const w = await WavFileWriter.open(path, { sampleRate: set.sampleRate, channels: set.channels, format });
-      await w.write(channels);
-      await w.close();
-      written.push(path);
-    };
-    for (const name of wanted) await write(name, result.stems[name]);
-    if (two !== undefined) await write(complementName(two), audio.channels.map((mix, c) => mix.map((v, t) => v - result.stems[two][c][t])));
-    progress.finish(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s with ${result.modelsRun.length} of ${set.members.length} models: ${written.join(', ')}`);
+    let result: Awaited<ReturnType<typeof separateWithSet>>;
+    try {
+      result = await separateWithSet(audio, set, {
+        stems: wanted, overlap: job.overlap, shifts: job.shifts, seed: job.seed, normalize: job.normalize,
+        onProgress: (p) => progress.update(p.segmentsDone, p.segmentsTotal, p.etaMs),
+      });
+    } catch (err) {
+      throw runFailed(err);
+    }
+    const contents: [string, Float32Array[]][] = [...files.stems].map(([name, path]) => [path, result.stems[name]]);
+    if (files.complement !== undefined && two !== undefined) {
+      contents.push([files.complement, audio.channels.map((mix, c) => mix.map((v, t) => v - result.stems[two][c][t]))]);
+    }
+    const output = AtomicOutput.begin(files.all);
+    try {
+      for (const [path, channels] of contents) {
+        const w = await WavFileWriter.open(output.tempPath(path), { sampleRate: set.sampleRate, channels: set.channels, format: job.format });
+        try {
+          await w.write(channels);
+          await w.close();
+        } catch (err) {
+          await w.abort();
+          throw err;
+        }
+      }
+      output.commit();
+    } catch (err) {
+      output.abort();
+      throw runFailed(err);
+    }
+    progress.finish(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s with ${result.modelsRun.length} of ${set.members.length} models: ${files.all.join(', ')}`);
     return 0;
   } finally {
     await set.dispose();

@@ -3,16 +3,24 @@
  * headless (audio-thread core + inference worker thread over the shared rings)
  * as live input, and writes what the audio thread output: mix.wav and one WAV
  * per stem, unshifted (output n ↔ input n − latencySamples), plus stats.
+ *
+ * Flags, input and output paths are checked before the engine starts; the
+ * files are written under temporary names and renamed into place together.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { decodeAudioFile } from '../audio/decode.js';
 import { WavFileWriter } from '../audio/wav.js';
+import { qualityLatency } from '../engine/latency.js';
 import { runHeadlessStream } from '../engine/node-harness.js';
 import { StemstreamError } from '../errors.js';
-import { defaultModelPath, describeModel } from '../model/model.js';
+import { defaultModelPath, describeModel, type ModelInfo } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
+import { checkLowLatency } from '../separate/segmentation.js';
+import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
 import { fitAudio } from './fit-audio.js';
+import { checkInputFile, readInputAudio } from './input.js';
+import { choiceOption, decimalOption, textOption, threadsOption, usageError } from './options.js';
+import { costWarning, overlapOption } from './separate-command.js';
 
 export interface StreamFlags {
   out?: string;
@@ -27,52 +35,111 @@ export interface StreamFlags {
   runtime?: string;
   threads?: string;
   float?: boolean;
+  strict?: boolean;
+}
+
+/** The flags of a stream run, checked and typed. */
+interface StreamJob {
+  input: string;
+  outDir: string;
+  model?: string;
+  mode: 'quality' | 'low-latency';
+  hop: number;
+  lookahead: number;
+  overlap: number;
+  realtime: boolean;
+  track: boolean;
+  json?: string;
+  runtime: RuntimeChoice;
+  threads?: number;
+  float: boolean;
+  strict: boolean;
+}
+
+/** Longest hop or look-ahead: far more than any model's segment, so only a typo gets here. */
+const MAX_STREAM_SECONDS = 600;
+
+function parseStreamFlags(input: string, flags: StreamFlags): StreamJob {
+  const mode = choiceOption('mode', flags.mode, ['quality', 'low-latency'] as const, 'quality');
+  if (flags.track && mode !== 'quality') throw usageError('--track uses quality mode (the whole track is known, so segments run ahead); leave out --mode low-latency');
+  if (mode !== 'low-latency') {
+    for (const name of ['hop', 'lookahead'] as const) {
+      if (flags[name] !== undefined) throw usageError(`--${name} applies to --mode low-latency only`);
+    }
+  }
+  return {
+    input,
+    outDir: textOption('out', flags.out) ?? join('streamed', basename(input, extname(input))),
+    model: textOption('model', flags.model),
+    mode,
+    hop: decimalOption('hop', flags.hop, { min: Number.MIN_VALUE, max: MAX_STREAM_SECONDS, rule: `seconds > 0 (at most ${MAX_STREAM_SECONDS})` }) ?? 1,
+    lookahead: decimalOption('lookahead', flags.lookahead, { min: 0, max: MAX_STREAM_SECONDS, rule: `seconds ≥ 0 (at most ${MAX_STREAM_SECONDS})` }) ?? 1,
+    overlap: overlapOption(flags.overlap) ?? 0.25,
+    realtime: flags.realtime === true,
+    track: flags.track === true,
+    json: textOption('json', flags.json),
+    runtime: choiceOption('runtime', flags.runtime, ['auto', 'node', 'web'] as const, 'auto'),
+    threads: threadsOption(flags.threads),
+    float: flags.float === true,
+    strict: flags.strict === true,
+  };
+}
+
+/** What the model's geometry allows: low-latency hop/look-ahead within a segment, a quality stride the audio thread can wait for. */
+function checkGeometry(job: StreamJob, info: ModelInfo): { hopFrames: number; lookaheadFrames: number } {
+  const hopFrames = Math.round(job.hop * info.sampleRate);
+  const lookaheadFrames = Math.round(job.lookahead * info.sampleRate);
+  const N = info.segmentSamples;
+  const seconds = (n: number) => `${(n / info.sampleRate).toFixed(3)} s`;
+  if (job.mode === 'low-latency') {
+    try {
+      checkLowLatency(N, hopFrames, lookaheadFrames);
+    } catch {
+      throw usageError(`--hop ${job.hop} --lookahead ${job.lookahead}: the hop must be at least one sample and hop + look-ahead at most the model's segment (${seconds(N)}, ${N} samples)`);
+    }
+  } else if (!job.track) {
+    try {
+      qualityLatency(N, job.overlap);
+    } catch (err) {
+      throw usageError(`--overlap ${job.overlap}: too high for this model's ${seconds(N)} segment in real time (${(err as Error).message}); use a lower overlap`);
+    }
+  }
+  return { hopFrames, lookaheadFrames };
 }
 
 export async function runStream(input: string, flags: StreamFlags): Promise<number> {
-  const mode = flags.mode ?? 'quality';
-  if (mode !== 'quality' && mode !== 'low-latency') throw new StemstreamError('BAD_OPTION', `--mode ${mode}: must be quality or low-latency`);
-  const seconds = (name: string, v: string | undefined, dflt: number) => {
-    const x = v === undefined ? dflt : Number(v);
-    if (!(x >= 0 && Number.isFinite(x))) throw new StemstreamError('BAD_OPTION', `--${name} ${v}: must be seconds ≥ 0`);
-    return x;
-  };
-  const hop = seconds('hop', flags.hop, 1);
-  const lookahead = seconds('lookahead', flags.lookahead, 1);
-  const overlap = flags.overlap === undefined ? 0.25 : Number(flags.overlap);
-  if (!(overlap >= 0 && overlap < 1)) throw new StemstreamError('BAD_OPTION', `--overlap ${flags.overlap}: must be in [0, 1)`);
+  const job = parseStreamFlags(input, flags);
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const modelPath = flags.model ?? (await defaultModelPath());
+  if (job.mode === 'quality') {
+    const cost = costWarning(job.overlap, undefined);
+    if (cost) log(cost);
+  }
+  checkInputFile(job.input);
+  checkFolderWritable(job.outDir);
+  const modelPath = job.model ?? (await defaultModelPath());
   const bytes = new Uint8Array(await readFile(modelPath).catch((err: Error) => { throw new StemstreamError('IO', `cannot read the model file ${modelPath}: ${err.message}`); }));
   const info = describeModel(bytes, modelPath);
-  const audio = fitAudio(await decodeAudioFile(input), info.sampleRate, info.channels);
-  const outDir = flags.out ?? join('streamed', basename(input, extname(input)));
-  await mkdir(outDir, { recursive: true });
-  if (flags.track && mode !== 'quality') throw new StemstreamError('BAD_OPTION', '--track uses quality mode (the whole track is known, so segments run ahead)');
-  log(`streaming ${input} through the real-time engine (${flags.track ? 'track, ' : ''}${mode} mode${flags.realtime ? ', paced to real time' : ', as fast as possible'}) into ${outDir}`);
+  const { hopFrames, lookaheadFrames } = checkGeometry(job, info);
+  const wavs = ['mix', ...info.sources].map((name) => [name, join(job.outDir, `${name}.wav`)] as const);
+  const finals = [...wavs.map(([, path]) => path), ...(job.json !== undefined ? [job.json] : [])];
+  checkFilesWritable(finals);
+  const audio = fitAudio(await readInputAudio(job.input, { strict: job.strict, log }), info.sampleRate, info.channels);
+  log(`streaming ${job.input} through the real-time engine (${job.track ? 'track, ' : ''}${job.mode} mode${job.realtime ? ', paced to real time' : ', as fast as possible'}) into ${job.outDir}`);
   const result = await runHeadlessStream(audio, bytes, {
-    mode,
-    track: flags.track === true,
-    hopFrames: Math.round(hop * info.sampleRate),
-    lookaheadFrames: Math.round(lookahead * info.sampleRate),
-    overlap,
-    realtime: flags.realtime === true,
-    runtime: (flags.runtime ?? 'auto') as RuntimeChoice,
-    threads: flags.threads === undefined ? undefined : Number(flags.threads),
+    mode: job.mode,
+    track: job.track,
+    hopFrames,
+    lookaheadFrames,
+    overlap: job.overlap,
+    realtime: job.realtime,
+    runtime: job.runtime,
+    threads: job.threads,
     onProgress: (n, total) => process.stderr.isTTY && process.stderr.write(`\rrendered ${(n / info.sampleRate).toFixed(1)} / ${(total / info.sampleRate).toFixed(1)} s `),
   });
-  const format = flags.float ? 'float32' : 'pcm16';
-  const write = async (name: string, channels: Float32Array[]) => {
-    const w = await WavFileWriter.open(join(outDir, `${name}.wav`), { sampleRate: info.sampleRate, channels: info.channels, format });
-    await w.write(channels);
-    await w.close();
-  };
-  await write('mix', result.mix);
-  for (const s of result.sources) await write(s, result.stems[s]);
   const stats = {
-    mode,
-    track: flags.track === true,
-    ...(mode === 'low-latency' ? { hopSeconds: hop, lookaheadSeconds: lookahead } : {}),
+    mode: job.mode,
+    track: job.track,
+    ...(job.mode === 'low-latency' ? { hopSeconds: job.hop, lookaheadSeconds: job.lookahead } : {}),
     latencySamples: result.latencySamples,
     latencySeconds: result.latencySamples / info.sampleRate,
     sampleRate: info.sampleRate,
@@ -87,7 +154,25 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
     worklet: result.worklet,
     worker: result.worker,
   };
-  if (flags.json) await writeFile(flags.json, `${JSON.stringify(stats, null, 2)}\n`);
+  const output = AtomicOutput.begin(finals);
+  try {
+    const format = job.float ? 'float32' : 'pcm16';
+    for (const [name, path] of wavs) {
+      const w = await WavFileWriter.open(output.tempPath(path), { sampleRate: info.sampleRate, channels: info.channels, format });
+      try {
+        await w.write(name === 'mix' ? result.mix : result.stems[name]);
+        await w.close();
+      } catch (err) {
+        await w.abort();
+        throw err;
+      }
+    }
+    if (job.json !== undefined) await writeFile(output.tempPath(job.json), `${JSON.stringify(stats, null, 2)}\n`);
+    output.commit();
+  } catch (err) {
+    output.abort();
+    throw err;
+  }
   log(`${process.stderr.isTTY ? '\n' : ''}done: latency ${result.latencySamples} samples (${stats.latencySeconds.toFixed(2)} s), ${stats.underruns} underruns, ${stats.segments} segments; output n ↔ input n − ${result.latencySamples}`);
   return 0;
 }

@@ -2,6 +2,7 @@
  * Track normalisation, as Demucs' command line does around apply_model:
  * ref = mean over channels; x' = (x - mean(ref)) / std(ref); stems * std + mean.
  */
+import { finiteOrZero } from '../audio/finite.js';
 import type { AudioData } from '../audio/types.js';
 
 export interface TrackStats {
@@ -11,7 +12,11 @@ export interface TrackStats {
 
 export const IDENTITY_STATS: TrackStats = { mean: 0, std: 1 };
 
-/** Mean and unbiased standard deviation of the channel-mean signal, in float64. */
+/**
+ * Mean and unbiased standard deviation of the channel-mean signal, in float64.
+ * NaN and ±Infinity count as 0: one of them would make both statistics NaN and
+ * the whole track's stems silent or NaN.
+ */
 export function trackStats(audio: AudioData): TrackStats {
   const chans = audio.channels;
   const n = chans.length === 0 ? 0 : chans[0].length;
@@ -20,14 +25,14 @@ export function trackStats(audio: AudioData): TrackStats {
   let sum = 0;
   for (let i = 0; i < n; i++) {
     let m = 0;
-    for (let k = 0; k < c; k++) m += chans[k][i];
+    for (let k = 0; k < c; k++) m += finiteOrZero(chans[k][i]);
     sum += m / c;
   }
   const mean = sum / n;
   let sq = 0;
   for (let i = 0; i < n; i++) {
     let m = 0;
-    for (let k = 0; k < c; k++) m += chans[k][i];
+    for (let k = 0; k < c; k++) m += finiteOrZero(chans[k][i]);
     const d = m / c - mean;
     sq += d * d;
   }

@@ -6,6 +6,7 @@
  */
 import { DEFAULT_OVERLAP, MAX_SHIFT_SECONDS } from '../constants.js';
 import { StemstreamError } from '../errors.js';
+import { countNonFinite, describeNonFinite, finiteOrZero } from '../audio/finite.js';
 import type { AudioData } from '../audio/types.js';
 import type { SeparationModel } from '../model/model.js';
 import { IDENTITY_STATS, trackStats, type TrackStats } from './normalize.js';
@@ -23,6 +24,8 @@ export interface SeparateOptions {
   /** Normalise the track by its mean and std before separation and undo it after, as Demucs' CLI does. Default true. */
   normalize?: boolean;
   onProgress?: (progress: SeparateProgress) => void;
+  /** Told about input the separation had to repair (NaN or infinite samples, separated as silence). */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
   /** Reuse a segment runner (its buffers) across calls with the same model. */
   runner?: SegmentRunner;
@@ -48,6 +51,8 @@ export interface SeparationStats {
   glueMs: number;
   wallMs: number;
   normalization: TrackStats;
+  /** Input samples that were NaN or ±Infinity and were separated as 0 (the stems stay finite). */
+  nonFiniteSamples: number;
 }
 
 /** Final stem samples [start, start + frames); row s * C + c. Rows are reused after the sink returns. */
@@ -91,7 +96,7 @@ export function checkAudioForModel(audio: AudioData, model: SeparationModel): vo
   }
 }
 
-/** Copies track samples [start, start + N) of every channel, normalised, zeros outside the track. */
+/** Copies track samples [start, start + N) of every channel, normalised, zeros outside the track and for NaN or ±Infinity. */
 export function readSegment(audio: AudioData, start: number, dst: Float32Array[], stats: TrackStats): void {
   const len = audio.channels[0].length;
   const inv = 1 / stats.std;
@@ -103,7 +108,7 @@ export function readSegment(audio: AudioData, start: number, dst: Float32Array[]
     const from = Math.max(0, -start);
     const to = Math.min(n, len - start);
     out.fill(0, 0, Math.max(0, Math.min(from, n)));
-    for (let i = from; i < to; i++) out[i] = (src[start + i] - mean) * inv;
+    for (let i = from; i < to; i++) out[i] = (finiteOrZero(src[start + i]) - mean) * inv;
     out.fill(0, Math.max(from, to), n);
   }
 }
@@ -126,13 +131,15 @@ export async function separateStream(
   const rand = random(options.seed ?? 0);
   const shiftOffsets = shifts > 1 ? Array.from({ length: shifts }, () => Math.floor(rand() * (maxShift + 1))) : [];
   const plan = planSegments(length, N, options.overlap ?? DEFAULT_OVERLAP, shiftOffsets, maxShift);
+  const nonFinite = countNonFinite(audio);
+  if (nonFinite.count > 0) options.onWarning?.(`${describeNonFinite(nonFinite, audio.sampleRate)}; they were separated as silence`);
   const stats = options.normalize === false ? IDENTITY_STATS : trackStats(audio);
   const runner = options.runner ?? new SegmentRunner(model);
   if (runner.segmentSamples !== N || runner.output.length !== S * C) throw new StemstreamError('BAD_OPTION', 'the segment runner was made for another model');
   const ola = new OverlapAdd(plan, S * C, segmentWeights(N));
   const block: Float32Array[] = Array.from({ length: S * C }, () => new Float32Array(N));
 
-  const result: SeparationStats = { segments: plan.jobs.length, runMs: 0, dspMs: 0, glueMs: 0, wallMs: 0, normalization: stats };
+  const result: SeparationStats = { segments: plan.jobs.length, runMs: 0, dspMs: 0, glueMs: 0, wallMs: 0, normalization: stats, nonFiniteSamples: nonFinite.count };
   const t0 = performance.now();
   const drain = async () => {
     for (;;) {
