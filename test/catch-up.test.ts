@@ -137,6 +137,24 @@ describe('InferenceLoop catching up (simulated clock, real geometry)', () => {
     expect(wetWhileSlow).toBeGreaterThan(0);
   });
 
+  it('far slower than real time (2.5 × the stride: nothing can be on time), then 0.5 ×: still notices the speed-up (a job runs after every three skipped) and is wet again within four strides', async () => {
+    const strideMs = (segmentStride(N, 0.25) / RATE) * 1000;
+    const slowUntil = 60 * RATE + N;
+    let speedUp = -1;
+    const sim = simulate((clock) => {
+      if (clock < slowUntil) return 2.5 * strideMs;
+      if (speedUp < 0) speedUp = clock;
+      return 0.5 * strideMs;
+    }, 150);
+    await sim.run();
+    expect(sim.stats().badSkips).toBe(0);
+    expect(sim.loop.stats.segmentsSkipped).toBeGreaterThan(0);
+    const resumeClock = wetFrom(sim.onTime, sim.length) + sim.L;
+    console.log(`simulated 2.5×: ${sim.loop.stats.segments} jobs run, ${sim.loop.stats.segmentsSkipped} skipped; wet again ${((resumeClock - speedUp) / sim.stride).toFixed(2)} strides after the speed-up`);
+    expect(speedUp).toBeGreaterThan(0);
+    expect(resumeClock - speedUp).toBeLessThanOrEqual(4 * sim.stride);
+  });
+
   it('on a clock that waits for the worker (deadlineFramesPerMs 0), skips only jobs already entirely late', async () => {
     const stride = segmentStride(N, 0.25);
     const L = qualityLatency(N, 0.25);

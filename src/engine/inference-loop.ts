@@ -55,6 +55,12 @@ export interface LoopStats {
 
 /** How often the input is drained while a run is in flight (asynchronous backends only), ms. */
 const DRAIN_INTERVAL_MS = 10;
+/**
+ * After this many jobs skipped in a row, the next one runs anyway: the skip
+ * rule predicts from the last run's time, and without a run that time would
+ * never be measured again, so a machine that got faster would never be noticed.
+ */
+const MAX_SKIPS_BEFORE_PROBE = 3;
 
 export class InferenceLoop {
   readonly stats: LoopStats = { segments: 0, runMsTotal: 0, lastRunMs: 0, framesOut: 0, framesIn: 0, segmentsSkipped: 0, framesSkipped: 0 };
@@ -68,6 +74,8 @@ export class InferenceLoop {
   private outAt = 0;
   /** Frames of skipped jobs the stem stream is owed (paid with skipFrames once the consumer is past them). */
   private skipOwed = 0;
+  /** Jobs skipped since the last one ran. */
+  private skipsInRow = 0;
   private readonly chunk: number;
   private readonly catchUp: CatchUpOptions;
 
@@ -155,9 +163,10 @@ export class InferenceLoop {
     if (this.outPending > 0 || this.separator.framesReady > this.separator.stride) return moved > 0 ? 'moved' : 'idle';
     let skipped = false;
     if (this.separator.framesReady === 0) {
-      while (this.nextJobTooLate()) {
+      while (this.skipsInRow < MAX_SKIPS_BEFORE_PROBE && this.nextJobTooLate()) {
         this.skipOwed += this.separator.skipJob();
         this.stats.segmentsSkipped++;
+        this.skipsInRow++;
         skipped = true;
       }
       if (skipped) this.flushOut();
@@ -174,6 +183,7 @@ export class InferenceLoop {
         this.feedIn();
       }
       await step;
+      this.skipsInRow = 0;
       const t = this.separator.lastTiming;
       if (t) {
         this.stats.segments++;
