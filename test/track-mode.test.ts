@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RENDER_QUANTUM } from '../src/constants.js';
-import { CTRL, createSharedState, setStemMute, setStemSolo } from '../src/engine/shared-layout.js';
+import { CTRL, createSharedState, setStemMute, setStemSolo, setStemsEnabled } from '../src/engine/shared-layout.js';
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
 import type { FromWorker } from '../src/engine/worker-protocol.js';
 import { parseWav } from '../src/audio/wav.js';
@@ -197,6 +197,26 @@ describe('TrackPlayerCore', () => {
     expect(jump).toBeLessThan(0.02);
   });
 
+  it('counts dry playback (stems not ready under the playhead) as underruns, like live mode, and only while heard', () => {
+    const { track } = readyTrack(40 * TRACK_BLOCK);
+    track.ready.fill(0);
+    const { render, state } = player(track);
+    const underruns = () => Atomics.load(state.controlI32, CTRL.UNDERRUN_QUANTA);
+    render(8); // paused: nothing heard, nothing counted
+    expect(underruns()).toBe(0);
+    setPlaying(track, true);
+    render(10);
+    expect(underruns()).toBe(10); // every quantum played the track itself
+    expect(Atomics.load(track.transport, TRACK.NOT_READY_QUANTA)).toBe(10);
+    track.ready.fill(1);
+    render(10);
+    expect(underruns()).toBe(10); // stems ready: no more
+    track.ready.fill(0);
+    setStemsEnabled(state, false);
+    render(6);
+    expect(underruns()).toBe(10); // bypassed: the track is what was asked for
+  });
+
   it('seeks with a fade out, a jump and a fade in; loops; stops at the end', () => {
     const { audio, track } = readyTrack(20 * TRACK_BLOCK);
     const { render, core } = player(track);
@@ -297,6 +317,55 @@ describe('inference worker, track input (the worker body in-process, onnxruntime
     expect(messages.filter((m) => m.type === 'error')).toEqual([]);
     handle({ type: 'stop', id: 9 });
     await until((m) => m.type === 'stopped', 'stopped');
+  });
+
+  it('a run failing on the only provider ends the loop cleanly: the pending export and the worker answer with the typed cause, stop answers at once', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains });
+    const length = 4 * TINY_SEGMENT;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 14).audio };
+    const { handle, messages, until } = await startWorker(bytes, { faults: { throwAfterRuns: 1 } });
+    const track = createTrackState(audio.channels, 4, 44100);
+    handle({ type: 'load-track', id: 2, track: track.buffers, normalize: false });
+    handle({ type: 'export', id: 3, baseName: 'x' });
+    const errors = async () => {
+      for (let i = 0; i < 400 && messages.filter((m) => m.type === 'error').length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      return messages.filter((m) => m.type === 'error');
+    };
+    const [exportError, workerError] = await errors();
+    expect(exportError).toMatchObject({ id: 3, code: 'INFERENCE_FAILED', fatal: true });
+    if (exportError.type === 'error') expect(exportError.message).toMatch(/session\.run failed.*throwAfterRuns/);
+    expect(workerError).toMatchObject({ id: -1, code: 'INFERENCE_FAILED', fatal: true });
+    const t0 = performance.now();
+    handle({ type: 'stop', id: 9 });
+    await until((m) => m.type === 'stopped', 'stopped');
+    expect(performance.now() - t0).toBeLessThan(200);
+  });
+
+  it('a restarted worker keeps the track\'s generation: a track already separated exports at once, and equals separate()', async () => {
+    const bytes = makeDemucsLayoutModel({ waveGains });
+    const length = 2 * TINY_SEGMENT;
+    const audio = { sampleRate: 44100, channels: noiseInput(2, length, 15).audio.map((c) => c.map((v) => v * 0.2)) };
+    const first = await startWorker(bytes);
+    const track = createTrackState(audio.channels, 4, 44100);
+    first.handle({ type: 'load-track', id: 2, track: track.buffers, normalize: false });
+    await first.until((m) => m.type === 'segment' && allReady(track, 1), 'all ready');
+    first.handle({ type: 'stop', id: 9 });
+    await first.until((m) => m.type === 'stopped', 'stopped');
+    // A fresh worker on the same shared track, told its generation (what StemEngine replays).
+    const fresh = await startWorker(bytes, { resume: true });
+    fresh.handle({ type: 'load-track', id: 2, track: track.buffers, normalize: false, generation: 1 });
+    fresh.handle({ type: 'export', id: 3, baseName: 'again', format: 'float32' });
+    const out = await fresh.until((m) => m.type === 'exported', 'exported');
+    if (out.type !== 'exported') throw new Error('unreachable');
+    const exportedAt = fresh.messages.findIndex((m) => m.type === 'exported');
+    expect(fresh.messages.slice(0, exportedAt).filter((m) => m.type === 'segment')).toEqual([]); // not recomputed first
+    const model = await loadModel(bytes);
+    const ref = await separate(audio, model, { normalize: false });
+    await model.dispose();
+    const vocals = parseWav(out.files[3].data);
+    for (let c = 0; c < 2; c++) expect(vocals.channels[c]).toEqual(ref.stems.vocals[c]);
+    fresh.handle({ type: 'stop', id: 9 });
+    await fresh.until((m) => m.type === 'stopped', 'stopped');
   });
 
   it('swaps the model mid-track: old stems stay until the new generation replaces them all', async () => {

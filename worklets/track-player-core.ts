@@ -26,6 +26,12 @@
  * fade-out always has stems to fade with), else for 0. A frame whose block is
  * not ready plays dry whatever w is (only reachable right after a loop jump).
  * After a seek's jump (t = 0, silence) w takes its target at once.
+ *
+ * Counters. A quantum heard (stems enabled) with a frame whose stems are not
+ * ready is dry playback: it counts in CTRL.UNDERRUN_QUANTA (as a late quantum
+ * does in live mode), TRACK.NOT_READY_QUANTA and CTRL.DRY_FALLBACK_QUANTA; a
+ * quantum only crossfading counts in DRY_FALLBACK_QUANTA. Atomics.add on
+ * preallocated slots: nothing allocated.
  */
 import { RENDER_QUANTUM } from '../src/constants.js';
 import { CTRL, type SharedState } from '../src/engine/shared-layout.js';
@@ -298,7 +304,12 @@ export class TrackPlayerCore {
     Atomics.add(i32, CTRL.QUANTA_RENDERED, 1);
     if (k > 0 && enabled && (notReady || p < R)) {
       Atomics.add(i32, CTRL.DRY_FALLBACK_QUANTA, 1);
-      if (notReady) Atomics.add(t, TRACK.NOT_READY_QUANTA, 1);
+      if (notReady) {
+        // Dry playback, counted as live mode counts a late quantum: StemEngine's
+        // 'underrun' events and status() read UNDERRUN_QUANTA in both modes.
+        Atomics.add(t, TRACK.NOT_READY_QUANTA, 1);
+        Atomics.add(i32, CTRL.UNDERRUN_QUANTA, 1);
+      }
     }
     this.f32[CTRL.WET] = p / R;
     this.gains.publish();

@@ -3,13 +3,15 @@
  *
  * Reading: PCM 8/16/24/32-bit integer, IEEE float 32/64, plain or
  * WAVE_FORMAT_EXTENSIBLE headers; unknown chunks (LIST, bext, JUNK, ...) are
- * skipped, odd-sized chunks are followed by their pad byte.
+ * skipped, odd-sized chunks are followed by their pad byte. Either a whole file
+ * in memory (`parseWav`) or frames on demand from disk (`WavFileReader`), with
+ * the same checks and numbers.
  *
  * Writing: 16- or 24-bit PCM or 32-bit float, either as one in-memory file
  * (`encodeWav`) or streamed to disk (`WavFileWriter`).
  *
  * This module does not import Node built-ins at load time so it can be bundled
- * for browsers; only `WavFileWriter.open` loads `node:fs/promises`.
+ * for browsers; only `WavFileWriter.open` and `WavFileReader.open` load `node:fs`.
  */
 import { StemstreamError } from '../errors.js';
 import type { AudioData } from './types.js';
@@ -129,18 +131,20 @@ export interface ParseWavOptions {
 }
 
 /** A chunk header at `pos` whose chunk ends within the file: 4 printable ASCII bytes and a size that fits. */
-function chunkFits(bytes: Uint8Array, view: DataView, pos: number): boolean {
-  if (pos + 8 > bytes.length || !/^[\x20-\x7e]{4}$/.test(fourcc(bytes, pos))) return false;
-  return pos + 8 + view.getUint32(pos + 4, true) <= bytes.length;
+function chunkFits(src: ByteSource, pos: number): boolean {
+  if (pos + 8 > src.length) return false;
+  const header = src.at(pos, 8);
+  if (!/^[\x20-\x7e]{4}$/.test(fourcc(header, 0))) return false;
+  return pos + 8 + viewOf(header).getUint32(4, true) <= src.length;
 }
 
 /**
  * A data size field a streaming writer left unpatched: 0xFFFFFFFF, or 0 with
  * bytes after it that are not another chunk. The audio then runs to the end of the file.
  */
-function unpatchedDataSize(bytes: Uint8Array, view: DataView, size: number, body: number): boolean {
+function unpatchedDataSize(src: ByteSource, size: number, body: number): boolean {
   if (size === UINT32_MAX) return true;
-  return size === 0 && body < bytes.length && !chunkFits(bytes, view, body);
+  return size === 0 && body < src.length && !chunkFits(src, body);
 }
 
 function seconds(frames: number, sampleRate: number): string {
@@ -158,26 +162,55 @@ function truncationWarning(fmt: WavFormat, declared: number, available: number, 
   );
 }
 
-/** Parses a RIFF/WAVE file held in memory into planar float samples. */
-export function parseWav(bytes: Uint8Array, opts: ParseWavOptions = {}): AudioData {
-  if (bytes.length === 0) throw bad('not a WAV file: the file is empty');
-  if (bytes.length < 12) {
-    throw bad(`not a WAV file: only ${bytes.length} bytes (${describeBytes(bytes, 0, 12)}), a WAV header needs 12`);
+/**
+ * Random access to the bytes of a WAV file: in memory (parseWav) or on disk
+ * (WavFileReader). `at` returns up to `n` bytes from `pos` (fewer at the end).
+ */
+interface ByteSource {
+  length: number;
+  at(pos: number, n: number): Uint8Array;
+}
+
+/** Where a WAV file's samples are and how they are stored. */
+interface WavLayout {
+  fmt: WavFormat;
+  dataOffset: number;
+  /** Bytes of audio there are (may be less than declared: a truncated file). */
+  dataSize: number;
+}
+
+/** A view on `b` (which may be a slice of a larger buffer). */
+function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** The header bytes parseFmt reads: 'fmt ' chunks are 16, 18 or 40 bytes; anything after is not looked at. */
+const FMT_BYTES_READ = 40;
+
+/**
+ * Walks a RIFF/WAVE file's chunks to its 'fmt ' and 'data' chunks: the checks,
+ * errors and warnings of parseWav, on a file in memory or on disk.
+ */
+function locateWav(src: ByteSource, opts: ParseWavOptions): WavLayout {
+  const total = src.length;
+  const head = src.at(0, 12);
+  if (total === 0) throw bad('not a WAV file: the file is empty');
+  if (total < 12) {
+    throw bad(`not a WAV file: only ${total} bytes (${describeBytes(head, 0, 12)}), a WAV header needs 12`);
   }
-  const riff = fourcc(bytes, 0);
+  const riff = fourcc(head, 0);
   if (riff === 'RF64' || riff === 'BW64') {
     throw new StemstreamError(
       'UNSUPPORTED_AUDIO_FORMAT',
       `${riff} (WAV larger than 4 GiB) is not supported; convert it to FLAC or split it, e.g. \`ffmpeg -i in.wav out.flac\``,
     );
   }
-  if (riff !== 'RIFF' || fourcc(bytes, 8) !== 'WAVE') {
+  if (riff !== 'RIFF' || fourcc(head, 8) !== 'WAVE') {
     throw bad(
-      `not a WAV file: expected "RIFF....WAVE" at the start, found ${describeBytes(bytes, 0, 4)} … ` +
-        `${describeBytes(bytes, 8, 4)}`,
+      `not a WAV file: expected "RIFF....WAVE" at the start, found ${describeBytes(head, 0, 4)} … ` +
+        `${describeBytes(head, 8, 4)}`,
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
   let fmt: WavFormat | undefined;
   let dataOffset = -1;
@@ -185,23 +218,25 @@ export function parseWav(bytes: Uint8Array, opts: ParseWavOptions = {}): AudioDa
   let declaredDataSize = 0;
   const seen: string[] = [];
   let pos = 12;
-  while (pos + 8 <= bytes.length && (fmt === undefined || dataOffset < 0)) {
-    const id = fourcc(bytes, pos);
-    const size = view.getUint32(pos + 4, true);
+  while (pos + 8 <= total && (fmt === undefined || dataOffset < 0)) {
+    const header = src.at(pos, 8);
+    const id = fourcc(header, 0);
+    const size = viewOf(header).getUint32(4, true);
     const body = pos + 8;
-    const available = bytes.length - body;
+    const available = total - body;
     seen.push(id);
     if (id === 'fmt ') {
       if (size > available) {
         throw bad(`truncated WAV file: 'fmt ' chunk at byte ${pos} declares ${size} bytes but only ${available} remain`);
       }
-      fmt = parseFmt(bytes, view, body, size);
+      const chunk = src.at(body, Math.min(size, FMT_BYTES_READ));
+      fmt = parseFmt(chunk, viewOf(chunk), 0, size);
     } else if (id === 'data') {
       dataOffset = body;
-      if (unpatchedDataSize(bytes, view, size, body)) {
+      if (unpatchedDataSize(src, size, body)) {
         // Written by a streaming recorder that never patched the size: the audio runs to the end of the file.
         dataSize = available;
-        pos = bytes.length;
+        pos = total;
         continue;
       } else if (size <= available) {
         dataSize = size;
@@ -211,12 +246,12 @@ export function parseWav(bytes: Uint8Array, opts: ParseWavOptions = {}): AudioDa
       } else {
         throw bad(
           `truncated WAV file: the data chunk declares ${size} bytes but only ${available} bytes follow ` +
-            `(file is ${bytes.length} bytes; was the download or copy cut short?)`,
+            `(file is ${total} bytes; was the download or copy cut short?)`,
         );
       }
     } else if (!/^[\x20-\x7e]{4}$/.test(id)) {
       throw bad(
-        `corrupt WAV file: expected a chunk header at byte ${pos}, found ${describeBytes(bytes, pos, 8)}` +
+        `corrupt WAV file: expected a chunk header at byte ${pos}, found ${describeBytes(header, 0, 8)}` +
           ` (chunks so far: ${seen.slice(0, -1).join(', ') || 'none'})`,
       );
     }
@@ -233,34 +268,199 @@ export function parseWav(bytes: Uint8Array, opts: ParseWavOptions = {}): AudioDa
   if (dataOffset < 0) {
     throw bad(`not a valid WAV file: no 'data' chunk (chunks found: ${seen.join(', ')}); the file may be truncated`);
   }
+  if (declaredDataSize > 0) opts.onWarning?.(truncationWarning(fmt, declaredDataSize, dataSize, total));
+  return { fmt, dataOffset, dataSize };
+}
 
-  if (declaredDataSize > 0) opts.onWarning?.(truncationWarning(fmt, declaredDataSize, dataSize, bytes.length));
+/**
+ * Converts `frames` frames of `fmt`'s samples at byte `p0` of `bytes` to float,
+ * into out[c][outOffset ...]. One arithmetic for parseWav and WavFileReader.
+ */
+function decodeFrames(bytes: Uint8Array, view: DataView, p0: number, fmt: WavFormat, frames: number, out: Float32Array[], outOffset: number): void {
   const { channels: nch, blockAlign, bitsPerSample, formatTag } = fmt;
-  const frames = Math.floor(dataSize / blockAlign);
-  const out: Float32Array[] = [];
-  for (let c = 0; c < nch; c++) out.push(new Float32Array(frames));
   const bps = bitsPerSample / 8;
-
   for (let c = 0; c < nch; c++) {
     const ch = out[c];
-    let p = dataOffset + c * bps;
+    let p = p0 + c * bps;
+    const end = outOffset + frames;
     if (formatTag === WAVE_FORMAT_IEEE_FLOAT) {
-      if (bps === 4) for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = view.getFloat32(p, true);
-      else for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = view.getFloat64(p, true);
+      if (bps === 4) for (let i = outOffset; i < end; i++, p += blockAlign) ch[i] = view.getFloat32(p, true);
+      else for (let i = outOffset; i < end; i++, p += blockAlign) ch[i] = view.getFloat64(p, true);
     } else if (bps === 1) {
-      for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = (bytes[p] - 128) / 128;
+      for (let i = outOffset; i < end; i++, p += blockAlign) ch[i] = (bytes[p] - 128) / 128;
     } else if (bps === 2) {
-      for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = view.getInt16(p, true) / 32768;
+      for (let i = outOffset; i < end; i++, p += blockAlign) ch[i] = view.getInt16(p, true) / 32768;
     } else if (bps === 3) {
-      for (let i = 0; i < frames; i++, p += blockAlign) {
+      for (let i = outOffset; i < end; i++, p += blockAlign) {
         const v = bytes[p] | (bytes[p + 1] << 8) | (bytes[p + 2] << 16);
         ch[i] = ((v << 8) >> 8) / 8388608;
       }
     } else {
-      for (let i = 0; i < frames; i++, p += blockAlign) ch[i] = view.getInt32(p, true) / 2147483648;
+      for (let i = outOffset; i < end; i++, p += blockAlign) ch[i] = view.getInt32(p, true) / 2147483648;
     }
   }
+}
+
+/** Parses a RIFF/WAVE file held in memory into planar float samples. */
+export function parseWav(bytes: Uint8Array, opts: ParseWavOptions = {}): AudioData {
+  const { fmt, dataOffset, dataSize } = locateWav({ length: bytes.length, at: (pos, n) => bytes.subarray(pos, pos + n) }, opts);
+  const frames = Math.floor(dataSize / fmt.blockAlign);
+  const out: Float32Array[] = [];
+  for (let c = 0; c < fmt.channels; c++) out.push(new Float32Array(frames));
+  decodeFrames(bytes, viewOf(bytes), dataOffset, fmt, frames, out, 0);
   return { sampleRate: fmt.sampleRate, channels: out };
+}
+
+export interface WavFileReaderOptions {
+  /** As parseWav's: told when the data chunk is cut short; without it, that is an error. */
+  onWarning?: (message: string) => void;
+  /** Bytes read from the file at a time at least (default 256 KiB): small sequential reads come from this buffer. */
+  readAheadBytes?: number;
+}
+
+/** Read-ahead when none is given: small sequential reads (128 frames) cost one system call per 256 KiB. */
+const DEFAULT_READ_AHEAD = 256 * 1024;
+
+type FsSync = typeof import('node:fs');
+
+/**
+ * A WAV file on disk read on demand: parseWav's formats, checks, warnings and
+ * numbers, but only the frames asked for are read (fs.readSync at their offset),
+ * so memory does not grow with the file. Node only. `close()` when done.
+ */
+export class WavFileReader {
+  readonly path: string;
+  readonly sampleRate: number;
+  readonly channelCount: number;
+  /** Frames in the file (as parseWav would return). */
+  readonly length: number;
+  /** True for IEEE float files (the only ones that can hold NaN or ±Infinity). */
+  readonly isFloat: boolean;
+  /** "16-bit PCM", "32-bit float", ... */
+  readonly encoding: string;
+  private fd: number | null;
+  private readonly fs: FsSync;
+  private readonly fmt: WavFormat;
+  private readonly dataOffset: number;
+  private readonly readAhead: number;
+  /** Bytes [cacheStart, cacheStart + cacheLength) of the file are in `cache`. */
+  private cache = new Uint8Array(0);
+  private cacheView = new DataView(this.cache.buffer);
+  private cacheStart = 0;
+  private cacheLength = 0;
+
+  private constructor(path: string, fs: FsSync, fd: number, layout: WavLayout, readAhead: number) {
+    this.path = path;
+    this.fs = fs;
+    this.fd = fd;
+    this.fmt = layout.fmt;
+    this.dataOffset = layout.dataOffset;
+    this.sampleRate = layout.fmt.sampleRate;
+    this.channelCount = layout.fmt.channels;
+    this.length = Math.floor(layout.dataSize / layout.fmt.blockAlign);
+    this.isFloat = layout.fmt.formatTag === WAVE_FORMAT_IEEE_FLOAT;
+    this.encoding = `${layout.fmt.bitsPerSample}-bit ${this.isFloat ? 'float' : 'PCM'}`;
+    this.readAhead = readAhead;
+  }
+
+  /** Opens `path` and reads its header (errors as parseWav's; a failure to open is an 'IO' error). */
+  static async open(path: string, opts: WavFileReaderOptions = {}): Promise<WavFileReader> {
+    // A computed specifier: browser bundlers must not try to resolve node:fs (this path is Node only).
+    const spec = 'node:fs';
+    const fs = (await import(/* @vite-ignore */ spec)) as FsSync;
+    let fd: number;
+    let size: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      throw new StemstreamError('IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      size = fs.fstatSync(fd).size;
+      const at = (pos: number, n: number): Uint8Array => {
+        const want = Math.max(0, Math.min(n, size - pos));
+        const buf = new Uint8Array(want);
+        readFully(fs, fd, path, buf, 0, want, pos);
+        return buf;
+      };
+      const layout = locateWav({ length: size, at }, { onWarning: opts.onWarning });
+      return new WavFileReader(path, fs, fd, layout, Math.max(1, Math.floor(opts.readAheadBytes ?? DEFAULT_READ_AHEAD)));
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  }
+
+  /**
+   * Writes frames [start, start + frames) into dst[c][offset ...], as float
+   * (parseWav's numbers); zeros for frames outside [0, length). Reads only those frames.
+   */
+  read(start: number, frames: number, dst: Float32Array[], offset = 0): void {
+    if (this.fd === null) throw new StemstreamError('IO', `WavFileReader(${this.path}): read() after close()`);
+    if (dst.length !== this.channelCount) {
+      throw new StemstreamError('CHANNEL_MISMATCH', `WavFileReader(${this.path}): got ${dst.length} channel(s) to read into, the file has ${this.channelCount}`);
+    }
+    if (!Number.isInteger(start) || !Number.isInteger(frames) || !Number.isInteger(offset) || frames < 0 || offset < 0 || dst.some((ch) => ch.length < offset + frames)) {
+      throw new StemstreamError('BAD_OPTION', `WavFileReader(${this.path}): cannot read ${frames} frames at ${start} into channels of ${dst[0]?.length} samples from ${offset}`);
+    }
+    // Frames [from, to) are in the file; the rest of the request is silence.
+    const from = Math.max(start, 0);
+    const to = Math.min(start + frames, this.length);
+    for (const ch of dst) {
+      ch.fill(0, offset, offset + Math.min(from, start + frames) - start);
+      ch.fill(0, offset + Math.max(to, from) - start, offset + frames);
+    }
+    const { blockAlign } = this.fmt;
+    // At most about a read-ahead's worth per step, so one huge request needs no huge buffer.
+    const step = Math.max(1, Math.floor(Math.max(this.readAhead, blockAlign) / blockAlign));
+    for (let f = from; f < to; f += step) {
+      const n = Math.min(step, to - f);
+      const p = this.bytes(this.dataOffset + f * blockAlign, n * blockAlign);
+      decodeFrames(this.cache, this.cacheView, p, this.fmt, n, dst, offset + f - start);
+    }
+  }
+
+  /** Closes the file (reads after this are errors). */
+  close(): void {
+    if (this.fd === null) return;
+    const fd = this.fd;
+    this.fd = null;
+    this.cache = new Uint8Array(0);
+    this.cacheView = new DataView(this.cache.buffer);
+    this.cacheLength = 0;
+    this.fs.closeSync(fd);
+  }
+
+  /** Makes file bytes [pos, pos + n) available in the cache; returns their offset there. */
+  private bytes(pos: number, n: number): number {
+    if (pos >= this.cacheStart && pos + n <= this.cacheStart + this.cacheLength) return pos - this.cacheStart;
+    const end = this.dataOffset + this.length * this.fmt.blockAlign;
+    const want = Math.max(n, Math.min(this.readAhead, end - pos));
+    if (this.cache.length < want) {
+      this.cache = new Uint8Array(want);
+      this.cacheView = new DataView(this.cache.buffer);
+    }
+    this.cacheLength = 0;
+    readFully(this.fs, this.fd!, this.path, this.cache, 0, want, pos);
+    this.cacheStart = pos;
+    this.cacheLength = want;
+    return 0;
+  }
+}
+
+/** Reads exactly `n` bytes at `pos` (a file that shrank while being read is an 'IO' error). */
+function readFully(fs: FsSync, fd: number, path: string, buf: Uint8Array, offset: number, n: number, pos: number): void {
+  let done = 0;
+  while (done < n) {
+    let got: number;
+    try {
+      got = fs.readSync(fd, buf, offset + done, n - done, pos + done);
+    } catch (err) {
+      throw new StemstreamError('IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    if (got === 0) throw new StemstreamError('IO', `cannot read ${path}: the file ended at byte ${pos + done}, earlier than when it was opened (did it change while being read?)`);
+    done += got;
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -2,6 +2,13 @@
  * `stemstream separate`: decode → (resample, channels) → separateStream → one
  * WAV per stem, streamed to disk as the stems become final.
  *
+ * Memory: a WAV at the model's rate (mono or stereo) is read from disk segment
+ * by segment (input.ts openInputAudio) and the stems are written as they
+ * become final, so a run holds a few segments whatever the input's length.
+ * Compressed input (FLAC, MP3, Ogg) and WAVs to resample are decoded whole
+ * first: their decoded samples are held for the run. Model sets hold the
+ * whole input and every stem (their members run one after the other).
+ *
  * Every flag, the input and the output paths are checked before any work; the
  * stems are written under temporary names and renamed into place only when
  * the whole run succeeded (atomic-output.ts), so a failed or interrupted run
@@ -16,9 +23,10 @@ import { separateStream, type SeparationStats } from '../separate/separate.js';
 import { separateWithSet } from '../separate/separate-set.js';
 import { loadModelSet } from '../model/model-set.js';
 import type { AudioData } from '../audio/types.js';
+import { isAudioSource, memorySource, type AudioSource } from '../separate/audio-source.js';
 import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
 import { fitAudio } from './fit-audio.js';
-import { checkInputFile, readInputAudio } from './input.js';
+import { checkInputFile, openInputAudio, readInputAudio } from './input.js';
 import { choiceOption, decimalOption, integerOption, nameListOption, textOption, threadsOption, usageError } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -142,15 +150,18 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
   try {
     const files = outputFiles(job, wantedStems(job, model.info.sources, 'the model'));
     checkFilesWritable(files.all);
-    const decoded = await readInputAudio(job.input, { strict: job.strict, log });
-    const audio = fitAudio(decoded, model.info.sampleRate, model.info.channels, log);
-    const seconds = audio.channels[0].length / model.info.sampleRate;
-    log(`separating ${job.input} (${seconds.toFixed(1)} s) with ${basename(modelPath)} on ${model.runtime.name} (${model.runtime.threads} threads) into ${job.outDir}`);
-    const progress = createProgress('separating');
-    const stats = await separateToFiles(audio, model, job, files, (p) => progress.update(p.done, p.total, p.etaMs));
-    const rtf = stats.wallMs / 1000 / Math.max(seconds, 1e-9);
-    progress.finish(`done in ${(stats.wallMs / 1000).toFixed(1)} s (${rtf.toFixed(2)} s per second of audio, ${stats.segments} segments): ${files.all.join(', ')}`);
-    return 0;
+    const input = await openInputAudio(job.input, { strict: job.strict, log, logFit: true, sampleRate: model.info.sampleRate, channels: model.info.channels });
+    try {
+      const seconds = input.frames / model.info.sampleRate;
+      log(`separating ${job.input} (${seconds.toFixed(1)} s) with ${basename(modelPath)} on ${model.runtime.name} (${model.runtime.threads} threads) into ${job.outDir}`);
+      const progress = createProgress('separating');
+      const stats = await separateToFiles(input.audio, model, job, files, (p) => progress.update(p.done, p.total, p.etaMs));
+      const rtf = stats.wallMs / 1000 / Math.max(seconds, 1e-9);
+      progress.finish(`done in ${(stats.wallMs / 1000).toFixed(1)} s (${rtf.toFixed(2)} s per second of audio, ${stats.segments} segments): ${files.all.join(', ')}`);
+      return 0;
+    } finally {
+      input.close();
+    }
   } finally {
     await model.dispose();
   }
@@ -161,7 +172,7 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
  * all of it succeeded; on any error they are removed and the error rethrown.
  */
 async function separateToFiles(
-  audio: AudioData,
+  audio: AudioData | AudioSource,
   model: SeparationModel,
   job: SeparateJob,
   files: OutputFiles,
@@ -182,20 +193,24 @@ async function separateToFiles(
     const complement = files.complement !== undefined ? await open(files.complement) : undefined;
     const two = job.two;
     const rest: Float32Array[] = Array.from({ length: C }, () => new Float32Array(info.segmentSamples));
+    // The mix under each block, for the complement: read again from the input (a file is not held in memory).
+    const mixSource = complement ? (isAudioSource(audio) ? audio : memorySource(audio)) : undefined;
+    const mixBlock: Float32Array[] = Array.from({ length: complement ? C : 0 }, () => new Float32Array(info.segmentSamples));
     const stats = await separateStream(
       audio,
       model,
       { overlap: job.overlap, shifts: job.shifts, seed: job.seed, normalize: job.normalize, onProgress: (p) => onProgress({ done: p.segmentsDone, total: p.segmentsTotal, etaMs: p.etaMs }) },
       async (block) => {
         for (const [s, writer] of stemWriters) await writer.write(block.rows.slice(s * C, s * C + C), 0, block.frames);
-        if (complement && two !== undefined) {
+        if (complement && mixSource && two !== undefined) {
           // Mix minus the stem: exactly what is left, the karaoke track for vocals.
           const s = info.sources.indexOf(two);
+          mixSource.read(block.start, block.frames, mixBlock, 0);
           for (let c = 0; c < C; c++) {
-            const mix = audio.channels[c];
+            const mix = mixBlock[c];
             const stem = block.rows[s * C + c];
             const out = rest[c];
-            for (let i = 0; i < block.frames; i++) out[i] = mix[block.start + i] - stem[i];
+            for (let i = 0; i < block.frames; i++) out[i] = mix[i] - stem[i];
           }
           await complement.write(rest, 0, block.frames);
         }

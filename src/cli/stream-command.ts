@@ -5,20 +5,29 @@
  * per stem, unshifted (output n ↔ input n − latencySamples), plus stats.
  *
  * Flags, input and output paths are checked before the engine starts; the
- * files are written under temporary names and renamed into place together.
+ * files are written under temporary names as the audio thread renders and
+ * renamed into place together at the end.
+ *
+ * Memory: a WAV at the model's rate (mono or stereo) is fed to the engine from
+ * disk a quantum at a time and the output is written as it is rendered, so a
+ * run holds the engine's rings and history whatever the input's length.
+ * Compressed input (FLAC, MP3, Ogg), WAVs to resample and --track (the worker
+ * reads the whole track) hold the decoded input for the run.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { WavFileWriter } from '../audio/wav.js';
+import type { AudioData } from '../audio/types.js';
+import { WavFileWriter, type WavOutputFormat } from '../audio/wav.js';
+import { RENDER_QUANTUM } from '../constants.js';
 import { qualityLatency } from '../engine/latency.js';
-import { runHeadlessStream } from '../engine/node-harness.js';
+import { runHeadlessStream, type GeneratedInput } from '../engine/node-harness.js';
 import { StemstreamError } from '../errors.js';
 import { defaultModelPath, describeModel, type ModelInfo } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
+import { isAudioSource } from '../separate/audio-source.js';
 import { checkLowLatency } from '../separate/segmentation.js';
 import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
-import { fitAudio } from './fit-audio.js';
-import { checkInputFile, readInputAudio } from './input.js';
+import { checkInputFile, openInputAudio } from './input.js';
 import { choiceOption, decimalOption, textOption, threadsOption, usageError } from './options.js';
 import { costWarning, overlapOption } from './separate-command.js';
 
@@ -123,56 +132,117 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
   const wavs = ['mix', ...info.sources].map((name) => [name, join(job.outDir, `${name}.wav`)] as const);
   const finals = [...wavs.map(([, path]) => path), ...(job.json !== undefined ? [job.json] : [])];
   checkFilesWritable(finals);
-  const audio = fitAudio(await readInputAudio(job.input, { strict: job.strict, log }), info.sampleRate, info.channels);
-  log(`streaming ${job.input} through the real-time engine (${job.track ? 'track, ' : ''}${job.mode} mode${job.realtime ? ', paced to real time' : ', as fast as possible'}) into ${job.outDir}`);
-  const result = await runHeadlessStream(audio, bytes, {
-    mode: job.mode,
-    track: job.track,
-    hopFrames,
-    lookaheadFrames,
-    overlap: job.overlap,
-    realtime: job.realtime,
-    runtime: job.runtime,
-    threads: job.threads,
-    onProgress: (n, total) => process.stderr.isTTY && process.stderr.write(`\rrendered ${(n / info.sampleRate).toFixed(1)} / ${(total / info.sampleRate).toFixed(1)} s `),
-  });
-  const stats = {
-    mode: job.mode,
-    track: job.track,
-    ...(job.mode === 'low-latency' ? { hopSeconds: job.hop, lookaheadSeconds: job.lookahead } : {}),
-    latencySamples: result.latencySamples,
-    latencySeconds: result.latencySamples / info.sampleRate,
-    sampleRate: info.sampleRate,
-    inputFrames: audio.channels[0].length,
-    outputFrames: result.mix[0].length,
-    underruns: result.worklet.underrunQuanta,
-    dryFallbackQuanta: result.worklet.dryFallbackQuanta,
-    framesSkipped: result.worklet.framesSkipped,
-    segments: result.worker.segments,
-    meanRunMs: result.worker.segments ? result.worker.runMsTotal / result.worker.segments : 0,
-    wallMs: result.wallMs,
-    worklet: result.worklet,
-    worker: result.worker,
-  };
-  const output = AtomicOutput.begin(finals);
+  const opened = await openInputAudio(job.input, { strict: job.strict, log, sampleRate: info.sampleRate, channels: info.channels, whole: job.track });
   try {
-    const format = job.float ? 'float32' : 'pcm16';
-    for (const [name, path] of wavs) {
-      const w = await WavFileWriter.open(output.tempPath(path), { sampleRate: info.sampleRate, channels: info.channels, format });
-      try {
-        await w.write(name === 'mix' ? result.mix : result.stems[name]);
-        await w.close();
-      } catch (err) {
-        await w.abort();
-        throw err;
-      }
+    const audio = opened.audio;
+    // A file read as the clock goes: each quantum's input frames from disk.
+    const feed: GeneratedInput | AudioData = isAudioSource(audio)
+      ? { sampleRate: audio.sampleRate, channelCount: audio.channelCount, length: audio.length, fill: (dst, start, frames) => audio.read(start, frames, dst, 0) }
+      : audio;
+    log(`streaming ${job.input} through the real-time engine (${job.track ? 'track, ' : ''}${job.mode} mode${job.realtime ? ', paced to real time' : ', as fast as possible'}) into ${job.outDir}`);
+    const output = AtomicOutput.begin(finals);
+    const files = new StreamFiles(job.float ? 'float32' : 'pcm16', info.sampleRate, info.channels, info.sources.length);
+    try {
+      for (const [, path] of wavs) await files.open(output.tempPath(path));
+      const result = await runHeadlessStream(feed, bytes, {
+        mode: job.mode,
+        track: job.track,
+        hopFrames,
+        lookaheadFrames,
+        overlap: job.overlap,
+        realtime: job.realtime,
+        runtime: job.runtime,
+        threads: job.threads,
+        keepOutput: false,
+        onQuantum: (_n, frames, mix, stems) => files.add(frames, mix, stems),
+        onProgress: (n, total) => process.stderr.isTTY && process.stderr.write(`\rrendered ${(n / info.sampleRate).toFixed(1)} / ${(total / info.sampleRate).toFixed(1)} s `),
+      });
+      await files.close();
+      const stats = {
+        mode: job.mode,
+        track: job.track,
+        ...(job.mode === 'low-latency' ? { hopSeconds: job.hop, lookaheadSeconds: job.lookahead } : {}),
+        latencySamples: result.latencySamples,
+        latencySeconds: result.latencySamples / info.sampleRate,
+        sampleRate: info.sampleRate,
+        inputFrames: opened.frames,
+        outputFrames: files.frames,
+        underruns: result.worklet.underrunQuanta,
+        dryFallbackQuanta: result.worklet.dryFallbackQuanta,
+        framesSkipped: result.worklet.framesSkipped,
+        segments: result.worker.segments,
+        meanRunMs: result.worker.segments ? result.worker.runMsTotal / result.worker.segments : 0,
+        wallMs: result.wallMs,
+        worklet: result.worklet,
+        worker: result.worker,
+      };
+      if (job.json !== undefined) await writeFile(output.tempPath(job.json), `${JSON.stringify(stats, null, 2)}\n`);
+      output.commit();
+      log(`${process.stderr.isTTY ? '\n' : ''}done: latency ${result.latencySamples} samples (${stats.latencySeconds.toFixed(2)} s), ${stats.underruns} underruns, ${stats.segments} segments; output n ↔ input n − ${result.latencySamples}`);
+    } catch (err) {
+      await files.abort();
+      output.abort();
+      throw err;
     }
-    if (job.json !== undefined) await writeFile(output.tempPath(job.json), `${JSON.stringify(stats, null, 2)}\n`);
-    output.commit();
-  } catch (err) {
-    output.abort();
-    throw err;
+  } finally {
+    opened.close();
   }
-  log(`${process.stderr.isTTY ? '\n' : ''}done: latency ${result.latencySamples} samples (${stats.latencySeconds.toFixed(2)} s), ${stats.underruns} underruns, ${stats.segments} segments; output n ↔ input n − ${result.latencySamples}`);
   return 0;
+}
+
+/** Output frames gathered per write: 64 Ki frames (a multiple of the quantum), 256 KiB per channel per file. */
+const BLOCK_FRAMES = 512 * RENDER_QUANTUM;
+
+/**
+ * mix.wav and one WAV per stem, written as the audio thread renders: quanta
+ * are gathered into blocks, each written to every file when full.
+ */
+class StreamFiles {
+  private readonly writers: WavFileWriter[] = [];
+  /** Per file (mix, then stems in order): BLOCK_FRAMES frames per channel. */
+  private readonly blocks: Float32Array[][];
+  private filled = 0;
+  /** Frames written or gathered so far. */
+  frames = 0;
+
+  constructor(
+    private readonly format: WavOutputFormat,
+    private readonly sampleRate: number,
+    private readonly channels: number,
+    sources: number,
+  ) {
+    this.blocks = Array.from({ length: 1 + sources }, () => Array.from({ length: channels }, () => new Float32Array(BLOCK_FRAMES)));
+  }
+
+  async open(path: string): Promise<void> {
+    this.writers.push(await WavFileWriter.open(path, { sampleRate: this.sampleRate, channels: this.channels, format: this.format }));
+  }
+
+  /** One quantum's output; a promise when a full block is being written. */
+  add(frames: number, mix: Float32Array[], stems: Float32Array[][]): Promise<void> | undefined {
+    for (let f = 0; f < this.blocks.length; f++) {
+      const from = f === 0 ? mix : stems[f - 1];
+      const block = this.blocks[f];
+      for (let c = 0; c < this.channels; c++) block[c].set(from[c].subarray(0, frames), this.filled);
+    }
+    this.filled += frames;
+    this.frames += frames;
+    return this.filled + RENDER_QUANTUM > BLOCK_FRAMES ? this.flush() : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    for (const w of this.writers) await w.close();
+  }
+
+  async abort(): Promise<void> {
+    for (const w of this.writers) await w.abort();
+  }
+
+  private async flush(): Promise<void> {
+    const n = this.filled;
+    this.filled = 0;
+    if (n === 0) return;
+    for (let f = 0; f < this.writers.length; f++) await this.writers[f].write(this.blocks[f], 0, n);
+  }
 }

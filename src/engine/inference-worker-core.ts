@@ -5,28 +5,251 @@
  * ring through the stream separator into the stem ring until told to stop or
  * the declared input has all come out. Each host only supplies how to post a
  * message and how to load a model.
+ *
+ * Faults. Every session.run is raced against the watchdog's limit
+ * (worker-protocol.ts WatchdogOptions) and the GPU device's loss; a run that
+ * throws, times out or loses its device falls back to the next execution
+ * provider (backend-fallback.ts), or else ends the loop cleanly: `running`
+ * reset, orphaned exports and then the worker itself answered with a fatal
+ * typed error (INFERENCE_FAILED, INFERENCE_TIMEOUT, DEVICE_LOST), so that the
+ * main thread can start a fresh worker (WorkerSupervisor). The worker beats a
+ * heartbeat in the control block and publishes its stream positions there
+ * (CTRL.WORKER_*), which is what lets a fresh worker, started with `resume`,
+ * go on from where this one stopped, at the same latency.
  */
-import { StemstreamError } from '../errors.js';
+import { StemstreamError, type StemstreamErrorCode } from '../errors.js';
 import { exportStems, type StemExportFormat } from '../export/stems-export.js';
 import type { SeparationModel } from '../model/model.js';
+import type { RuntimeSession, TensorFeed } from '../model/runtime.js';
 import { trackStats } from '../separate/normalize.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { withBackendFallback } from './backend-fallback.js';
 import { SetSegmentRunner } from '../separate/set-runner.js';
+import { RENDER_QUANTUM } from '../constants.js';
 import { TRACK, allReady, attachTrackState, readyAhead, type TrackState } from './track-layout.js';
 import { TrackRenderer } from './track-renderer.js';
-import { InferenceLoop } from './inference-loop.js';
-import { InputRingPort, StemRingPort } from './ring-ports.js';
+import { InferenceLoop, type InputPort, type StemPort } from './inference-loop.js';
 import { TrackInputPort } from './track-port.js';
-import { attachSharedState, stemDeadline, type FrameRing, type SharedState } from './shared-layout.js';
+import { CTRL, attachSharedState, stemDeadline, type FrameRing, type SharedState } from './shared-layout.js';
 import { StreamSeparator } from './stream-separator.js';
-import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerInitOptions, type WorkerStats } from './worker-protocol.js';
+import {
+  BUSY,
+  DEFAULT_WATCHDOG,
+  NO_WORKER_STATS,
+  type FromWorker,
+  type ToWorker,
+  type WatchdogOptions,
+  type WorkerFaults,
+  type WorkerInitOptions,
+  type WorkerStats,
+} from './worker-protocol.js';
 
 export interface InferenceWorkerHost {
   post(message: FromWorker): void;
   /** Loads the model the init message carries, with the host's runtime. */
   loadModel(bytes: Uint8Array, options: WorkerInitOptions): Promise<SeparationModel>;
+  /**
+   * The GPU device a loaded model runs on, if any: a promise that resolves with
+   * a reason when the device is lost (WebGPU's GPUDevice.lost). A lost device
+   * fails the run in flight and every later one of that session.
+   */
+  deviceLost?(model: SeparationModel): Promise<string> | undefined;
+  /** Test hook (exitSilentlyAfterRuns): end this worker without an error event. */
+  exit?(): void;
+  /**
+   * Test hook (loseDeviceAfterRuns): lose the model's GPU device for real
+   * (GPUDevice.destroy()), so that the loss arrives through deviceLost(). Returns
+   * false where there is no such device (the loss is then simulated).
+   */
+  loseDevice?(model: SeparationModel): boolean;
 }
+
+const TWO_32 = 2 ** 32;
+
+/** The ring's ringbuf.js header: [write index, read index] in elements, and its storage length. */
+function ringHeader(sab: SharedArrayBuffer): { indices: Uint32Array; storageLength: number } {
+  return { indices: new Uint32Array(sab, 0, 2), storageLength: (sab.byteLength - 8) / 4 };
+}
+
+/**
+ * A stream position (frames since frame 0) from what the last worker published
+ * and the ring index it moved: the slot is stored after each ring operation,
+ * so it may lag the ring by that operation's frames (a worker that died in
+ * between), which the index tells exactly (width and storage length are coprime).
+ */
+function exactPosition(published: number, index: number, width: number, storageLength: number): number {
+  const expected = ((published % storageLength) * width) % storageLength;
+  const moved = (((index - expected) % storageLength) + storageLength) % storageLength;
+  return moved % width === 0 ? published + moved / width : published;
+}
+
+function readPosition(ctrl: Int32Array, lo: number, hi: number): number {
+  return (Atomics.load(ctrl, hi) >>> 0) * TWO_32 + (Atomics.load(ctrl, lo) >>> 0);
+}
+
+function publishPosition(ctrl: Int32Array, lo: number, hi: number, frames: number): void {
+  Atomics.store(ctrl, hi, Math.floor(frames / TWO_32) | 0);
+  Atomics.store(ctrl, lo, frames % TWO_32 | 0);
+}
+
+/**
+ * Live input from the capture ring, publishing how far it has read
+ * (CTRL.WORKER_IN_*). `drop` frames are discarded first (a resumed worker
+ * whose predecessor had already pushed stems beyond what it had read).
+ */
+class PublishingInputPort implements InputPort {
+  private readonly ring: FrameRing;
+  private readonly ctrl: Int32Array;
+  private readonly scratch: Float32Array;
+  private position: number;
+  private drop: number;
+
+  constructor(ring: FrameRing, ctrl: Int32Array, position: number, drop: number) {
+    this.ring = ring;
+    this.ctrl = ctrl;
+    this.scratch = new Float32Array(RENDER_QUANTUM * 8 * ring.width);
+    this.position = position;
+    this.drop = drop;
+  }
+
+  private dropped(): boolean {
+    if (this.drop > 0) {
+      const n = this.ring.skipRead(this.drop);
+      if (n > 0) {
+        this.drop -= n;
+        this.position += n;
+        publishPosition(this.ctrl, CTRL.WORKER_IN_LO, CTRL.WORKER_IN_HI, this.position);
+      }
+    }
+    return this.drop === 0;
+  }
+
+  availableFrames(): number {
+    return this.dropped() ? this.ring.availableRead() : 0;
+  }
+
+  readPlanar(dst: Float32Array[], frames: number): number {
+    if (!this.dropped()) return 0;
+    const n = this.ring.readPlanar(dst, 0, frames, this.scratch);
+    if (n > 0) {
+      this.position += n;
+      publishPosition(this.ctrl, CTRL.WORKER_IN_LO, CTRL.WORKER_IN_HI, this.position);
+    }
+    return n;
+  }
+}
+
+/**
+ * The stem ring, publishing how far it has been written (CTRL.WORKER_OUT_*).
+ * The loop's frame 0 is stream frame `origin`; a resumed worker first passes
+ * over the stems from where its predecessor stopped (`written`) to `origin`,
+ * with skipWrite and only as the audio thread's deadline passes them (it has
+ * played them dry), and writes nothing before.
+ */
+class ResumingStemPort implements StemPort {
+  private readonly state: SharedState;
+  private readonly ring: FrameRing;
+  private readonly ctrl: Int32Array;
+  private readonly scratch: Float32Array;
+  readonly origin: number;
+  /** Stream frames pushed or skipped into the ring. */
+  written: number;
+
+  constructor(state: SharedState, written: number, origin: number) {
+    this.state = state;
+    this.ring = state.stemRing;
+    this.ctrl = state.controlI32;
+    this.scratch = new Float32Array(RENDER_QUANTUM * 8 * this.ring.width);
+    this.written = written;
+    this.origin = origin;
+  }
+
+  private moved(n: number): number {
+    if (n > 0) {
+      this.written += n;
+      publishPosition(this.ctrl, CTRL.WORKER_OUT_LO, CTRL.WORKER_OUT_HI, this.written);
+    }
+    return n;
+  }
+
+  /** Passes over the gap before `origin` as far as the deadline allows; true once it is all passed. */
+  private caughtUp(): boolean {
+    const gap = this.origin - this.written;
+    if (gap <= 0) return true;
+    const k = Math.min(gap, (stemDeadline(this.state) - this.written) | 0);
+    if (k > 0) this.moved(this.ring.skipWrite(k));
+    return this.written >= this.origin;
+  }
+
+  spaceFrames(): number {
+    return this.caughtUp() ? this.ring.availableWrite() : 0;
+  }
+
+  writeRows(rows: Float32Array[], frames: number, offset: number): number {
+    if (frames <= 0 || !this.caughtUp()) return 0;
+    return this.moved(this.ring.writePlanar(rows, offset, frames, this.scratch) ? frames : 0);
+  }
+
+  deadlineLead(framesPushed: number): number {
+    // The deadline slot holds the low 32 bits: wrap-safe while the two are within 2^31 frames.
+    return (stemDeadline(this.state) - (this.origin + framesPushed)) | 0;
+  }
+
+  skipFrames(frames: number): number {
+    return this.caughtUp() ? this.moved(this.ring.skipWrite(frames)) : 0;
+  }
+
+  /** Past the end of the input: silent stems. */
+  writeZeros(frames: number): number {
+    return this.caughtUp() ? this.moved(this.ring.writeZeros(frames)) : 0;
+  }
+}
+
+/**
+ * A resumed worker's input position. Input that came while no worker read it
+ * and found the ring full was dropped: the audio thread writes as many zeros in
+ * its place, as room appears, to keep positions (CTRL.INPUT_FRAMES_DROPPED
+ * counts them). Those zeros are not input and must not be separated (their
+ * stems would be silence, played wet). So when the ring overflowed since
+ * `inputAt` (more input arrived than it holds), the worker discards what the
+ * ring holds until the audio thread has stopped dropping (it has written its
+ * owed zeros and a quantum after them): everything after that is real input.
+ * What the ring held before is discarded too: its stems would be due before a
+ * worker this late could deliver them. Returns the position reached.
+ */
+async function resync(state: SharedState, inputAt: number): Promise<number> {
+  const c = state.controlI32;
+  const ring = state.inputRing;
+  const streamAt = () => inputAt + ((Atomics.load(c, CTRL.INPUT_STREAM_FRAMES) - inputAt) >>> 0);
+  if (streamAt() - inputAt <= ring.frames) return inputAt;
+  let position = inputAt;
+  const drain = () => {
+    position += ring.skipRead(ring.availableRead());
+    publishPosition(c, CTRL.WORKER_IN_LO, CTRL.WORKER_IN_HI, position);
+  };
+  let dropped = Atomics.load(c, CTRL.INPUT_FRAMES_DROPPED);
+  let stream = streamAt();
+  // Until a check finds quanta rendered and none dropped (at most ~4 s: an audio thread that does not render).
+  for (let i = 0; i < 400; i++) {
+    drain();
+    await sleep(10);
+    const d = Atomics.load(c, CTRL.INPUT_FRAMES_DROPPED);
+    const n = streamAt();
+    if (d === dropped && n !== stream) break;
+    dropped = d;
+    stream = n;
+  }
+  drain();
+  return position;
+}
+
+/** Blocks this thread for good (test faults: a hung WASM run, a frozen worker). */
+function blockForever(): void {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(cell, 0, 0);
+}
+
+const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -68,6 +291,131 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
   let trackLoop = false;
   /** Export requests waiting for the whole track. */
   const exports: { id: number; baseName: string; format?: StemExportFormat }[] = [];
+  // Liveness and positions in the control block (CTRL.WORKER_*), from init on.
+  let ctrl: Int32Array | undefined;
+  let watchdog: Required<WatchdogOptions> = { ...DEFAULT_WATCHDOG };
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** Live: the stem port (stream positions) and the stream frame the loop's frame 0 is. */
+  let stemPort: ResumingStemPort | undefined;
+  let origin = 0;
+
+  const beat = () => {
+    if (ctrl) Atomics.add(ctrl, CTRL.WORKER_HEARTBEAT, 1);
+  };
+
+  /** Enters a blocking phase of at most `ms` (the main thread allows that much silence); returns its end. */
+  function busy(kind: number, ms: number): () => void {
+    const c = ctrl;
+    if (!c) return () => undefined;
+    const kind0 = Atomics.load(c, CTRL.WORKER_BUSY_KIND);
+    const ms0 = Atomics.load(c, CTRL.WORKER_BUSY_MS);
+    Atomics.store(c, CTRL.WORKER_BUSY_KIND, kind);
+    Atomics.store(c, CTRL.WORKER_BUSY_MS, Math.min(2 ** 31 - 1, Math.ceil(ms)));
+    beat();
+    return () => {
+      Atomics.store(c, CTRL.WORKER_BUSY_KIND, kind0);
+      Atomics.store(c, CTRL.WORKER_BUSY_MS, ms0);
+      beat();
+    };
+  }
+
+  function stopHeartbeat(): void {
+    if (heartbeat !== undefined) clearInterval(heartbeat);
+    heartbeat = undefined;
+  }
+
+  /**
+   * The watchdog around one provider's session: each run raced against its
+   * limit and the device's loss, failures typed (INFERENCE_FAILED,
+   * INFERENCE_TIMEOUT, DEVICE_LOST), and the test faults injected.
+   */
+  function guard(model: SeparationModel, label: string, faults: WorkerFaults | undefined): SeparationModel {
+    const inner = model.session;
+    let runs = 0;
+    let slowest = 0;
+    let lost: string | undefined;
+    let abort: ((e: Error) => void) | undefined;
+    const lostError = (reason: string) => new StemstreamError('DEVICE_LOST', `${label}: the GPU device was lost (${reason})`);
+    const markLost = (reason: string) => {
+      if (lost !== undefined) return;
+      lost = reason;
+      abort?.(lostError(reason));
+    };
+    host.deviceLost?.(model)?.then(markLost, () => undefined);
+    const at = (n: number, after: number | undefined) => after !== undefined && n >= after;
+    /** Test faults: what run `n` does instead of running. */
+    const injected = (n: number): ReturnType<RuntimeSession['run']> | undefined => {
+      if (!faults) return undefined;
+      if (at(n, faults.throwAfterRuns)) return Promise.reject(new Error('session.run failed (a fault injected by the test hook throwAfterRuns)'));
+      if (at(n, faults.hangAfterRuns)) return never();
+      if (at(n, faults.blockAfterRuns)) blockForever();
+      if (at(n, faults.loseDeviceAfterRuns)) {
+        // A real device is destroyed (its loss comes back through the listener); else simulated.
+        if (!host.loseDevice?.(model)) queueMicrotask(() => markLost('injected by the test hook loseDeviceAfterRuns'));
+        return never();
+      }
+      if (at(n, faults.crashAfterRuns)) {
+        setTimeout(() => {
+          throw new Error('the inference worker crashed (a fault injected by the test hook crashAfterRuns)');
+        }, 0);
+        return never();
+      }
+      if (at(n, faults.exitSilentlyAfterRuns)) {
+        // Killed from outside, between two tasks: not in a busy phase, no error event.
+        if (ctrl) {
+          Atomics.store(ctrl, CTRL.WORKER_BUSY_KIND, BUSY.IDLE);
+          Atomics.store(ctrl, CTRL.WORKER_BUSY_MS, 0);
+        }
+        host.exit?.();
+        return never();
+      }
+      return undefined;
+    };
+    const session: RuntimeSession = {
+      get inputNames() {
+        return inner.inputNames;
+      },
+      get outputNames() {
+        return inner.outputNames;
+      },
+      async run(feeds: Record<string, TensorFeed>, outputs?: Record<string, TensorFeed>) {
+        if (lost !== undefined) throw lostError(lost);
+        const n = runs++;
+        const limit = Math.ceil(n === 0 ? watchdog.firstRunMs : Math.max(watchdog.minMs, watchdog.factor * slowest));
+        const done = busy(BUSY.RUN, limit);
+        const t0 = performance.now();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        try {
+          const result = await new Promise<Awaited<ReturnType<RuntimeSession['run']>>>((resolve, reject) => {
+            abort = reject;
+            timer = setTimeout(() => {
+              const why = n === 0 ? "the first run's allowance" : `${watchdog.factor} × the slowest run, ${slowest.toFixed(0)} ms`;
+              reject(new StemstreamError('INFERENCE_TIMEOUT', `${label}: session.run did not return within ${limit} ms (${why})`));
+            }, limit);
+            let work: ReturnType<RuntimeSession['run']>;
+            try {
+              work = injected(n) ?? inner.run(feeds, outputs);
+            } catch (err) {
+              work = Promise.reject(err);
+            }
+            work.then(resolve, (err: unknown) => {
+              reject(err instanceof StemstreamError ? err : new StemstreamError('INFERENCE_FAILED', `${label}: session.run failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+            });
+          });
+          slowest = Math.max(slowest, performance.now() - t0);
+          return result;
+        } finally {
+          clearTimeout(timer);
+          abort = undefined;
+          done();
+          // Test fault: the thread blocks once this run is over, outside any busy phase.
+          if (faults && at(n, faults.freezeAfterRuns)) blockForever();
+        }
+      },
+      release: () => inner.release(),
+    };
+    return { info: model.info, runtime: model.runtime, session, dispose: () => model.dispose() };
+  }
 
   /** Releases the sessions (the model, and a set's other members). */
   async function disposeModels(): Promise<void> {
@@ -76,10 +424,24 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
     await Promise.all(all.map((m) => m?.dispose().catch(() => undefined)));
   }
 
-  /** Loads a model with the host's runtime, with the test hooks and the backend fallback. */
-  async function load(bytes: Uint8Array, options: WorkerInitOptions): Promise<SeparationModel> {
+  /** Loads with the host's runtime, as a blocking phase the main thread allows the first run's limit. */
+  async function loadBusy(bytes: Uint8Array, options: WorkerInitOptions): Promise<SeparationModel> {
+    const done = busy(BUSY.LOAD, watchdog.firstRunMs);
+    try {
+      return await host.loadModel(bytes, options);
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * Loads a model with the host's runtime, with the test hooks, the watchdog
+   * on every provider's session and the backend fallback. `injectFaults`: the
+   * init's models (not a swapped-in one).
+   */
+  async function load(bytes: Uint8Array, options: WorkerInitOptions, injectFaults = false): Promise<SeparationModel> {
     const providers = options.executionProviders ?? ['wasm'];
-    const first = await host.loadModel(bytes, options);
+    const first = await loadBusy(bytes, options);
     if (options.extraRunMs) {
       const runSession = first.session.run.bind(first.session);
       const extra = extraRunSchedule(options.extraRunMs);
@@ -88,13 +450,27 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         return runSession(feeds, outputs);
       };
     }
-    if (providers.length < 2 && options.failRunsAfter === undefined) return first;
-    return withBackendFallback(first, {
+    const guarded = guard(first, providers[0] ?? 'the model', injectFaults ? options.faults : undefined);
+    if (providers.length < 2 && options.failRunsAfter === undefined) return guarded;
+    return withBackendFallback(guarded, {
       executionProviders: providers,
       failRunsAfter: options.failRunsAfter,
-      load: (eps) => host.loadModel(bytes, { ...options, executionProviders: eps }),
+      load: async (eps) => guard(await loadBusy(bytes, { ...options, executionProviders: eps }), eps[0] ?? 'the model', undefined),
       onFallback: (e) => post({ type: 'backend-fallback', ...e, stats: snapshot() }),
     });
+  }
+
+  /** The code a failure of the loop is reported with (a run's own, else INFERENCE_FAILED). */
+  function codeOf(err: unknown): StemstreamErrorCode {
+    return err instanceof StemstreamError ? err.code : 'INFERENCE_FAILED';
+  }
+
+  /** The loop failed for good: orphaned requests and the worker itself answered with a fatal error. */
+  function failed(err: unknown, requests: number[]): void {
+    const code = codeOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    for (const id of requests) post({ type: 'error', id, code, message, fatal: true });
+    post({ type: 'error', id: -1, code, message, fatal: true });
   }
 
   /** The loop's counters plus what the main thread shows: backend, real-time factor, seconds ready ahead. */
@@ -116,13 +492,14 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
     }
     if (!loop || !separator || !model) return { ...NO_WORKER_STATS };
     const rate = model.info.sampleRate;
-    const ahead = shared ? loop.stats.framesOut - stemDeadline(shared) : 0;
+    const ahead = stemPort ? -stemPort.deadlineLead(loop.stats.framesOut) : shared ? loop.stats.framesOut - stemDeadline(shared) : 0;
     return {
       segments: loop.stats.segments,
       lastRunMs: loop.stats.lastRunMs,
       runMsTotal: loop.stats.runMsTotal,
-      framesIn: loop.stats.framesIn,
-      framesOut: loop.stats.framesOut,
+      // Stream frames (a resumed worker's loop counts from `origin`).
+      framesIn: origin + loop.stats.framesIn,
+      framesOut: origin + loop.stats.framesOut,
       segmentsSkipped: loop.stats.segmentsSkipped,
       backend: `${model.runtime.name}/${model.runtime.executionProviders.join('+')}`,
       realTimeFactor: loop.stats.lastRunMs / ((separator.stride / rate) * 1000),
@@ -132,29 +509,41 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
 
   async function run(): Promise<void> {
     running = true;
-    while (loop && separator) {
-      if (stopRequest !== undefined) {
-        // Release the session before saying so: the main thread may terminate this thread next.
-        const stats = snapshot();
-        await disposeModels();
-        model = undefined;
-        post({ type: 'stopped', id: stopRequest, stats });
-        break;
+    try {
+      while (loop && separator) {
+        if (stopRequest !== undefined) {
+          // Release the session before saying so: the main thread may terminate this thread next.
+          const stats = snapshot();
+          await disposeModels();
+          model = undefined;
+          stopHeartbeat();
+          post({ type: 'stopped', id: stopRequest, stats });
+          break;
+        }
+        if (doneSent) {
+          // Past the end of the input the stems are silence: keep the audio thread
+          // fed so it never fades to dry or counts an underrun after the last frame.
+          if (!stemPort || !stemRing || stemPort.writeZeros(stemRing.availableWrite()) === 0) await sleep(1);
+          continue;
+        }
+        const r = await loop.pump();
+        if (r === 'ran') post({ type: 'segment', stats: snapshot() });
+        if (separator.ended && loop.stats.framesOut >= separator.framesIn) {
+          post({ type: 'done', id: 0, stats: snapshot() });
+          doneSent = true;
+          continue;
+        }
+        if (r === 'idle') await sleep(1);
       }
-      if (doneSent) {
-        // Past the end of the input the stems are silence: keep the audio thread
-        // fed so it never fades to dry or counts an underrun after the last frame.
-        if (!stemRing || stemRing.writeZeros(stemRing.availableWrite()) === 0) await sleep(1);
-        continue;
-      }
-      const r = await loop.pump();
-      if (r === 'ran') post({ type: 'segment', stats: snapshot() });
-      if (separator.ended && loop.stats.framesOut >= separator.framesIn) {
-        post({ type: 'done', id: 0, stats: snapshot() });
-        doneSent = true;
-        continue;
-      }
-      if (r === 'idle') await sleep(1);
+    } catch (err) {
+      // The last provider failed (or timed out, or lost its device): this worker
+      // can do no more. The sessions are left alone (a run may still hang in one);
+      // the main thread terminates this worker and starts a fresh one.
+      loop = undefined;
+      running = false;
+      failed(err, []);
+      if (stopRequest !== undefined) post({ type: 'stopped', id: stopRequest, stats: { ...NO_WORKER_STATS } });
+      return;
     }
     running = false;
     await disposeModels();
@@ -165,27 +554,52 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
   async function runTrack(): Promise<void> {
     trackLoop = true;
     try {
+      await trackLoopBody();
+    } catch (err) {
+      // As run(): orphaned exports and the worker answered with the cause.
+      const orphans = exports.splice(0).map((e) => e.id);
+      renderer = undefined;
+      trackLoop = false;
+      failed(err, orphans);
+      if (stopRequest !== undefined) post({ type: 'stopped', id: stopRequest, stats: { ...NO_WORKER_STATS } });
+      return;
+    } finally {
+      trackLoop = false;
+    }
+  }
+
+  async function trackLoopBody(): Promise<void> {
+    {
       while (stopRequest === undefined) {
         const r = renderer;
+        // An export first when every block is final already (a restarted worker's
+        // renderer recomputes blocks that are: the same values, written again).
+        if (r && track && exports.length > 0 && allReady(track, r.currentGeneration)) {
+          const e = exports[0];
+          const t = track;
+          const stems = model!.info.sources.map((_, s) => t.stems.slice(s * t.channels, (s + 1) * t.channels));
+          const done = busy(BUSY.EXPORT, watchdog.firstRunMs);
+          let out: Awaited<ReturnType<typeof exportStems>>;
+          try {
+            out = await exportStems({
+              stems,
+              sources: [...model!.info.sources],
+              sampleRate: t.sampleRate,
+              baseName: e.baseName,
+              format: e.format,
+              onProgress: (fraction) => post({ type: 'export-progress', id: e.id, phase: 'encoding', fraction }),
+            });
+          } finally {
+            done();
+          }
+          exports.shift();
+          post({ type: 'exported', id: e.id, files: out.files, zip: out.zip, zipName: out.zipName, clipped: out.clipped });
+          continue;
+        }
         if (r && !r.finished) {
           await r.step();
           post({ type: 'segment', stats: snapshot() });
           for (const e of exports) post({ type: 'export-progress', id: e.id, phase: 'separating', fraction: r.segmentsDone / r.segmentsTotal });
-          continue;
-        }
-        if (r && track && exports.length > 0 && allReady(track, r.currentGeneration)) {
-          const e = exports.shift()!;
-          const t = track;
-          const stems = model!.info.sources.map((_, s) => t.stems.slice(s * t.channels, (s + 1) * t.channels));
-          const out = await exportStems({
-            stems,
-            sources: [...model!.info.sources],
-            sampleRate: t.sampleRate,
-            baseName: e.baseName,
-            format: e.format,
-            onProgress: (fraction) => post({ type: 'export-progress', id: e.id, phase: 'encoding', fraction }),
-          });
-          post({ type: 'exported', id: e.id, files: out.files, zip: out.zip, zipName: out.zipName, clipped: out.clipped });
           continue;
         }
         await sleep(5);
@@ -193,9 +607,8 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
       const stats = snapshot();
       await disposeModels();
       model = undefined;
+      stopHeartbeat();
       post({ type: 'stopped', id: stopRequest, stats });
-    } finally {
-      trackLoop = false;
     }
   }
 
@@ -208,29 +621,59 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
       case 'init':
         (async () => {
           initOptions = msg.options;
-          const members = msg.options.members;
-          const m = await load(members ? members[0].model : msg.model, msg.options);
-          model = m;
-          if (members) {
-            for (const member of members.slice(1)) extraMembers.push(await load(member.model, msg.options));
-            setRunner = new SetSegmentRunner([m, ...extraMembers].map((model, k) => ({ model, weights: members[k].weights })));
-          }
+          // The control block first: the heartbeat and the busy phases cover the model load.
           const state = attachSharedState(msg.buffers);
           stemRing = state.stemRing;
           shared = state;
+          ctrl = state.controlI32;
+          watchdog = { ...DEFAULT_WATCHDOG };
+          for (const [k, v] of Object.entries(msg.options.watchdog ?? {})) if (typeof v === 'number') (watchdog as Record<string, number>)[k] = v;
+          Atomics.store(ctrl, CTRL.WORKER_BUSY_KIND, BUSY.IDLE);
+          Atomics.store(ctrl, CTRL.WORKER_BUSY_MS, 0);
+          beat();
+          stopHeartbeat();
+          heartbeat = setInterval(beat, watchdog.heartbeatIntervalMs);
+          const members = msg.options.members;
+          const m = await load(members ? members[0].model : msg.model, msg.options, true);
+          model = m;
+          if (members) {
+            for (const member of members.slice(1)) extraMembers.push(await load(member.model, msg.options, true));
+            setRunner = new SetSegmentRunner([m, ...extraMembers].map((model, k) => ({ model, weights: members[k].weights })));
+          }
           if (msg.options.input === 'track') {
             post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: m.info.segmentSamples, stride: segmentStride(m.info.segmentSamples, msg.options.overlap), sampleRate: m.info.sampleRate, runtime: m.runtime.name });
-            void runTrack().catch((err) => post({ type: 'error', id: -1, code: err instanceof StemstreamError ? err.code : 'INTERNAL', message: (err as Error).message }));
+            void runTrack();
             return;
           }
-          const length = msg.options.track ? msg.options.track[0].length : msg.options.length;
+          // Where the stream stands: frame 0, or (a fresh worker after a failure) where the last one left it.
+          // Stems go on from what it had pushed; input from what it had read (earlier input is gone with it),
+          // so the loop's frame 0 is the later of the two. A track is read directly: only the stems count.
+          const c = state.controlI32;
+          const stemHeader = ringHeader(msg.buffers.stemRing);
+          const inHeader = ringHeader(msg.buffers.inputRing);
+          const stemsAt = msg.options.resume
+            ? exactPosition(readPosition(c, CTRL.WORKER_OUT_LO, CTRL.WORKER_OUT_HI), Atomics.load(stemHeader.indices, 0), state.stemRing.width, stemHeader.storageLength)
+            : 0;
+          let inputAt = msg.options.resume && !msg.options.track
+            ? exactPosition(readPosition(c, CTRL.WORKER_IN_LO, CTRL.WORKER_IN_HI), Atomics.load(inHeader.indices, 1), state.inputRing.width, inHeader.storageLength)
+            : 0;
+          if (msg.options.resume && !msg.options.track) inputAt = await resync(state, inputAt);
+          origin = Math.max(stemsAt, inputAt);
+          publishPosition(c, CTRL.WORKER_OUT_LO, CTRL.WORKER_OUT_HI, stemsAt);
+          publishPosition(c, CTRL.WORKER_IN_LO, CTRL.WORKER_IN_HI, inputAt);
+          const total = msg.options.track ? msg.options.track[0].length : msg.options.length;
+          const length = total === undefined ? undefined : Math.max(0, total - origin);
           separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length, lowLatency: msg.options.lowLatency, runner: setRunner, historyFrames: msg.options.historyFrames });
-          const input = msg.options.track ? new TrackInputPort(msg.options.track) : new InputRingPort(state.inputRing);
-          loop = new InferenceLoop(separator, input, new StemRingPort(state), {
+          const input = msg.options.track ? new TrackInputPort(msg.options.track, origin) : new PublishingInputPort(state.inputRing, c, inputAt, origin - inputAt);
+          stemPort = new ResumingStemPort(state, stemsAt, origin);
+          loop = new InferenceLoop(separator, input, stemPort, {
             catchUp: { deadlineFramesPerMs: msg.options.deadlineFramesPerMs ?? m.info.sampleRate / 1000 },
           });
-          post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: separator.segment, stride: separator.stride, sampleRate: m.info.sampleRate, runtime: m.runtime.name });
-          void run().catch((err) => post({ type: 'error', id: -1, code: 'INTERNAL', message: (err as Error).message }));
+          post({
+            type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: separator.segment, stride: separator.stride, sampleRate: m.info.sampleRate, runtime: m.runtime.name,
+            ...(msg.options.resume ? { resumeFrame: origin } : {}),
+          });
+          void run();
         })().catch(fail);
         break;
       case 'load-track':
@@ -241,7 +684,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
             throw new StemstreamError('CHANNEL_MISMATCH', `the track state has ${t.channels} channels × ${t.sources} stems; the model ${model.info.channels} × ${model.info.sources.length}`);
           }
           track = t;
-          generation++;
+          generation = msg.generation ?? generation + 1;
           renderer = new TrackRenderer(model, t, {
             overlap: initOptions.overlap,
             normalization: msg.normalize ? trackStats({ sampleRate: t.sampleRate, channels: t.audio }) : undefined,
@@ -258,7 +701,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         (async () => {
           if (!initOptions) throw new StemstreamError('BAD_OPTION', 'swap-model before init');
           if (setRunner) throw new StemstreamError('BAD_OPTION', 'a model set cannot be swapped: create another engine');
-          const next = await load(msg.model, initOptions);
+          const next = await load(msg.model, { ...initOptions, extraRunMs: undefined });
           const old = model;
           if (old && (next.info.sources.join() !== old.info.sources.join() || next.info.channels !== old.info.channels || next.info.segmentSamples !== old.info.segmentSamples)) {
             await next.dispose();
@@ -297,7 +740,10 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         break;
       case 'stop':
         stopRequest = msg.id;
-        if (!running && !trackLoop) post({ type: 'stopped', id: msg.id, stats: snapshot() });
+        if (!running && !trackLoop) {
+          stopHeartbeat();
+          post({ type: 'stopped', id: msg.id, stats: snapshot() });
+        }
         break;
       default: {
         const never: never = msg;

@@ -22,8 +22,39 @@ import type { FromWorker, ToWorker } from './worker-protocol.js';
 interface WorkerScope {
   postMessage(message: unknown): void;
   addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
+  close(): void;
 }
 const scope = globalThis as unknown as WorkerScope;
+
+/** The part of WebGPU's GPUDevice used here (no @webgpu/types in this project). */
+interface GpuDeviceLike {
+  lost?: Promise<{ reason?: string; message?: string }>;
+  destroy?(): void;
+}
+
+function webgpuDevice(): Promise<GpuDeviceLike | undefined> {
+  const webgpu = (ort.env as { webgpu?: { device?: unknown } }).webgpu;
+  return Promise.resolve(webgpu?.device as GpuDeviceLike | Promise<GpuDeviceLike> | undefined);
+}
+
+/**
+ * GPUDevice.lost for a model on WebGPU: onnxruntime-web exposes its device as
+ * `env.webgpu.device` (a promise) once a WebGPU session exists. A lost device
+ * fails the run in flight and every later one (inference-worker-core.ts), so
+ * the worker falls back to the next provider or is replaced by a fresh one.
+ */
+function webgpuDeviceLost(providers: readonly string[]): Promise<string> | undefined {
+  if (providers[0] !== 'webgpu') return undefined;
+  try {
+    return webgpuDevice().then((device) => {
+      const lost = device?.lost;
+      if (!lost) return new Promise<string>(() => undefined);
+      return lost.then((info) => `${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''}`);
+    });
+  } catch {
+    return undefined;
+  }
+}
 
 const handle = createInferenceWorker({
   post: (m: FromWorker) => scope.postMessage(m),
@@ -34,5 +65,13 @@ const handle = createInferenceWorker({
       executionProviders: options.executionProviders ?? ['wasm'],
       webModule: ort,
     }),
+  deviceLost: (model) => webgpuDeviceLost(model.runtime.executionProviders),
+  exit: () => scope.close(),
+  // Test hook: a real loss (GPUDevice.destroy() resolves device.lost with reason 'destroyed').
+  loseDevice: (model) => {
+    if (model.runtime.executionProviders[0] !== 'webgpu') return false;
+    void webgpuDevice().then((device) => device?.destroy?.(), () => undefined);
+    return true;
+  },
 });
 scope.addEventListener('message', (event: MessageEvent) => handle(event.data as ToWorker));

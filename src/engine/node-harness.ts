@@ -17,7 +17,17 @@ import { liveBufferSizes, trackStemRingFrames } from './ring-sizes.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { createSharedState, readStats, setCaptureEnabled, type SharedState, type StemOutStats } from './shared-layout.js';
 import { trackStats } from '../separate/normalize.js';
-import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerStats } from './worker-protocol.js';
+import {
+  NO_WORKER_STATS,
+  WorkerSupervisor,
+  type FromWorker,
+  type RecoveryOptions,
+  type WatchdogOptions,
+  type WorkerEndpoint,
+  type WorkerEvents,
+  type WorkerFaults,
+  type WorkerStats,
+} from './worker-protocol.js';
 
 export interface HeadlessStreamOptions {
   /** 'quality' (default): Demucs' segmentation, latency N + margin. 'low-latency': see hop/lookahead. */
@@ -58,8 +68,38 @@ export interface HeadlessStreamOptions {
   beforeQuantum?: (frame: number, state: SharedState) => void;
   /** Keep the rendered output (default true). Off for long soak runs: only `watchFrames` are kept. */
   keepOutput?: boolean;
+  /**
+   * Called after each render quantum with what the audio thread output:
+   * output frames [frame, frame + frames) (frames < 128 only at the end) in
+   * mix[c] and stems[s][c], from index 0; the arrays are reused. The clock waits
+   * for a returned promise. With `keepOutput: false`, output streamed to disk.
+   */
+  onQuantum?: (frame: number, frames: number, mix: Float32Array[], stems: Float32Array[][]) => void | Promise<void>;
   /** Input frames whose mix output (channel 0, at frame + latency) is recorded in `watched`. */
   watchFrames?: number[];
+  /** Tests: faults injected into the worker (worker-protocol.ts WorkerFaults; test hooks, not an API). */
+  faults?: WorkerFaults;
+  /** The watchdog's limits and the restart budget (worker-protocol.ts; tests shorten them). */
+  watchdog?: WatchdogOptions & RecoveryOptions;
+  /**
+   * When the worker fails for good (its restart budget spent), keep rendering
+   * (dry, at the same latency) and return the error as `failure` instead of
+   * throwing it at the end.
+   */
+  continueAfterFailure?: boolean;
+}
+
+/** One worker failure during a run (worker-protocol.ts WorkerRestart), in frames rendered. */
+export interface HeadlessRestart {
+  code: string;
+  message: string;
+  /** Frames rendered when the failure was noticed, and when the fresh worker was ready. */
+  atFrame: number;
+  readyAtFrame?: number;
+  /** Wall time from the failure noticed to the fresh worker ready, ms. */
+  restartMs?: number;
+  /** The stream frame the fresh worker's first stems are for. */
+  resumeFrame?: number;
 }
 
 /** A long input made on the fly (a soak test's hour), instead of an AudioData in memory. */
@@ -94,10 +134,24 @@ export interface HeadlessStreamResult {
   wet: Float32Array;
   /** The buffer sizes this run used, frames. */
   buffers: { inputRingFrames: number; stemRingFrames: number; historyFrames?: number };
+  /** Worker failures and restarts, in order. */
+  restarts: HeadlessRestart[];
+  /** With continueAfterFailure: the error the worker was given up with. */
+  failure?: StemstreamError;
 }
 
 // The latency formulas live in latency.ts (shared with the browser engine).
 export { lowLatencyLatency, qualityLatency } from './latency.js';
+
+/** A worker_threads Worker as the supervisor sees it. */
+function spawnWorker(events: WorkerEvents): WorkerEndpoint {
+  const worker = startWorker();
+  worker.on('message', (m: FromWorker) => events.message(m));
+  worker.on('error', (err: unknown) => events.error(err instanceof Error ? err.message : String(err)));
+  worker.on('messageerror', () => events.messageerror());
+  worker.on('exit', (code: number) => events.exit(code));
+  return { post: (m) => worker.postMessage(m), terminate: () => worker.terminate() };
+}
 
 function startWorker(): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./inference-worker-node.js', import.meta.url));
@@ -177,39 +231,57 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   };
   const state = createSharedState({ channels: C, sources: S, inputRingFrames: buffers.inputRingFrames, stemRingFrames: buffers.stemRingFrames });
   const core = new StemOutCore({ sharedState: state, channels: C, sources: S, latencyFrames: L, sampleRate: info.sampleRate });
-  const worker = startWorker();
-  let ready = false;
   let finished: WorkerStats | undefined;
   let failure: Error | undefined;
   let lastStats: WorkerStats = { ...NO_WORKER_STATS };
   const fallbacks: HeadlessStreamResult['fallbacks'] = [];
   const swaps: number[] = [];
   const segmentLog: HeadlessStreamResult['segmentLog'] = [];
-  worker.on('message', (m: FromWorker) => {
-    if (m.type === 'ready') ready = true;
-    else if (m.type === 'segment') {
-      lastStats = m.stats;
-      segmentLog.push({ atFrame: core.framesRendered, runMs: m.stats.lastRunMs, skipped: m.stats.segmentsSkipped });
-    }
-    else if (m.type === 'done') lastStats = m.stats;
-    else if (m.type === 'stopped') { finished = m.stats; lastStats = m.stats; }
-    else if (m.type === 'error') failure = new StemstreamError(m.code as never, m.message);
-    else if (m.type === 'backend-fallback') { fallbacks.push({ from: m.from, to: m.to, reason: m.reason }); lastStats = m.stats; }
-    else if (m.type === 'model-swapped') swaps.push(m.generation);
-  });
-  worker.on('error', (err: unknown) => { failure = err instanceof Error ? err : new Error(String(err)); });
-  const send = (m: ToWorker) => worker.postMessage(m);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  try {
-    send({ type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length, lowLatency,
+  // Recovery (worker-protocol.ts WorkerSupervisor): a failed worker is replaced by a
+  // fresh one that resumes the stream; the clock goes on meanwhile (real time: dry;
+  // virtual time: it waits for the fresh worker, then plays dry what it cannot have).
+  const restarts: HeadlessRestart[] = [];
+  let gaveUp: StemstreamError | undefined;
+  /** The stream frame the last resumed worker's stems start at (those before play dry). */
+  let resumeFrom = 0;
+  const supervisor = new WorkerSupervisor({
+    state,
+    init: { type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length, lowLatency,
       historyFrames: buffers.historyFrames, deadlineFramesPerMs: options.realtime ? info.sampleRate / 1000 : 0,
-      executionProviders: options.executionProviders, failRunsAfter: options.failRunsAfter,
-      ...(options.track && !('fill' in audio) ? { track: audio.channels, normalization: trackStats(audio) } : {}) } });
+      executionProviders: options.executionProviders, failRunsAfter: options.failRunsAfter, faults: options.faults, watchdog: options.watchdog,
+      ...(options.track && !('fill' in audio) ? { track: audio.channels, normalization: trackStats(audio) } : {}) } },
+    spawn: spawnWorker,
+    onMessage: (m: FromWorker) => {
+      if (m.type === 'segment') {
+        lastStats = m.stats;
+        segmentLog.push({ atFrame: core.framesRendered, runMs: m.stats.lastRunMs, skipped: m.stats.segmentsSkipped });
+      }
+      else if (m.type === 'done') lastStats = m.stats;
+      else if (m.type === 'stopped') { finished = m.stats; lastStats = m.stats; }
+      else if (m.type === 'error') failure = new StemstreamError(m.code as never, m.message);
+      else if (m.type === 'backend-fallback') { fallbacks.push({ from: m.from, to: m.to, reason: m.reason }); lastStats = m.stats; }
+    },
+    onRestart: (r) => restarts.push({ code: r.cause.code, message: r.cause.message, atFrame: core.framesRendered }),
+    onRecovered: (r) => {
+      const last = restarts[restarts.length - 1];
+      if (last) Object.assign(last, { readyAtFrame: core.framesRendered, restartMs: (r.readyAt ?? r.at) - r.at, resumeFrame: r.resumeFrame });
+      resumeFrom = r.resumeFrame ?? 0;
+    },
+    onGiveUp: (e) => {
+      gaveUp = e;
+      if (!options.continueAfterFailure) failure = e;
+    },
+    watchdog: options.watchdog,
+    recovery: options.watchdog,
+  });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** Virtual time: the clock waits for a worker being restarted (the one before failed). */
+  const waitForRestart = async () => {
+    while (supervisor.restarting) await sleep(1);
+  };
+  try {
     if (options.track) setCaptureEnabled(state, false);
-    while (!ready) {
-      if (failure) throw failure;
-      await sleep(2);
-    }
+    await supervisor.start();
     const Q = RENDER_QUANTUM;
     const size = keep ? total + Q : 0;
     const mix = Array.from({ length: C }, () => new Float32Array(size));
@@ -236,26 +308,43 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       options.beforeQuantum?.(n, state);
       if (options.swapModel && !swapSent && n >= options.swapModel.atFrame) {
         swapSent = true;
-        send({ type: 'swap-model', id: 3, model: options.swapModel.model });
+        const bytes = options.swapModel.model;
+        supervisor.request({ type: 'swap-model', id: 3, model: bytes }).then(
+          (m) => {
+            if (m.type === 'model-swapped') {
+              swaps.push(m.generation);
+              supervisor.setModel(bytes);
+            }
+          },
+          (err: unknown) => { if (!gaveUp) failure = err instanceof Error ? err : new Error(String(err)); },
+        );
       }
       if (options.realtime) {
         // Render in bursts, never ahead of the wall clock.
         while ((n / info.sampleRate) * 1000 > performance.now() - tStart) await sleep(2);
       } else {
         // Virtual time (see "Why the as-fast-as-possible clock cannot deadlock" above).
+        // After a worker failure: the clock waits while a fresh worker starts; the stems
+        // before the frame it resumes at never come (they play dry), so it does not wait
+        // for those; the skip debt of the quanta played dry is paid from the ring first.
+        // Given up on: nothing to wait for.
+        await waitForRestart();
         // (a) Room in the capture ring, so that no input is dropped.
         if (n < length && !options.track) {
-          while (state.inputRing.availableWrite() < Q) {
+          while (state.inputRing.availableWrite() < Q && !gaveUp) {
             if (failure) throw failure;
             await sleep(1);
+            await waitForRestart();
           }
         }
         // (b) The stems this quantum and the core's look-ahead need.
-        if (n + Q > L) {
+        if (n + Q > L && !(resumeFrom > 0 && n - L < resumeFrom)) {
           const needUpTo = n + Q - L + core.lookaheadFrames;
-          while (Math.max(0, n - L) + state.stemRing.availableRead() < needUpTo) {
+          while (Math.max(0, n - L) - core.skipDebt + state.stemRing.availableRead() < needUpTo && !gaveUp) {
             if (failure) throw failure;
             await sleep(1);
+            await waitForRestart();
+            if (resumeFrom > 0 && n - L < resumeFrom) break;
           }
         }
       }
@@ -263,6 +352,10 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       if (n + Q > length) for (let c = 0; c < C; c++) inQ[c].fill(0, Math.max(0, length - n));
       core.process(inQ, mixQ, stemQ);
       if (options.recordWet) wet[n / Q] = core.wet;
+      if (options.onQuantum) {
+        const pending = options.onQuantum(n, Math.min(Q, total - n), mixQ, stemQ);
+        if (pending) await pending;
+      }
       if (keep) {
         for (let c = 0; c < C; c++) {
           mix[c].set(mixQ[c], n);
@@ -282,11 +375,8 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       if (options.onProgress && (n / Q) % 256 === 0) options.onProgress(n, total);
     }
     const wallMs = performance.now() - t0;
-    {
-      send({ type: 'stop', id: 3 });
-      const until = performance.now() + 10_000;
-      while (!finished && !failure && performance.now() < until) await sleep(2);
-    }
+    if (failure) throw failure;
+    finished = (await supervisor.stop(10_000)) ?? finished;
     const stems: Record<string, Float32Array[]> = {};
     info.sources.forEach((name, s) => { stems[name] = stemOut[s].map((ch) => ch.subarray(0, keep ? total : 0)); });
     return {
@@ -305,8 +395,10 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       segmentLog,
       wet,
       buffers,
+      restarts,
+      failure: gaveUp,
     };
   } finally {
-    await worker.terminate();
+    await supervisor.stop(0);
   }
 }

@@ -39,6 +39,13 @@
  *   input with `inputRing.skipRead(k)` if it does not need it as context. The
  *   deadline only grows, so a k read once stays safe. (The worklet counts these
  *   frames in FRAMES_SKIPPED when it discards them.)
+ * - Liveness and restarts: the worker beats CTRL.WORKER_HEARTBEAT, says how long
+ *   it may block (WORKER_BUSY_MS/KIND: a run, a load, an export) and publishes
+ *   the input frames it has read and the stem frames it has pushed
+ *   (WORKER_IN_*, WORKER_OUT_*). A worker that replaces a failed one reads them
+ *   (checked against the rings' own indices) and goes on from there: it skips
+ *   the stems up to where it can compute again as the deadline passes them (the
+ *   worklet has played those dry), so the latency never changes.
  */
 import { RingBuffer } from 'ringbuf.js';
 import { RENDER_QUANTUM } from '../constants.js';
@@ -96,6 +103,17 @@ export const CTRL = {
    *  bytes), and Node 20's performance.now() allocates ~75 bytes per call. With
    *  0, process() allocates nothing at all; with 1, nothing but the clock's. */
   TIMING_ENABLED: 10,
+
+  // ---- inference worker liveness (worker; read by the main thread's watchdog) ----
+  /** i32 (worker, wraps): bumped every heartbeat interval while the worker's
+   *  event loop runs, and whenever it enters or leaves a busy phase. */
+  WORKER_HEARTBEAT: 11,
+  /** i32 (worker): how long the worker may now go without a heartbeat, ms: the
+   *  limit of the session.run, model load or export under way (a blocking
+   *  runtime stops the event loop meanwhile); 0 when idle. */
+  WORKER_BUSY_MS: 12,
+  /** i32 (worker): what the worker is busy with (worker-protocol.ts BUSY): 0 idle, 1 run, 2 load, 3 export. */
+  WORKER_BUSY_KIND: 13,
   /** f32 × MAX_STEMS, default 1: per-stem target gain (linear). */
   GAIN: 16,
   /** i32 × MAX_STEMS, default 0: 1 = muted (target gain 0). */
@@ -131,6 +149,16 @@ export const CTRL = {
   TIMING_AVAILABLE: 49,
   /** i32: quanta in the last published time window (PROC_US_WINDOW_*). */
   PROC_WINDOW_QUANTA: 50,
+  /** i32 × 2 (worker): input frames the worker has taken from the input ring
+   *  since input frame 0, low and high 32 bits; stored after every read, so a
+   *  restarted worker knows where the stream stands (with the ring's own read
+   *  index it is exact even when the last store was lost). */
+  WORKER_IN_LO: 51,
+  WORKER_IN_HI: 52,
+  /** i32 × 2 (worker): stem frames the worker has pushed or skipped into the
+   *  stem ring since frame 0, low and high 32 bits (as WORKER_IN_*). */
+  WORKER_OUT_LO: 53,
+  WORKER_OUT_HI: 54,
 
   // ---- time and state figures (worklet, f32) ----
   /** f32: process() time of the last quantum, µs. */

@@ -18,6 +18,18 @@
  * shared control block that the worklet polls once per render quantum; the
  * underrun counter is polled on a timer.
  *
+ * Faults. The inference worker is supervised (worker-protocol.ts
+ * WorkerSupervisor): a session.run that throws, hangs past the watchdog's limit
+ * or loses its GPU device falls back to the next execution provider, or else
+ * the worker is replaced, as it is when it crashes, sends an unreadable message
+ * or misses its heartbeat. The fresh worker gets the same shared memory and the
+ * model bytes this engine holds (so they stay in memory for the engine's life),
+ * resumes the stream at the same latency (the audio thread plays dry meanwhile)
+ * or, in track mode, the track, and takes over the requests still pending. After
+ * three failures within a minute the engine gives up: one 'error' event with the
+ * cause's code, pending requests rejected, the audio left dry ('restart' and
+ * 'recovered' events report each replacement).
+ *
  * Bundling. The worker and the worklet import bare packages (onnxruntime-web,
  * ringbuf.js) and other modules, so both are loaded bundled. With Vite (the
  * demo's bundler) the defaults below work in `vite` and `vite build`: the worker
@@ -53,7 +65,17 @@ import {
   type SharedState,
   type StemOutStats,
 } from './shared-layout.js';
-import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerStats } from './worker-protocol.js';
+import {
+  NO_WORKER_STATS,
+  WorkerSupervisor,
+  type FromWorker,
+  type RecoveryOptions,
+  type ToWorker,
+  type WatchdogOptions,
+  type WorkerFaults,
+  type WorkerRestart,
+  type WorkerStats,
+} from './worker-protocol.js';
 import {
   TRACK,
   createTrackState,
@@ -124,6 +146,12 @@ export interface StemEngineOptions {
   workletUrl?: URL | string;
   /** Model download progress (URL models). */
   onProgress?: (p: { loadedBytes: number; totalBytes?: number }) => void;
+  /**
+   * @internal TEST HOOKS ONLY, not an API: faults injected into the inference
+   * worker (worker-protocol.ts WorkerFaults) and shorter watchdog limits and
+   * restart budget, for the fault-injection tests (demo/engine-test.ts).
+   */
+  testHooks?: { faults?: WorkerFaults; watchdog?: WatchdogOptions & RecoveryOptions };
 }
 
 export interface StemEngineStats extends StemOutStats {
@@ -131,12 +159,30 @@ export interface StemEngineStats extends StemOutStats {
   /** The inference worker's counters as of its last message. */
   worker: WorkerStats;
   runtime: string;
+  /** Times the inference worker failed and was replaced by a fresh one. */
+  workerRestarts: number;
 }
 
 export interface StemEngineEventMap {
   ready: Event;
+  /** Quanta played dry because the stems were late (live), or not ready under the playhead (track). */
   underrun: CustomEvent<{ underrunQuanta: number; newQuanta: number }>;
+  /**
+   * The engine cannot go on separating: the inference worker failed too often
+   * (`error.code`: INFERENCE_FAILED, INFERENCE_TIMEOUT, DEVICE_LOST,
+   * WORKER_CRASHED, MODEL_LOAD_FAILED), or the audio-thread processor failed.
+   * Fired once; the audio goes on, dry, at the same latency.
+   */
   error: CustomEvent<{ error: Error }>;
+  /**
+   * The inference worker failed (`error` says how) and a fresh one is starting
+   * with the model the engine holds; meanwhile the audio plays dry (live) or
+   * the track itself (track mode), at the same latency. `attempt`: failures
+   * within the restart window so far.
+   */
+  restart: CustomEvent<{ error: Error; attempt: number }>;
+  /** The fresh worker is running (`ms` after the failure was noticed); stems resume as it catches up. */
+  recovered: CustomEvent<{ ms: number; attempt: number }>;
   /** The execution provider failed mid-stream; the engine now runs on `to` (the audio kept going). */
   'backend-fallback': CustomEvent<{ from: string; to: string; reason: string }>;
   /** A segment finished (stats updated). */
@@ -252,14 +298,18 @@ export class StemEngine extends EventTarget {
 
   readonly context: BaseAudioContext;
   private readonly state: SharedState;
-  private readonly worker: Worker;
+  /** Runs the inference worker and replaces it when it fails (worker-protocol.ts). */
+  private readonly supervisor: WorkerSupervisor;
   private readonly node: AudioWorkletNode;
   private readonly stemNodes: GainNode[];
   private workerStats: WorkerStats = { ...NO_WORKER_STATS };
   private lastUnderruns = 0;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private disposed = false;
-  private stopWaiter: (() => void) | undefined;
+  /** Given up on the worker: no more underrun events (the audio plays dry). */
+  private gaveUp = false;
+  /** Track mode: whether the loaded track is normalised (a restarted worker is told again). */
+  private trackNormalize = true;
   /** 'live' or 'track', fixed at create(). */
   readonly inputKind: StemEngineInput;
   readonly threads: number;
@@ -269,12 +319,11 @@ export class StemEngine extends EventTarget {
   private peaksCache: { buckets: number; peaks: Float32Array } | undefined;
   private endedSeq = 0;
   private nextId = 10;
-  private readonly pending = new Map<number, { resolve: (m: FromWorker) => void; reject: (e: Error) => void; progress?: (m: FromWorker) => void }>();
 
   private constructor(parts: {
     context: BaseAudioContext;
     state: SharedState;
-    worker: Worker;
+    supervisor: WorkerSupervisor;
     node: AudioWorkletNode;
     info: ModelInfo;
     latency: number;
@@ -286,10 +335,10 @@ export class StemEngine extends EventTarget {
     modelBytes: number;
   }) {
     super();
-    const { context, state, worker, node, info } = parts;
+    const { context, state, supervisor, node, info } = parts;
     this.context = context;
     this.state = state;
-    this.worker = worker;
+    this.supervisor = supervisor;
     this.node = node;
     this.model = info;
     this.modelName = info.name;
@@ -312,12 +361,41 @@ export class StemEngine extends EventTarget {
       node.connect(g, 1 + s);
       return g;
     });
-    worker.onmessage = (e: MessageEvent) => this.onWorkerMessage(e.data as FromWorker);
-    worker.onerror = (e: ErrorEvent) => this.fail(new StemstreamError('MODEL_LOAD_FAILED', `inference worker: ${e.message}`));
     node.onprocessorerror = () => this.fail(new Error('stemstream: the audio-thread processor failed'));
     this.pollTimer = setInterval(() => this.poll(), parts.pollIntervalMs);
     // create() resolves first; listeners added right after `await create()` still see 'ready'.
-    setTimeout(() => this.dispatchEvent(new Event('ready')), 0);
+    setTimeout(() => {
+      this.dispatchEvent(new Event('ready'));
+      // Given up on before the engine existed (a worker failing at once, repeatedly).
+      if (this.supervisor.failure && !this.gaveUp) this.onGiveUp(this.supervisor.failure);
+    }, 0);
+  }
+
+  /** The supervisor's events (worker-protocol.ts WorkerSupervisor), bound once the engine exists. */
+  private static hooks(engine: () => StemEngine | undefined) {
+    return {
+      onMessage: (m: FromWorker) => engine()?.onWorkerMessage(m),
+      replay: () => engine()?.replayMessages() ?? [],
+      onRestart: (r: WorkerRestart) => engine()?.dispatchEvent(new CustomEvent('restart', { detail: { error: r.cause, attempt: r.attempt } })),
+      onRecovered: (r: WorkerRestart) => engine()?.dispatchEvent(new CustomEvent('recovered', { detail: { ms: (r.readyAt ?? r.at) - r.at, attempt: r.attempt } })),
+      onGiveUp: (error: Error) => engine()?.onGiveUp(error),
+    };
+  }
+
+  /** What a restarted worker needs before the requests still pending: the track (same shared memory, same generation). */
+  private replayMessages(): ToWorker[] {
+    const t = this.track;
+    if (!t) return [];
+    return [{ type: 'load-track', id: 0, track: t.buffers, normalize: this.trackNormalize, generation: Atomics.load(t.transport, TRACK.GENERATION) || undefined }];
+  }
+
+  /** The worker failed too often: one error event, the audio bypassed to dry (no stems will come), no more underrun events. */
+  private onGiveUp(error: Error): void {
+    if (this.gaveUp) return;
+    this.gaveUp = true;
+    if (this.disposed) return;
+    setStemsEnabled(this.state, false);
+    this.fail(error);
   }
 
   /** Loads the model, starts the worker and the audio-thread node; resolves when the worker is ready. */
@@ -385,30 +463,44 @@ export class StemEngine extends EventTarget {
 
     await ensureAudioWorklet(context);
     const worklet = options.workletUrl !== undefined ? String(options.workletUrl) : defaultWorkletUrl;
-    const worker = options.workerUrl !== undefined
-      ? new Worker(options.workerUrl, { type: 'module', name: 'stemstream-inference' })
-      : new Worker(new URL('./inference-worker-web.ts', import.meta.url), { type: 'module', name: 'stemstream-inference' });
+    const workerUrl = options.workerUrl;
+    // The worker, and each fresh one after a failure: the same init, the model bytes this engine holds.
+    let engine: StemEngine | undefined;
+    const supervisor = new WorkerSupervisor({
+      state,
+      init: {
+        type: 'init',
+        id: 1,
+        buffers: state.buffers,
+        model: bytes,
+        options: {
+          overlap, runtime: 'web', threads, executionProviders, lowLatency, input: inputKind, failRunsAfter: options.failRunsAfter, members, historyFrames: sizes.historyFrames,
+          faults: options.testHooks?.faults, watchdog: options.testHooks?.watchdog,
+        },
+      },
+      spawn: (events) => {
+        const worker = workerUrl !== undefined
+          ? new Worker(workerUrl, { type: 'module', name: 'stemstream-inference' })
+          : new Worker(new URL('./inference-worker-web.ts', import.meta.url), { type: 'module', name: 'stemstream-inference' });
+        worker.onmessage = (e: MessageEvent) => events.message(e.data as FromWorker);
+        worker.onerror = (e: ErrorEvent) => {
+          e.preventDefault();
+          events.error(e.message);
+        };
+        worker.onmessageerror = () => events.messageerror();
+        return { post: (m) => worker.postMessage(m), terminate: () => worker.terminate() };
+      },
+      startError: (detail, cause) =>
+        cause && cause.code !== 'WORKER_CRASHED'
+          ? cause
+          : new StemstreamError('MODEL_LOAD_FAILED', `the inference worker failed to start (${detail || 'no message'}); is workerUrl a bundled module worker?`, { cause }),
+      watchdog: options.testHooks?.watchdog,
+      recovery: options.testHooks?.watchdog,
+      ...StemEngine.hooks(() => engine),
+    });
     try {
       const [ready] = await Promise.all([
-        new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
-          worker.onmessage = (e: MessageEvent) => {
-            const m = e.data as FromWorker;
-            if (m.type === 'ready') resolve(m);
-            else if (m.type === 'error') reject(new StemstreamError(m.code as never, `inference worker: ${m.message}`));
-          };
-          worker.onerror = (e: ErrorEvent) => {
-            e.preventDefault();
-            reject(new StemstreamError('MODEL_LOAD_FAILED', `the inference worker failed to start (${e.message || 'no message'}); is workerUrl a bundled module worker?`));
-          };
-          const init: ToWorker = {
-            type: 'init',
-            id: 1,
-            buffers: state.buffers,
-            model: bytes,
-            options: { overlap, runtime: 'web', threads, executionProviders, lowLatency, input: inputKind, failRunsAfter: options.failRunsAfter, members, historyFrames: sizes.historyFrames },
-          };
-          worker.postMessage(init);
-        }),
+        supervisor.start(),
         addWorkletModule(context, worklet).catch((err: unknown) => {
           throw new StemstreamError('NO_RUNTIME', `could not load the audio worklet module ${worklet}: ${(err as Error).message}`, { cause: err });
         }),
@@ -422,12 +514,13 @@ export class StemEngine extends EventTarget {
         channelInterpretation: 'speakers',
         processorOptions: { buffers: state.buffers, latencyFrames: latency, rampFrames, input: inputKind },
       });
-      return new StemEngine({
-        context, state, worker, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime,
+      engine = new StemEngine({
+        context, state, supervisor, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime,
         pollIntervalMs: options.pollIntervalMs ?? 250, input: inputKind, threads, modelBytes: totalBytes,
       });
+      return engine;
     } catch (err) {
-      worker.terminate();
+      await supervisor.stop(0);
       throw err;
     }
   }
@@ -461,9 +554,10 @@ export class StemEngine extends EventTarget {
     const fitted = toChannelCount(audio, this.channels);
     const track = createTrackState(fitted.channels, this.sources.length, this.sampleRate);
     this.track = track;
+    this.trackNormalize = options.normalize ?? true;
     this.peaksCache = undefined;
     this.endedSeq = 0;
-    await this.request({ type: 'load-track', id: this.newId(), track: track.buffers, normalize: options.normalize ?? true });
+    await this.request({ type: 'load-track', id: this.newId(), track: track.buffers, normalize: this.trackNormalize });
     this.node.port.postMessage({ type: 'track', track: track.buffers } satisfies ToStemOutProcessor);
   }
 
@@ -566,6 +660,8 @@ export class StemEngine extends EventTarget {
     const { bytes, name } = await readModelBytes(source, { onProgress });
     describeModel(bytes, name);
     await this.request({ type: 'swap-model', id: this.newId(), model: bytes });
+    // A worker restarted from now on loads this one.
+    this.supervisor.setModel(bytes);
     this.modelName = name;
     this.modelBytes = bytes.length;
   }
@@ -607,13 +703,14 @@ export class StemEngine extends EventTarget {
     return this.nextId++;
   }
 
-  /** Sends a request; resolves with its reply, rejects with its error (every request is answerable). */
+  /**
+   * Sends a request; resolves with its reply, rejects with its error (every
+   * request is answerable). A request pending when the worker fails goes to the
+   * fresh worker; if the engine gives up on the worker, it rejects with the cause.
+   */
   private request(msg: ToWorker & { id: number }, progress?: (m: FromWorker) => void): Promise<FromWorker> {
     if (this.disposed) return Promise.reject(new StemstreamError('BAD_OPTION', 'the engine was disposed'));
-    return new Promise((resolve, reject) => {
-      this.pending.set(msg.id, { resolve, reject, progress });
-      this.worker.postMessage(msg);
-    });
+    return this.supervisor.request(msg, progress);
   }
 
   /** The GainNode carrying stem `name` (its gain applied, delayed by latencySamples). */
@@ -641,7 +738,7 @@ export class StemEngine extends EventTarget {
   }
 
   get stats(): StemEngineStats {
-    return { ...readStats(this.state), latencySamples: this.latencySamples, worker: { ...this.workerStats }, runtime: this.runtime };
+    return { ...readStats(this.state), latencySamples: this.latencySamples, worker: { ...this.workerStats }, runtime: this.runtime, workerRestarts: this.supervisor.restarts.length };
   }
 
   get latencySeconds(): number {
@@ -658,16 +755,11 @@ export class StemEngine extends EventTarget {
     this.node.disconnect();
     this.output.disconnect();
     for (const g of this.stemNodes) g.disconnect();
-    // Let the worker release its session, then end it either way.
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
-      this.stopWaiter = () => { clearTimeout(timer); resolve(); };
-      this.worker.postMessage({ type: 'stop', id: 2 } satisfies ToWorker);
-    });
-    this.worker.terminate();
+    // Let the worker release its session (at most 2 s), then end it either way;
+    // requests still pending reject.
+    const stats = await this.supervisor.stop(2000, new StemstreamError('ABORTED', 'the engine was disposed'));
+    if (stats) this.workerStats = stats;
     this.node.port.close();
-    for (const [, p] of this.pending) p.reject(new StemstreamError('ABORTED', 'the engine was disposed'));
-    this.pending.clear();
     this.track = undefined;
   }
 
@@ -692,20 +784,14 @@ export class StemEngine extends EventTarget {
       }
     }
     const u = readStats(this.state).underrunQuanta;
-    if (u !== this.lastUnderruns) {
+    if (u !== this.lastUnderruns && !this.gaveUp) {
       const newQuanta = (u - this.lastUnderruns) >>> 0;
       this.lastUnderruns = u;
       this.dispatchEvent(new CustomEvent('underrun', { detail: { underrunQuanta: u, newQuanta } }));
     }
   }
 
-  private settle(id: number, m: FromWorker): void {
-    const p = this.pending.get(id);
-    if (!p) return;
-    this.pending.delete(id);
-    p.resolve(m);
-  }
-
+  /** Messages that are not replies to a request (the supervisor settles those). */
   private onWorkerMessage(m: FromWorker): void {
     switch (m.type) {
       case 'segment':
@@ -715,32 +801,18 @@ export class StemEngine extends EventTarget {
       case 'done':
         this.workerStats = m.stats;
         break;
-      case 'track-loaded':
-      case 'model-swapped':
-      case 'exported':
-        this.settle(m.id, m);
-        break;
-      case 'export-progress':
-        this.pending.get(m.id)?.progress?.(m);
-        break;
       case 'backend-fallback':
         this.workerStats = m.stats;
         this.dispatchEvent(new CustomEvent('backend-fallback', { detail: { from: m.from, to: m.to, reason: m.reason } }));
         break;
       case 'stopped':
         this.workerStats = m.stats;
-        this.stopWaiter?.();
         break;
-      case 'error': {
-        const err = new StemstreamError(m.code as never, `inference worker: ${m.message}`);
-        const p = this.pending.get(m.id);
-        if (p) {
-          this.pending.delete(m.id);
-          p.reject(err);
-        } else this.fail(err);
+      case 'error':
+        // An error answering no pending request (the worker's own failures restart it instead).
+        this.fail(new StemstreamError(m.code as never, `inference worker: ${m.message}`));
         break;
-      }
-      case 'ready':
+      default:
         break;
     }
   }

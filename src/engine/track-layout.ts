@@ -38,7 +38,9 @@ export const TRACK = {
   ENDED_SEQ: 8,
   /** i32 (worker): the model generation now being computed (1 for the first model). */
   GENERATION: 9,
-  /** i32 (worklet): render quanta played with the stems not ready under the playhead. */
+  /** i32 (worklet): render quanta played (stems enabled) with the stems not ready under the
+   *  playhead, i.e. dry; since this track was loaded. The same quanta count in the control
+   *  block's CTRL.UNDERRUN_QUANTA (the engine's underrun events). */
   NOT_READY_QUANTA: 10,
   /** i32 (worker): segments done / planned for the current generation. */
   SEGMENTS_DONE: 11,

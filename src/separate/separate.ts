@@ -3,13 +3,19 @@
  * command line's track normalisation. Output leaves in track order as soon as
  * it is final, so callers can stream it to disk (separateStream) or collect it
  * (separate).
+ *
+ * The input is an AudioData in memory or an AudioSource read segment by
+ * segment (a WAV file on disk: audio-source.ts); from a source, the track's
+ * statistics come from streamed passes over it and separateStream holds only
+ * a few segments' worth of samples, whatever the input's length.
  */
 import { DEFAULT_OVERLAP, MAX_SHIFT_SECONDS } from '../constants.js';
 import { StemstreamError } from '../errors.js';
-import { countNonFinite, describeNonFinite, finiteOrZero } from '../audio/finite.js';
+import { countNonFinite, describeNonFinite, finiteOrZero, type NonFiniteCount } from '../audio/finite.js';
 import type { AudioData } from '../audio/types.js';
 import type { SeparationModel } from '../model/model.js';
 import { IDENTITY_STATS, trackStats, type TrackStats } from './normalize.js';
+import { isAudioSource, scanSource, type AudioSource } from './audio-source.js';
 import { OverlapAdd } from './overlap-add.js';
 import { SegmentRunner } from './segment-runner.js';
 import { planSegments, segmentWeights, type SegmentJob } from './segmentation.js';
@@ -82,6 +88,18 @@ function random(seed: number): () => number {
   };
 }
 
+/** The source's rate and channel count are the model's. */
+export function checkSourceForModel(source: AudioSource, model: SeparationModel): void {
+  const { info } = model;
+  if (source.sampleRate !== info.sampleRate) {
+    throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the audio is at ${source.sampleRate} Hz but the model takes ${info.sampleRate} Hz: resample it first (resample() from stemstream, or the CLI does it for you)`);
+  }
+  if (source.channelCount !== info.channels) {
+    throw new StemstreamError('CHANNEL_MISMATCH', `the audio has ${source.channelCount} channel(s) but the model takes ${info.channels}: convert it first (toChannelCount() from stemstream, or the CLI does it for you)`);
+  }
+  if (!Number.isInteger(source.length) || source.length < 0) throw new StemstreamError('BAD_OPTION', `the audio source's length must be an integer ≥ 0, got ${source.length}`);
+}
+
 export function checkAudioForModel(audio: AudioData, model: SeparationModel): void {
   const { info } = model;
   if (audio.sampleRate !== info.sampleRate) {
@@ -113,27 +131,54 @@ export function readSegment(audio: AudioData, start: number, dst: Float32Array[]
   }
 }
 
+/** As readSegment, from a source: the same samples, normalised with the same arithmetic. */
+export function readSourceSegment(source: AudioSource, start: number, dst: Float32Array[], stats: TrackStats): void {
+  const n = dst[0]?.length ?? 0;
+  source.read(start, n, dst, 0);
+  const inv = 1 / stats.std;
+  const mean = stats.mean;
+  const from = Math.max(0, -start);
+  const to = Math.min(n, source.length - start);
+  for (let c = 0; c < dst.length; c++) {
+    const out = dst[c];
+    for (let i = from; i < to; i++) out[i] = (finiteOrZero(out[i]) - mean) * inv;
+  }
+}
+
+/**
+ * Separates `audio` (in memory, or a source read segment by segment) and hands
+ * the stems to `sink` in track order as they become final.
+ */
 export async function separateStream(
-  audio: AudioData,
+  audio: AudioData | AudioSource,
   model: SeparationModel,
   options: SeparateOptions,
   sink: (block: StemBlock) => void | Promise<void>,
 ): Promise<SeparationStats> {
-  checkAudioForModel(audio, model);
+  const source = isAudioSource(audio) ? audio : undefined;
+  if (source) checkSourceForModel(source, model);
+  else checkAudioForModel(audio as AudioData, model);
   const { info } = model;
   const N = info.segmentSamples;
   const C = info.channels;
   const S = info.sources.length;
-  const length = audio.channels[0]?.length ?? 0;
+  const length = source ? source.length : (audio as AudioData).channels[0]?.length ?? 0;
   const shifts = Math.max(1, Math.floor(options.shifts ?? 1));
   if (!Number.isFinite(shifts) || shifts > 100) throw new StemstreamError('BAD_OPTION', `shifts must be between 1 and 100, got ${options.shifts}`);
   const maxShift = Math.floor(MAX_SHIFT_SECONDS * info.sampleRate);
   const rand = random(options.seed ?? 0);
   const shiftOffsets = shifts > 1 ? Array.from({ length: shifts }, () => Math.floor(rand() * (maxShift + 1))) : [];
   const plan = planSegments(length, N, options.overlap ?? DEFAULT_OVERLAP, shiftOffsets, maxShift);
-  const nonFinite = countNonFinite(audio);
+  let nonFinite: NonFiniteCount;
+  let stats: TrackStats;
+  if (source) {
+    // Streamed passes over the source: the same numbers as on the decoded buffer.
+    ({ nonFinite, stats } = scanSource(source, { stats: options.normalize !== false }));
+  } else {
+    nonFinite = countNonFinite(audio as AudioData);
+    stats = options.normalize === false ? IDENTITY_STATS : trackStats(audio as AudioData);
+  }
   if (nonFinite.count > 0) options.onWarning?.(`${describeNonFinite(nonFinite, audio.sampleRate)}; they were separated as silence`);
-  const stats = options.normalize === false ? IDENTITY_STATS : trackStats(audio);
   const runner = options.runner ?? new SegmentRunner(model);
   if (runner.segmentSamples !== N || runner.output.length !== S * C) throw new StemstreamError('BAD_OPTION', 'the segment runner was made for another model');
   const ola = new OverlapAdd(plan, S * C, segmentWeights(N));
@@ -152,7 +197,8 @@ export async function separateStream(
   let done = 0;
   for (const job of plan.jobs as SegmentJob[]) {
     if (options.signal?.aborted) throw new StemstreamError('ABORTED', 'separation was aborted');
-    readSegment(audio, job.readStart, runner.input, stats);
+    if (source) readSourceSegment(source, job.readStart, runner.input, stats);
+    else readSegment(audio as AudioData, job.readStart, runner.input, stats);
     const t = await runner.run();
     result.runMs += t.runMs;
     result.dspMs += t.dspMs;
@@ -174,10 +220,11 @@ export async function separateStream(
   return result;
 }
 
-export async function separate(audio: AudioData, model: SeparationModel, options: SeparateOptions = {}): Promise<Separation> {
+/** Separates `audio` (in memory, or a source read segment by segment) into stems held in memory. */
+export async function separate(audio: AudioData | AudioSource, model: SeparationModel, options: SeparateOptions = {}): Promise<Separation> {
   const { info } = model;
   const C = info.channels;
-  const length = audio.channels[0]?.length ?? 0;
+  const length = isAudioSource(audio) ? audio.length : audio.channels[0]?.length ?? 0;
   const rows = Array.from({ length: info.sources.length * C }, () => new Float32Array(length));
   const stats = await separateStream(audio, model, options, (b) => {
     for (let r = 0; r < rows.length; r++) rows[r].set(b.rows[r].subarray(0, b.frames), b.start);
