@@ -46,6 +46,7 @@
 import defaultWorkletUrl from '../../worklets/stem-out-processor.ts?worker&url';
 import { StemstreamError } from '../errors.js';
 import { toChannelCount } from '../audio/channels.js';
+import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
 import type { ExportedStems, StemExportFormat } from '../export/stems-export.js';
 import type { EngineStatusSnapshot } from '../ui/engine-view.js';
 import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
@@ -187,6 +188,12 @@ export interface StemEngineEventMap {
   'backend-fallback': CustomEvent<{ from: string; to: string; reason: string }>;
   /** A segment finished (stats updated). */
   progress: CustomEvent<{ stats: WorkerStats }>;
+  /**
+   * Something in the input was wrong but the engine went on: NaN or ±Infinity
+   * samples (live input or a loaded track), which are separated and played as 0.
+   * `nonFiniteSamples`: the total so far (live) or in the track.
+   */
+  warning: CustomEvent<{ message: string; nonFiniteSamples: number }>;
   /** Track mode: playback reached the end of the track. */
   ended: Event;
 }
@@ -553,6 +560,12 @@ export class StemEngine extends EventTarget {
     if (audio.channels.length === 0 || audio.channels[0].length === 0) throw new StemstreamError('BAD_AUDIO_FILE', 'the track is empty');
     const fitted = toChannelCount(audio, this.channels);
     const track = createTrackState(fitted.channels, this.sources.length, this.sampleRate);
+    // NaN or ±Infinity in the track would poison its segments' stems and play as
+    // garbage where dry: the shared copy holds 0 there (the caller's buffer is left alone).
+    const bad = replaceNonFinite({ sampleRate: this.sampleRate, channels: track.audio });
+    if (bad.count > 0) {
+      this.dispatchEvent(new CustomEvent('warning', { detail: { message: `the track has ${describeNonFinite(bad, this.sampleRate)}: they play and separate as silence`, nonFiniteSamples: bad.count } }));
+    }
     this.track = track;
     this.trackNormalize = options.normalize ?? true;
     this.peaksCache = undefined;
@@ -794,10 +807,15 @@ export class StemEngine extends EventTarget {
   /** Messages that are not replies to a request (the supervisor settles those). */
   private onWorkerMessage(m: FromWorker): void {
     switch (m.type) {
-      case 'segment':
+      case 'segment': {
+        const newNonFinite = m.stats.nonFiniteSamples - this.workerStats.nonFiniteSamples;
         this.workerStats = m.stats;
+        if (newNonFinite > 0) {
+          this.dispatchEvent(new CustomEvent('warning', { detail: { message: `${newNonFinite} input sample${newNonFinite === 1 ? ' was' : 's were'} NaN or infinite and separated as silence (check the source feeding the engine)`, nonFiniteSamples: m.stats.nonFiniteSamples } }));
+        }
         this.dispatchEvent(new CustomEvent('progress', { detail: { stats: m.stats } }));
         break;
+      }
       case 'done':
         this.workerStats = m.stats;
         break;

@@ -57,6 +57,8 @@ export class StreamSeparator {
   /** Timings of the last job. */
   lastTiming: SegmentTiming | undefined;
   jobsRun = 0;
+  /** Input samples that were NaN or ±Infinity, stored as 0 (one would poison a whole segment's stems). */
+  nonFiniteSamples = 0;
   /** Jobs skipped (skipJob) because their stems would have come too late. */
   jobsSkipped = 0;
 
@@ -150,7 +152,13 @@ export class StreamSeparator {
       const src = input[c];
       let slot = this.received % cap;
       for (let i = 0; i < count; i++) {
-        h[slot] = src[offset + i];
+        const x = src[offset + i];
+        // x - x is NaN exactly for NaN and ±Infinity.
+        if (x - x === 0) h[slot] = x;
+        else {
+          h[slot] = 0;
+          this.nonFiniteSamples++;
+        }
         if (++slot === cap) slot = 0;
       }
     }

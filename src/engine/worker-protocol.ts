@@ -162,6 +162,8 @@ export interface WorkerStats {
   framesOut: number;
   /** Live: jobs not run because their stems would have come too late (compute slower than real time). */
   segmentsSkipped: number;
+  /** Live: input samples that were NaN or ±Infinity, separated as 0. */
+  nonFiniteSamples: number;
   /** The runtime and execution provider running the model, e.g. 'onnxruntime-web/wasm'. */
   backend: string;
   /** Last session.run over the audio time one job covers (stride or hop): < 1 keeps up. */
@@ -170,7 +172,7 @@ export interface WorkerStats {
   readyAheadSeconds: number;
 }
 
-export const NO_WORKER_STATS: WorkerStats = { segments: 0, segmentsSkipped: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0, backend: '', realTimeFactor: 0, readyAheadSeconds: 0 };
+export const NO_WORKER_STATS: WorkerStats = { segments: 0, segmentsSkipped: 0, nonFiniteSamples: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0, backend: '', realTimeFactor: 0, readyAheadSeconds: 0 };
 
 export type FromWorker =
   | {
