@@ -353,8 +353,9 @@ async function runTrack(): Promise<TrackFaultResult> {
   engine.addEventListener('error', (e) => events.push(`error ${(e.detail.error as { code?: string }).code ?? ''} ${e.detail.error.message}`));
   engine.addEventListener('restart', (e) => events.push(`restart ${(e.detail.error as { code?: string }).code} ${e.detail.error.message}`));
   engine.addEventListener('recovered', (e) => events.push(`recovered ${Math.round(e.detail.ms)} ms`));
+  engine.addEventListener('warning', (e) => events.push(`warning ${e.detail.nonFiniteSamples} ${e.detail.message}`));
   engine.output.connect(ctx.destination);
-  // 8 s of noise; stems are input / 4 exactly (normalize: false).
+  // 8 s of noise, with a NaN and an Infinity in it (played and separated as 0); stems are input / 4 exactly (normalize: false).
   const length = 8 * SR;
   let seed = 7;
   const noise = () => {
@@ -363,6 +364,9 @@ async function runTrack(): Promise<TrackFaultResult> {
   };
   const channels = [new Float32Array(length), new Float32Array(length)];
   for (let i = 0; i < length; i++) { channels[0][i] = noise(); channels[1][i] = noise(); }
+  channels[0][1000] = Number.NaN;
+  channels[1][3 * SR + 7] = Number.POSITIVE_INFINITY;
+  const expected = (c: number, i: number) => (Number.isFinite(channels[c][i]) ? channels[c][i] * 0.25 : 0);
   await engine.loadTrack({ sampleRate: SR, channels }, { normalize: false });
   engine.play();
   const t0 = performance.now();
@@ -375,7 +379,7 @@ async function runTrack(): Promise<TrackFaultResult> {
       const data = out.files[3].data;
       const f32 = new Float32Array(data.buffer.slice(data.byteOffset + data.length - length * 2 * 4, data.byteOffset + data.length));
       let err = 0;
-      for (let i = 0; i < length; i++) for (let c = 0; c < 2; c++) err = Math.max(err, Math.abs(f32[i * 2 + c] - channels[c][i] * 0.25));
+      for (let i = 0; i < length; i++) for (let c = 0; c < 2; c++) err = Math.max(err, Math.abs(f32[i * 2 + c] - expected(c, i)));
       vocalsError = err;
     },
     (err: Error) => { exported = `rejected: ${err.message}`; },

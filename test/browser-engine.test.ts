@@ -220,7 +220,8 @@ describe('StemEngine in Chromium', () => {
     const t = await runFaultPage(browser!, `${base}/engine-test.html?input=track&fault=crash&faultAfter=3`);
     const r = t.trackResult!;
     expect(r.exported).toBe('resolved');
-    expect(r.vocalsError).toBeLessThan(1e-6); // stems = input / 4 (float32 WAV; the overlap-add rounds)
+    expect(r.vocalsError).toBeLessThan(1e-6); // stems = input / 4 (float32 WAV; the overlap-add rounds), 0 at the NaN and the Infinity
+    expect(r.events.filter((e) => e.startsWith('warning '))).toEqual([expect.stringMatching(/^warning 2 in the track, 2 samples were NaN or infinite \(the first at 0\.02 s, channel 1\)/)]);
     expect(r.workerRestarts).toBe(1);
     expect(r.events.filter((e) => e.startsWith('restart '))).toHaveLength(1);
     expect(r.events.filter((e) => e.startsWith('error'))).toEqual([]);

@@ -564,7 +564,7 @@ export class StemEngine extends EventTarget {
     // garbage where dry: the shared copy holds 0 there (the caller's buffer is left alone).
     const bad = replaceNonFinite({ sampleRate: this.sampleRate, channels: track.audio });
     if (bad.count > 0) {
-      this.dispatchEvent(new CustomEvent('warning', { detail: { message: `the track has ${describeNonFinite(bad, this.sampleRate)}: they play and separate as silence`, nonFiniteSamples: bad.count } }));
+      this.dispatchEvent(new CustomEvent('warning', { detail: { message: `in the track, ${describeNonFinite(bad, this.sampleRate)}: they play and separate as silence`, nonFiniteSamples: bad.count } }));
     }
     this.track = track;
     this.trackNormalize = options.normalize ?? true;
