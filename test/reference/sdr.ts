@@ -1,5 +1,5 @@
 /**
- * The whole-clip SDR of ../shared/testdata/sdr.mjs (the MDX "new SDR"), over
+ * The whole-clip SDR (the MDX "new SDR", as the workspace's test data scorer computes it), over
  * both channels, on samples in [-1, 1): 10 log10((Σ s² + ε) / (Σ (s - ŝ)² + ε)).
  * `mask(i)` can leave samples out (returns false to skip sample i).
  */
