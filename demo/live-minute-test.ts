@@ -17,6 +17,7 @@
 import { StemEngine } from '../src/engine/stem-engine.js';
 import { segmentStride } from '../src/separate/segmentation.js';
 import { defaultSpecGains, makeRealGeometryStandIn } from '../test/fixtures/tiny-models.js';
+import { createTestRecorder } from './test-recorder.js';
 
 const SR = 44100;
 /** Clicks are found in the source and the mix above this (the WAV's clicks are 0.8, its noise ≤ 0.01). */
@@ -112,30 +113,6 @@ function log(line: string): void {
   if (logEl) logEl.textContent += line + '\n';
 }
 
-// Channel 0 of each input into a SharedArrayBuffer, from the recorder's first quantum on.
-const RECORDER = `
-registerProcessor('live-minute-recorder', class extends AudioWorkletProcessor {
-  constructor(options) {
-    super();
-    const { sab, frames, inputs } = options.processorOptions;
-    this.head = new Int32Array(sab, 0, 1);
-    this.data = new Float32Array(sab, 4);
-    this.frames = frames;
-    this.inputsN = inputs;
-  }
-  process(inputs) {
-    const at = this.head[0];
-    if (at >= this.frames) return true;
-    const n = Math.min(128, this.frames - at);
-    for (let i = 0; i < this.inputsN; i++) {
-      const ch = inputs[i] && inputs[i][0];
-      if (ch) this.data.set(n === 128 ? ch : ch.subarray(0, n), i * this.frames + at);
-    }
-    Atomics.store(this.head, 0, at + n);
-    return true;
-  }
-});`;
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Peak frames of the clicks in x: the largest |x| within PEAK_WINDOW of each threshold crossing. */
@@ -173,21 +150,7 @@ async function run(): Promise<LiveMinuteResult> {
   // `seconds` of clicks (and a few more, in case the capture path drops the last),
   // each of whose output must be in the recording.
   const frames = Math.ceil((seconds + 5) * SR) + L;
-  const sab = new SharedArrayBuffer(4 + 3 * frames * 4);
-  const head = new Int32Array(sab, 0, 1);
-  const data = new Float32Array(sab, 4);
-  const recUrl = URL.createObjectURL(new Blob([RECORDER], { type: 'text/javascript' }));
-  await ctx.audioWorklet.addModule(recUrl);
-  URL.revokeObjectURL(recUrl);
-  const recorder = new AudioWorkletNode(ctx, 'live-minute-recorder', {
-    numberOfInputs: 3,
-    numberOfOutputs: 1,
-    outputChannelCount: [1],
-    channelCount: 2,
-    channelCountMode: 'explicit',
-    processorOptions: { sab, frames, inputs: 3 },
-  });
-  recorder.connect(new GainNode(ctx, { gain: 0 })).connect(ctx.destination);
+  const { node: recorder, head, data } = await createTestRecorder(ctx, 3, frames);
 
   const t0 = performance.now();
   const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 2 } });

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toChannelCount } from '../src/audio/channels.js';
 import { countNonFinite } from '../src/audio/finite.js';
 import type { AudioData } from '../src/audio/types.js';
-import { WavFileReader, WavFileWriter, encodeWav, parseWav } from '../src/audio/wav.js';
+import { WavFileReader, encodeWav, parseWav } from '../src/audio/wav.js';
+import { writeNoiseWav } from './fixtures/long-inputs.js';
 import { runHeadlessStream } from '../src/engine/node-harness.js';
 import { loadModel, type SeparationModel } from '../src/model/model.js';
 import { SCAN_FRAMES, channelSource, finiteSource, memorySource, scanSource } from '../src/separate/audio-source.js';
@@ -390,26 +391,6 @@ describe('CLI on a WAV: the same bytes as the whole-file path', () => {
   });
 });
 
-/** `minutes` of 16-bit stereo noise, written a block at a time (the test process never holds it). */
-async function noiseWav(path: string, minutes: number): Promise<number> {
-  const frames = Math.round(minutes * 60 * 44100);
-  const w = await WavFileWriter.open(path, { sampleRate: 44100, channels: 2, format: 'pcm16' });
-  const B = 1 << 16;
-  const block = [new Float32Array(B), new Float32Array(B)];
-  let seed = 5;
-  for (let at = 0; at < frames; at += B) {
-    const n = Math.min(B, frames - at);
-    for (let i = 0; i < n; i++) {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      block[0][i] = (seed / 2 ** 32 - 0.5) * 0.5;
-      block[1][i] = 0.2 * Math.sin((at + i) / 40) - 0.5 * block[0][i];
-    }
-    await w.write(block, 0, n);
-  }
-  await w.close();
-  return frames;
-}
-
 describe('peak memory does not grow with the length of a WAV input', () => {
   // Growth allowed from a 10 s input to a long one: what a whole-file read would hold is far more.
   const BOUND_MB = 100;
@@ -417,8 +398,8 @@ describe('peak memory does not grow with the length of a WAV input', () => {
   it('separate: 10 min of noise take < 100 MB more peak RSS than 10 s (decoded, the input alone is 202 MiB)', { timeout: 240_000 }, async () => {
     const short = join(dir, 'noise-10s.wav');
     const long = join(dir, 'noise-10min.wav');
-    await noiseWav(short, 10 / 60);
-    const frames = await noiseWav(long, 10);
+    await writeNoiseWav(short, 10 / 60, 5);
+    const frames = await writeNoiseWav(long, 10, 5);
     const decodedMb = (frames * 2 * 4) / 2 ** 20;
     expect(decodedMb).toBeGreaterThan(2 * BOUND_MB);
     // One stem (less to write), overlap 0 and one thread: the shortest run that still reads all of the input.
@@ -437,8 +418,8 @@ describe('peak memory does not grow with the length of a WAV input', () => {
   it('stream: 2 min take < 100 MB more peak RSS than 10 s (the whole-file path held the input and the 5 outputs: 242 MiB)', { timeout: 180_000 }, async () => {
     const short = join(dir, 'noise-10s-b.wav');
     const long = join(dir, 'noise-2min.wav');
-    await noiseWav(short, 10 / 60);
-    const frames = await noiseWav(long, 2);
+    await writeNoiseWav(short, 10 / 60, 5);
+    const frames = await writeNoiseWav(long, 2, 5);
     expect((frames * 2 * 4 * 6) / 2 ** 20).toBeGreaterThan(2 * BOUND_MB);
     const args = (input: string, out: string) => ['stream', input, '--model', modelPath, '-o', join(dir, out), '--threads', '1'];
     const base = cli(args(short, 'mem-stream-short'), { rss: true });

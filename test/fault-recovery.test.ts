@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/engine/node-harness.js';
 import { createSharedState } from '../src/engine/shared-layout.js';
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
-import { WorkerSupervisor, type FromWorker, type ToWorker, type WorkerEvents } from '../src/engine/worker-protocol.js';
+import { WorkerSupervisor, type FromWorker, type ToWorker, type WorkerEvents, type WorkerFaults } from '../src/engine/worker-protocol.js';
 import { loadModel } from '../src/model/model.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 
@@ -127,36 +127,24 @@ describe('fault recovery, headless, real time (the audio goes on, wet output res
     record('`session.run` throws (one provider)', f, wetAfter);
   }, 30_000);
 
-  it('session.run hangs (never settles, thread free): the worker\'s own watchdog, INFERENCE_TIMEOUT, restart', async () => {
-    const f = await faultRun(7, { realtime: true, faults: { hangAfterRuns: 6 } });
+  // One fault each, the same checks: one restart with the cause's code and message,
+  // every click on time, wet again after the restart, the stream completed.
+  it.each([
+    { what: "session.run hangs (never settles, thread free): the worker's own watchdog, INFERENCE_TIMEOUT, restart", faults: { hangAfterRuns: 6 }, code: 'INFERENCE_TIMEOUT', message: /session\.run did not return within \d+ ms/, label: '`session.run` hangs, thread free (WebGPU-like)' },
+    { what: "session.run blocks the worker's thread: the main thread's watchdog (heartbeat + run limit), INFERENCE_TIMEOUT, restart", faults: { blockAfterRuns: 6 }, code: 'INFERENCE_TIMEOUT', message: /thread is blocked/, label: '`session.run` blocks the thread (WASM-like)' },
+    { what: 'the GPU device is lost mid-run, one provider: DEVICE_LOST, restart (a fresh worker gets a fresh device)', faults: { loseDeviceAfterRuns: 6 }, code: 'DEVICE_LOST', message: /./, label: '`GPUDevice.lost` (one provider)' },
+    { what: 'an uncaught error in the worker (its error event): WORKER_CRASHED, restart', faults: { crashAfterRuns: 6 }, code: 'WORKER_CRASHED', message: /crashed.*crashAfterRuns/, label: 'worker crash (`error` event)' },
+    { what: 'the worker exits without an error event: WORKER_CRASHED, restart', faults: { exitSilentlyAfterRuns: 6 }, code: 'WORKER_CRASHED', message: /exited \(code 0\)/, label: 'worker exits silently (Node: `exit`)' },
+    { what: "the worker's thread freezes between runs (a missed heartbeat): WORKER_CRASHED, restart", faults: { freezeAfterRuns: 6 }, code: 'WORKER_CRASHED', message: /missed its heartbeat/, label: 'missed heartbeat (worker frozen)' },
+  ] as { what: string; faults: WorkerFaults; code: string; message: RegExp; label: string }[])('$what', async ({ faults, code, message, label }) => {
+    const f = await faultRun(7, { realtime: true, faults });
     expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
-    expect(f.r.restarts[0]).toMatchObject({ code: 'INFERENCE_TIMEOUT' });
-    expect(f.r.restarts[0].message).toMatch(/session\.run did not return within \d+ ms/);
+    expect(f.r.restarts[0]).toMatchObject({ code });
+    expect(f.r.restarts[0].message).toMatch(message);
     expectClicksOnTime(f);
     const wetAfter = expectWetResumes(f, f.r.restarts[0].atFrame);
     expectCompleted(f);
-    record('`session.run` hangs, thread free (WebGPU-like)', f, wetAfter);
-  }, 30_000);
-
-  it('session.run blocks the worker\'s thread: the main thread\'s watchdog (heartbeat + run limit), INFERENCE_TIMEOUT, restart', async () => {
-    const f = await faultRun(7, { realtime: true, faults: { blockAfterRuns: 6 } });
-    expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
-    expect(f.r.restarts[0]).toMatchObject({ code: 'INFERENCE_TIMEOUT' });
-    expect(f.r.restarts[0].message).toMatch(/thread is blocked/);
-    expectClicksOnTime(f);
-    const wetAfter = expectWetResumes(f, f.r.restarts[0].atFrame);
-    expectCompleted(f);
-    record('`session.run` blocks the thread (WASM-like)', f, wetAfter);
-  }, 30_000);
-
-  it('the GPU device is lost mid-run, one provider: DEVICE_LOST, restart (a fresh worker gets a fresh device)', async () => {
-    const f = await faultRun(7, { realtime: true, faults: { loseDeviceAfterRuns: 6 } });
-    expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
-    expect(f.r.restarts[0]).toMatchObject({ code: 'DEVICE_LOST' });
-    expectClicksOnTime(f);
-    const wetAfter = expectWetResumes(f, f.r.restarts[0].atFrame);
-    expectCompleted(f);
-    record('`GPUDevice.lost` (one provider)', f, wetAfter);
+    record(label, f, wetAfter);
   }, 30_000);
 
   it('the GPU device is lost with a second provider: the worker falls back to it, no restart', async () => {
@@ -169,39 +157,6 @@ describe('fault recovery, headless, real time (the audio goes on, wet output res
     expectWetResumes(f, 0);
     expectCompleted(f);
     table.push('| `GPUDevice.lost` (with a second provider) | backend fallback, no restart | yes | — | one run |');
-  }, 30_000);
-
-  it('an uncaught error in the worker (its error event): WORKER_CRASHED, restart', async () => {
-    const f = await faultRun(7, { realtime: true, faults: { crashAfterRuns: 6 } });
-    expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
-    expect(f.r.restarts[0]).toMatchObject({ code: 'WORKER_CRASHED' });
-    expect(f.r.restarts[0].message).toMatch(/crashed.*crashAfterRuns/);
-    expectClicksOnTime(f);
-    const wetAfter = expectWetResumes(f, f.r.restarts[0].atFrame);
-    expectCompleted(f);
-    record('worker crash (`error` event)', f, wetAfter);
-  }, 30_000);
-
-  it('the worker exits without an error event: WORKER_CRASHED, restart', async () => {
-    const f = await faultRun(7, { realtime: true, faults: { exitSilentlyAfterRuns: 6 } });
-    expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
-    expect(f.r.restarts[0]).toMatchObject({ code: 'WORKER_CRASHED' });
-    expect(f.r.restarts[0].message).toMatch(/exited \(code 0\)/);
-    expectClicksOnTime(f);
-    const wetAfter = expectWetResumes(f, f.r.restarts[0].atFrame);
-    expectCompleted(f);
-    record('worker exits silently (Node: `exit`)', f, wetAfter);
-  }, 30_000);
-
-  it('the worker\'s thread freezes between runs (a missed heartbeat): WORKER_CRASHED, restart', async () => {
-    const f = await faultRun(7, { realtime: true, faults: { freezeAfterRuns: 6 } });
-    expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
-    expect(f.r.restarts[0]).toMatchObject({ code: 'WORKER_CRASHED' });
-    expect(f.r.restarts[0].message).toMatch(/missed its heartbeat/);
-    expectClicksOnTime(f);
-    const wetAfter = expectWetResumes(f, f.r.restarts[0].atFrame);
-    expectCompleted(f);
-    record('missed heartbeat (worker frozen)', f, wetAfter);
   }, 30_000);
 
   it('fails again and again: gives up after 3 restarts with one error, and the audio goes on dry at the same latency', async () => {

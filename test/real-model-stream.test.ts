@@ -10,35 +10,22 @@
  * minutes on this project's 2 cores (4–8 s a run). The figures are printed for the README.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseWav } from '../src/audio/wav.js';
 import type { AudioData } from '../src/audio/types.js';
 import { defaultModelPath, loadModel, type SeparationModel } from '../src/model/model.js';
-import { separate } from '../src/separate/separate.js';
-import { readSegment } from '../src/separate/separate.js';
+import { readSegment, separate } from '../src/separate/separate.js';
 import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { planLowLatency } from '../src/separate/segmentation.js';
 import { IDENTITY_STATS } from '../src/separate/normalize.js';
 import { runHeadlessStream, type HeadlessStreamResult } from '../src/engine/node-harness.js';
 import { sdr } from './reference/sdr.js';
+import { tiled } from './fixtures/long-inputs.js';
+import { readClipMixture } from './fixtures/demo-clip.js';
 
 const TILES = 21;
 /** The audio thread fades in from the dry input over its first 512 frames: the only frames left out. */
 const RAMP = 512;
 const MIN_DB = 90;
-
-function tiled(clip: AudioData, times: number): AudioData {
-  const n = clip.channels[0].length;
-  return {
-    sampleRate: clip.sampleRate,
-    channels: clip.channels.map((ch) => {
-      const out = new Float32Array(n * times);
-      for (let k = 0; k < times; k++) out.set(ch, k * n);
-      return out;
-    }),
-  };
-}
 
 /** SDR of each stem of the stream (shifted back by its latency) against the reference, past the fade-in. */
 function parity(r: HeadlessStreamResult, ref: Record<string, Float32Array[]>, length: number): Record<string, number> {
@@ -81,7 +68,7 @@ describe('real model (htdemucs.onnx), 3 min 9 s, streamed as fast as possible', 
     const path = await defaultModelPath();
     bytes = new Uint8Array(readFileSync(path));
     model = await loadModel(bytes, { runtime: 'node' });
-    song = tiled(parseWav(new Uint8Array(readFileSync(join(import.meta.dirname, '..', 'demo', 'clip', 'mixture.wav')))), TILES);
+    song = tiled(readClipMixture(), TILES);
     length = song.channels[0].length;
     expect(length / song.sampleRate).toBeGreaterThanOrEqual(180);
   });

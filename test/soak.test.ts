@@ -9,31 +9,17 @@
 import { describe, expect, it } from 'vitest';
 import { runHeadlessStream } from '../src/engine/node-harness.js';
 import { qualityLatency } from '../src/engine/latency.js';
-import { makeRealGeometryStandIn, REAL_SEGMENT } from './fixtures/tiny-models.js';
+import { REAL_SEGMENT } from './fixtures/tiny-models.js';
+import { impulsesInNoise, soakStandIn } from './fixtures/long-inputs.js';
 
 const RATE = 44100;
 
 describe('one hour live, real geometry, as fast as possible', () => {
   it('never deadlocks; impulses at 1 s, 30 min and 59 min come out exactly latencySamples late; memory stays flat', async () => {
-    const quarter = [[0.25, 0.25], [0.25, 0.25], [0.25, 0.25], [0.25, 0.25]];
-    const bytes = makeRealGeometryStandIn({ specGains: quarter.map((r) => r.map(() => 0)), waveGains: quarter });
+    const bytes = soakStandIn();
     const length = 60 * 60 * RATE;
     const impulses = [RATE + 13, 30 * 60 * RATE + 17, 59 * 60 * RATE + 29];
-    const at = new Set(impulses);
-    let seed = 7;
-    const input = {
-      sampleRate: RATE,
-      channelCount: 2,
-      length,
-      fill(dst: Float32Array[], start: number, frames: number) {
-        for (let i = 0; i < frames; i++) {
-          seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-          const v = at.has(start + i) ? 0.9 : (seed / 2 ** 32 - 0.5) * 0.02;
-          dst[0][i] = v;
-          dst[1][i] = v;
-        }
-      },
-    };
+    const input = impulsesInNoise(length, impulses);
     const rss: { minute: number; mb: number }[] = [];
     const t0 = performance.now();
     let nextMinute = 0;
