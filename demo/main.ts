@@ -4,7 +4,7 @@
  *
  * Query parameters (used by the browser tests, handy for anyone):
  *   ?model=URL        an .onnx model or a manifest .json (default models/default.json)
- *   ?backend=wasm|webgpu|auto   (default auto: WebGPU when an adapter exists)
+ *   ?backend=wasm|webgpu|auto   (default auto: WebGPU on a hardware adapter that holds the model, else WASM)
  *   ?threads=N        WASM threads (default: min(4, cores) when cross-origin isolated)
  *   ?autoplay=1       play the clip as soon as it is loaded (needs an autoplay policy that allows it)
  *   ?failRunsAfter=N  tests: the first backend fails after N runs (a GPU device lost on purpose)
@@ -107,6 +107,8 @@ function attach(engine: StemEngine): void {
     demo.events.push('backend-fallback');
     showError(`The GPU failed (${e.detail.reason}); separation continues on ${e.detail.to}.`);
   });
+  // The status line says why (engine-status' "Backend choice"); no alert for a measured choice.
+  engine.addEventListener('backend-switch', () => demo.events.push('backend-switch'));
   engine.addEventListener('error', (e) => showError(e.detail.error));
   engine.addEventListener('underrun', () => demo.events.push('underrun'));
   engine.addEventListener('progress', () => {

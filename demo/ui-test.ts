@@ -18,6 +18,8 @@ export class FakeEngine implements StemMixerSource, TrackTransportSource, Engine
   levels = new Float32Array([0.5, 0.25, 0.1, 0.8, 0.05, 0]);
   snapshot: EngineStatusSnapshot = {
     backend: 'webgpu',
+    backendReason: 'WebGPU adapter nvidia ampere',
+    backendsTried: [{ backend: 'webgpu', realTimeFactor: 0.42, runs: 3 }],
     threads: 1,
     latencyMs: 371.5,
     realTimeFactor: 0.42,

@@ -434,6 +434,8 @@ describe('the demo page in Chromium', () => {
     expect(gpu, 'headless Chromium gave no WebGPU adapter (flags: --enable-unsafe-webgpu); this test needs one (SwiftShader works)').not.toBeNull();
     await waitFor(page, (d) => d.engine!.status().backend !== '', 30_000);
     expect(await demoState(page, (d) => d.engine!.status().backend)).toBe('webgpu');
+    // Forced: SwiftShader is used although it is a fallback adapter.
+    expect(await demoState(page, (d) => d.engine!.status().backendReason)).toMatch(/^WebGPU was asked for \(google swiftshader/);
     const seconds = await clickExport(page, 60_000);
     const webgpu = stemsOf(await exportedFiles(page));
     expect(await demoState(page, (d) => ({ backend: d.engine!.status().backend, events: d.events }))).toEqual({ backend: 'webgpu', events: ['model-downloaded'] });
@@ -492,6 +494,35 @@ describe('the demo page in Chromium', () => {
     const wasm = await wasmExport();
     for (const s of STEMS) expect(maxDiff(fellBack[s], wasm[s]), s).toBeLessThan(1e-3);
   }, 180_000);
+
+  it("auto with only SwiftShader's adapter: WASM from the first segment, the reason in the status; the real model separates the clip in ≤ 1.3 × the WASM-only time", async () => {
+    /** Seconds from opening the page to the whole clip separated, and what the status said then. */
+    const separateClip = async (query: string) => {
+      const t0 = performance.now();
+      const page = await openDemo(await newContext(), query, 180_000);
+      await waitFor(page, (d) => d.engine !== undefined && d.engine.duration > 0 && d.engine.readyMap(1)[0] === 1, 300_000);
+      const seconds = (performance.now() - t0) / 1000;
+      const status = await demoState(page, (d) => d.engine!.status());
+      const events = await demoState(page, (d) => d.events);
+      const shown = await page.locator('engine-status dd.backend-reason').textContent();
+      await done(page);
+      return { seconds, status, events, shown };
+    };
+    const wasm = await separateClip('?backend=wasm');
+    const auto = await separateClip('');
+    // Chromium offers SwiftShader (a fallback adapter): auto never creates a WebGPU session.
+    expect(auto.status.backend).toBe('wasm');
+    expect(auto.status.backendsTried.map((b) => b.backend)).toEqual(['wasm']);
+    expect(auto.status.backendsTried[0].realTimeFactor).toBeGreaterThan(0);
+    expect(auto.events).not.toContain('backend-switch');
+    expect(auto.events).not.toContain('backend-fallback');
+    expect(auto.status.backendReason).toMatch(/WebGPU adapter \(.*swiftshader.*\) is a fallback adapter.*WASM instead/i);
+    expect(auto.shown).toContain(auto.status.backendReason);
+    expect(wasm.status.backendReason).toBe('WASM was asked for');
+    const ratio = auto.seconds / wasm.seconds;
+    console.log('demo auto vs wasm, real model:', JSON.stringify({ autoSeconds: Number(auto.seconds.toFixed(1)), wasmSeconds: Number(wasm.seconds.toFixed(1)), ratio: Number(ratio.toFixed(2)), reason: auto.status.backendReason, rtf: auto.status.backendsTried }));
+    expect(ratio).toBeLessThanOrEqual(1.3);
+  }, 900_000);
 
   // The real model on the bundled clip: shared by the export test and the screenshots.
   let realPage: Page | undefined;

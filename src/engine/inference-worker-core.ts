@@ -9,7 +9,7 @@
  * Faults. Every session.run is raced against the watchdog's limit
  * (worker-protocol.ts WatchdogOptions) and the GPU device's loss; a run that
  * throws, times out or loses its device falls back to the next execution
- * provider (backend-fallback.ts), or else ends the loop cleanly: `running`
+ * provider (backend-pool.ts), or else ends the loop cleanly: `running`
  * reset, orphaned exports and then the worker itself answered with a fatal
  * typed error (INFERENCE_FAILED, INFERENCE_TIMEOUT, DEVICE_LOST), so that the
  * main thread can start a fresh worker (WorkerSupervisor). The worker beats a
@@ -23,7 +23,7 @@ import type { SeparationModel } from '../model/model.js';
 import type { RuntimeSession, TensorFeed } from '../model/runtime.js';
 import { trackStats } from '../separate/normalize.js';
 import { segmentStride } from '../separate/segmentation.js';
-import { withBackendFallback } from './backend-fallback.js';
+import { createBackendPool, type BackendPool } from './backend-pool.js';
 import { SetSegmentRunner } from '../separate/set-runner.js';
 import { RENDER_QUANTUM } from '../constants.js';
 import { TRACK, allReady, attachTrackState, readyAhead, type TrackState } from './track-layout.js';
@@ -272,7 +272,7 @@ function extraRunSchedule(spec: NonNullable<WorkerInitOptions['extraRunMs']>): (
 /** Returns the handler for the messages the main thread sends. */
 export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker) => void {
   const { post } = host;
-  let model: SeparationModel | undefined;
+  let model: BackendPool | undefined;
   let separator: StreamSeparator | undefined;
   let loop: InferenceLoop | undefined;
   let stopRequest: number | undefined;
@@ -282,7 +282,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
   let shared: SharedState | undefined;
   let initOptions: WorkerInitOptions | undefined;
   /** A model set's members beyond the first (the first is `model`), and its runner. */
-  let extraMembers: SeparationModel[] = [];
+  let extraMembers: BackendPool[] = [];
   let setRunner: SetSegmentRunner | undefined;
   // Track input (track-renderer.ts): the renderer and the track it works on.
   let renderer: TrackRenderer | undefined;
@@ -436,28 +436,55 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
 
   /**
    * Loads a model with the host's runtime, with the test hooks, the watchdog
-   * on every provider's session and the backend fallback. `injectFaults`: the
-   * init's models (not a swapped-in one).
+   * on every provider's session, and the providers behind one pool
+   * (backend-pool.ts: fallback on failure; in 'auto', switching by measured
+   * speed). Each provider is loaded on its own, so a provider that cannot
+   * start is reported, never silently replaced. `injectFaults`: the init's
+   * models (not a swapped-in one).
    */
-  async function load(bytes: Uint8Array, options: WorkerInitOptions, injectFaults = false): Promise<SeparationModel> {
-    const providers = options.executionProviders ?? ['wasm'];
-    const first = await loadBusy(bytes, options);
-    if (options.extraRunMs) {
-      const runSession = first.session.run.bind(first.session);
-      const extra = extraRunSchedule(options.extraRunMs);
-      (first.session as { run: typeof runSession }).run = async (feeds, outputs) => {
-        await sleep(extra());
-        return runSession(feeds, outputs);
-      };
+  async function load(bytes: Uint8Array, options: WorkerInitOptions, injectFaults = false): Promise<BackendPool> {
+    const loadOne = async (provider: string | undefined, faults: WorkerFaults | undefined): Promise<SeparationModel> => {
+      const loaded = await loadBusy(bytes, provider === undefined ? options : { ...options, executionProviders: [provider] });
+      if (options.extraRunMs) {
+        const runSession = loaded.session.run.bind(loaded.session);
+        const extra = extraRunSchedule(options.extraRunMs);
+        (loaded.session as { run: typeof runSession }).run = async (feeds, outputs) => {
+          await sleep(extra());
+          return runSession(feeds, outputs);
+        };
+      }
+      return guard(loaded, provider ?? loaded.runtime.executionProviders[0] ?? 'the model', faults);
+    };
+    // The first provider that starts; those that cannot are reported as fallbacks. None given: the runtime's own.
+    const given = options.executionProviders ?? [];
+    let first: SeparationModel | undefined;
+    let at = 0;
+    let reason = options.backendReason ?? '';
+    if (given.length === 0) first = await loadOne(undefined, injectFaults ? options.faults : undefined);
+    for (; first === undefined && at < given.length; at++) {
+      try {
+        first = await loadOne(given[at], injectFaults ? options.faults : undefined);
+        break;
+      } catch (err) {
+        if (at === given.length - 1) throw err;
+        const why = err instanceof Error ? err.message : String(err);
+        reason = `${given[at + 1]}: ${given[at]} could not start (${why})`;
+        post({ type: 'backend-fallback', from: given[at], to: given[at + 1], reason: why, stats: snapshot() });
+      }
     }
-    const guarded = guard(first, providers[0] ?? 'the model', injectFaults ? options.faults : undefined);
-    if (providers.length < 2 && options.failRunsAfter === undefined) return guarded;
-    return withBackendFallback(guarded, {
-      executionProviders: providers,
+    const providers = given.length > 0 ? given : [first!.runtime.executionProviders[0] ?? 'cpu'];
+    const rest = providers.slice(at);
+    const m = first!;
+    const stride = options.lowLatency ? options.lowLatency.hop : segmentStride(m.info.segmentSamples, options.overlap);
+    return createBackendPool(m, {
+      executionProviders: rest,
       failRunsAfter: options.failRunsAfter,
-      load: async (eps) => guard(await loadBusy(bytes, { ...options, executionProviders: eps }), eps[0] ?? 'the model', undefined),
+      load: (provider) => loadOne(provider, undefined),
       onFallback: (e) => post({ type: 'backend-fallback', ...e, stats: snapshot() }),
-    });
+      onSwitch: (e) => post({ type: 'backend-switch', ...e, stats: snapshot() }),
+      realTimeMs: (stride / m.info.sampleRate) * 1000,
+      switchByMeasurement: options.switchByMeasurement === true,
+    }, reason);
   }
 
   /** The code a failure of the loop is reported with (a run's own, else INFERENCE_FAILED). */
@@ -473,6 +500,11 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
     post({ type: 'error', id: -1, code, message, fatal: true });
   }
 
+  /** Which provider runs the model (the one that ran the last job), why, and what each one tried measured. */
+  function backendStats(m: BackendPool): Pick<WorkerStats, 'backend' | 'backendReason' | 'backends'> {
+    return { backend: `${m.runtime.name}/${m.provider}`, backendReason: m.reason, backends: m.measures() };
+  }
+
   /** The loop's counters plus what the main thread shows: backend, real-time factor, seconds ready ahead. */
   function snapshot(): WorkerStats {
     if (renderer && track && model) {
@@ -486,7 +518,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         framesOut: 0,
         segmentsSkipped: 0,
         nonFiniteSamples: 0,
-        backend: `${model.runtime.name}/${model.runtime.executionProviders.join('+')}`,
+        ...backendStats(model),
         realTimeFactor: renderer.lastRunMs / ((renderer.plan.stride / rate) * 1000),
         readyAheadSeconds: ahead / rate,
       };
@@ -503,7 +535,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
       framesOut: origin + loop.stats.framesOut,
       segmentsSkipped: loop.stats.segmentsSkipped,
       nonFiniteSamples: separator.nonFiniteSamples,
-      backend: `${model.runtime.name}/${model.runtime.executionProviders.join('+')}`,
+      ...backendStats(model),
       realTimeFactor: loop.stats.lastRunMs / ((separator.stride / rate) * 1000),
       readyAheadSeconds: Math.max(0, ahead) / rate,
     };

@@ -15,7 +15,9 @@
  * own workers from inside this one (StemEngine's `threads` option).
  */
 import * as ort from 'onnxruntime-web';
+import { StemstreamError } from '../errors.js';
 import { loadModel } from '../model/model.js';
+import { judgeAdapter, requestAdapter, type GpuLike } from './backend-choice.js';
 import { createInferenceWorker } from './inference-worker-core.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
@@ -56,15 +58,28 @@ function webgpuDeviceLost(providers: readonly string[]): Promise<string> | undef
   }
 }
 
+/**
+ * The adapter onnxruntime-web will use, chosen here: the high-performance one,
+ * refused when it is a software or fallback adapter unless WebGPU was forced.
+ * Set once (onnxruntime-web creates its device from it once per worker).
+ */
+async function prepareWebgpu(force: boolean): Promise<void> {
+  const env = ort.env as { webgpu?: { adapter?: unknown } };
+  if (env.webgpu?.adapter) return;
+  const adapter = await requestAdapter((globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu);
+  if (!adapter) throw new StemstreamError('NO_RUNTIME', 'the inference worker gets no WebGPU adapter');
+  const verdict = judgeAdapter(adapter);
+  if (!verdict.ok && !force) throw new StemstreamError('NO_RUNTIME', verdict.reason);
+  if (env.webgpu) env.webgpu.adapter = adapter;
+}
+
 const handle = createInferenceWorker({
   post: (m: FromWorker) => scope.postMessage(m),
-  loadModel: (bytes, options) =>
-    loadModel(bytes, {
-      runtime: 'web',
-      threads: options.threads ?? 1,
-      executionProviders: options.executionProviders ?? ['wasm'],
-      webModule: ort,
-    }),
+  loadModel: async (bytes, options) => {
+    const providers = options.executionProviders ?? ['wasm'];
+    if (providers.includes('webgpu')) await prepareWebgpu(options.forceWebgpu === true);
+    return loadModel(bytes, { runtime: 'web', threads: options.threads ?? 1, executionProviders: providers, webModule: ort });
+  },
   deviceLost: (model) => webgpuDeviceLost(model.runtime.executionProviders),
   exit: () => scope.close(),
   // Test hook: a real loss (GPUDevice.destroy() resolves device.lost with reason 'destroyed').

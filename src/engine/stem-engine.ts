@@ -55,6 +55,7 @@ import { lowLatencyLatency, qualityLatency } from './latency.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { RENDER_QUANTUM } from '../constants.js';
 import { liveBufferSizes } from './ring-sizes.js';
+import { chooseBackend, webgpuNeeds, type BackendChoice, type GpuLike, type WebGpuNeeds } from './backend-choice.js';
 import {
   createSharedState,
   readStats,
@@ -121,8 +122,11 @@ export interface StemEngineOptions {
   /** 'live' (default) or 'track' (then latencySamples is 0: stems are computed ahead of the playhead). */
   input?: StemEngineInput;
   /**
-   * 'auto' (default): WebGPU when the browser gives an adapter, falling back to
-   * WASM mid-stream if WebGPU fails; 'webgpu' (same fallback); 'wasm'.
+   * 'auto' (default): WebGPU on a hardware adapter that can hold the model
+   * (software and fallback adapters are skipped), WASM otherwise; on WebGPU,
+   * moves to WASM mid-stream if WebGPU fails, or if it measures slower than
+   * real time and WASM measures faster (event 'backend-switch').
+   * 'webgpu': any adapter, even a software one (WASM only if it fails). 'wasm'.
    * `executionProviders`, when given, overrides this.
    */
   backend?: StemEngineBackend;
@@ -186,6 +190,8 @@ export interface StemEngineEventMap {
   recovered: CustomEvent<{ ms: number; attempt: number }>;
   /** The execution provider failed mid-stream; the engine now runs on `to` (the audio kept going). */
   'backend-fallback': CustomEvent<{ from: string; to: string; reason: string }>;
+  /** 'auto' moved to another provider: the one running was slower than real time, or the other measured faster. */
+  'backend-switch': CustomEvent<{ from: string; to: string; reason: string }>;
   /** A segment finished (stats updated). */
   progress: CustomEvent<{ stats: WorkerStats }>;
   /**
@@ -207,27 +213,33 @@ export interface ExportStemsRequest {
   onProgress?: (p: { phase: 'separating' | 'encoding'; fraction: number }) => void;
 }
 
-/** Which providers to ask onnxruntime-web for: WebGPU only where the browser gives an adapter. */
-export async function chooseExecutionProviders(backend: StemEngineBackend = 'auto'): Promise<string[]> {
-  if (backend === 'wasm') return ['wasm'];
-  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
-  let adapter: unknown = null;
-  try {
-    adapter = gpu ? await gpu.requestAdapter() : null;
-  } catch {
-    adapter = null;
-  }
-  if (adapter) return ['webgpu', 'wasm'];
-  if (backend === 'webgpu') {
-    throw new StemstreamError('NO_RUNTIME', 'WebGPU was asked for but this browser gives no WebGPU adapter (chrome://gpu tells why); use backend: "auto" or "wasm" to run on WASM');
-  }
-  return ['wasm'];
+/**
+ * Which providers to ask onnxruntime-web for (backend-choice.ts): 'auto' takes
+ * WebGPU only on a hardware adapter that can hold the model, WASM otherwise.
+ */
+export async function chooseExecutionProviders(backend: StemEngineBackend = 'auto', needs?: WebGpuNeeds): Promise<string[]> {
+  const choice = await chooseBackend(backend, navigatorGpu(), needs);
+  if (choice.executionProviders.length === 0) throw noWebgpu();
+  return choice.executionProviders;
+}
+
+function navigatorGpu(): GpuLike | undefined {
+  return (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
+}
+
+function noWebgpu(): StemstreamError {
+  return new StemstreamError('NO_RUNTIME', 'WebGPU was asked for but this browser gives no WebGPU adapter (chrome://gpu tells why); use backend: "auto" or "wasm" to run on WASM');
 }
 
 function defaultThreads(): number {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
   return isolated ? Math.max(1, Math.min(4, cores)) : 1;
+}
+
+/** 'onnxruntime-web/webgpu' → 'webgpu'. */
+function providerId(backend: string): string {
+  return backend.includes('webgpu') ? 'webgpu' : backend.includes('wasm') ? 'wasm' : backend;
 }
 
 const PROCESSOR_NAME = 'stemstream-stem-out';
@@ -459,7 +471,11 @@ export class StemEngine extends EventTarget {
       : lowLatency
         ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, margin, rampFrames)
         : qualityLatency(info.segmentSamples, overlap, margin, rampFrames);
-    const executionProviders = options.executionProviders ?? (await chooseExecutionProviders(options.backend));
+    const choice: BackendChoice = options.executionProviders
+      ? { executionProviders: options.executionProviders, reason: 'the providers given', forceWebgpu: true, switchByMeasurement: false }
+      : await chooseBackend(options.backend ?? 'auto', navigatorGpu(), webgpuNeeds({ frames: info.layout.frames, sources: S, channels: C }));
+    if (choice.executionProviders.length === 0) throw noWebgpu();
+    const executionProviders = choice.executionProviders;
     const threads = options.threads ?? defaultThreads();
     const strideFrames = lowLatency ? lowLatency.hop : segmentStride(info.segmentSamples, overlap);
     // Live: sized from the geometry (ring-sizes.ts). Track: the rings are unused (the track lives in shared memory).
@@ -481,7 +497,8 @@ export class StemEngine extends EventTarget {
         buffers: state.buffers,
         model: bytes,
         options: {
-          overlap, runtime: 'web', threads, executionProviders, lowLatency, input: inputKind, failRunsAfter: options.failRunsAfter, members, historyFrames: sizes.historyFrames,
+          overlap, runtime: 'web', threads, executionProviders, lowLatency,
+          switchByMeasurement: choice.switchByMeasurement, forceWebgpu: choice.forceWebgpu, backendReason: choice.reason, input: inputKind, failRunsAfter: options.failRunsAfter, members, historyFrames: sizes.historyFrames,
           faults: options.testHooks?.faults, watchdog: options.testHooks?.watchdog,
         },
       },
@@ -695,7 +712,9 @@ export class StemEngine extends EventTarget {
   status(): EngineStatusSnapshot {
     const w = this.workerStats;
     return {
-      backend: w.backend.includes('webgpu') ? 'webgpu' : w.backend.includes('wasm') ? 'wasm' : w.backend,
+      backend: providerId(w.backend),
+      backendReason: w.backendReason,
+      backendsTried: w.backends.filter((b) => b.runs > 0).map((b) => ({ backend: providerId(b.provider), realTimeFactor: b.realTimeFactor, runs: b.runs })),
       threads: this.threads,
       latencyMs: (this.latencySamples / this.sampleRate) * 1000,
       realTimeFactor: w.realTimeFactor,
@@ -822,6 +841,10 @@ export class StemEngine extends EventTarget {
       case 'backend-fallback':
         this.workerStats = m.stats;
         this.dispatchEvent(new CustomEvent('backend-fallback', { detail: { from: m.from, to: m.to, reason: m.reason } }));
+        break;
+      case 'backend-switch':
+        this.workerStats = m.stats;
+        this.dispatchEvent(new CustomEvent('backend-switch', { detail: { from: m.from, to: m.to, reason: m.reason } }));
         break;
       case 'stopped':
         this.workerStats = m.stats;

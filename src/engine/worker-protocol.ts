@@ -6,6 +6,7 @@
  */
 import { StemstreamError, type StemstreamErrorCode } from '../errors.js';
 import type { RuntimeChoice } from '../model/runtime.js';
+import type { BackendMeasure } from './backend-pool.js';
 import type { TrackStats } from '../separate/normalize.js';
 import { CTRL, type SharedState, type SharedStateBuffers } from './shared-layout.js';
 import type { TrackBuffers } from './track-layout.js';
@@ -87,8 +88,14 @@ export interface WorkerInitOptions {
   overlap: number;
   runtime: RuntimeChoice;
   threads?: number;
-  /** onnxruntime-web only: execution providers in order of preference (default ['wasm']). */
+  /** onnxruntime-web only: execution providers in order of preference (default ['wasm']), each loaded on its own. */
   executionProviders?: string[];
+  /** 'auto': run the next job on another provider when the running one is slower than real time, keep the faster (backend-pool.ts). */
+  switchByMeasurement?: boolean;
+  /** The caller forced WebGPU: a fallback (software) or small adapter is used anyway (backend-choice.ts). */
+  forceWebgpu?: boolean;
+  /** Why these providers (the main thread's choice), shown until the worker has its own reason. */
+  backendReason?: string;
   /** Track mode: normalisation statistics of the whole track; live: none. */
   normalization?: TrackStats;
   /** Low-latency mode (frames); quality mode when absent. */
@@ -164,15 +171,19 @@ export interface WorkerStats {
   segmentsSkipped: number;
   /** Live: input samples that were NaN or ±Infinity, separated as 0. */
   nonFiniteSamples: number;
-  /** The runtime and execution provider running the model, e.g. 'onnxruntime-web/wasm'. */
+  /** The runtime and the execution provider that ran the last job, e.g. 'onnxruntime-web/wasm'. */
   backend: string;
+  /** Why that provider, in a sentence (the adapter skipped, a failure, a measurement). */
+  backendReason: string;
+  /** Each provider of the pool as measured so far (real-time factor of its last run). */
+  backends: BackendMeasure[];
   /** Last session.run over the audio time one job covers (stride or hop): < 1 keeps up. */
   realTimeFactor: number;
   /** Stems computed ahead of what the audio thread has played, seconds. */
   readyAheadSeconds: number;
 }
 
-export const NO_WORKER_STATS: WorkerStats = { segments: 0, segmentsSkipped: 0, nonFiniteSamples: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0, backend: '', realTimeFactor: 0, readyAheadSeconds: 0 };
+export const NO_WORKER_STATS: WorkerStats = { segments: 0, segmentsSkipped: 0, nonFiniteSamples: 0, lastRunMs: 0, runMsTotal: 0, framesIn: 0, framesOut: 0, backend: '', backendReason: '', backends: [], realTimeFactor: 0, readyAheadSeconds: 0 };
 
 export type FromWorker =
   | {
@@ -192,6 +203,8 @@ export type FromWorker =
   | { type: 'track-loaded'; id: number; segments: number }
   | { type: 'model-swapped'; id: number; generation: number; sources: string[] }
   | { type: 'backend-fallback'; from: string; to: string; reason: string; stats: WorkerStats }
+  /** 'auto' moved to another provider because the one running was slower than real time (or back, to the faster). */
+  | { type: 'backend-switch'; from: string; to: string; reason: string; stats: WorkerStats }
   | { type: 'export-progress'; id: number; phase: 'separating' | 'encoding'; fraction: number }
   | { type: 'exported'; id: number; files: ExportedFile[]; zip: Uint8Array; zipName: string; clipped: string[] }
   /**
@@ -481,6 +494,13 @@ export class WorkerSupervisor {
         const eps = this.init.options.executionProviders;
         const at = eps ? eps.indexOf(m.to) : -1;
         if (eps && at > 0) this.init = { ...this.init, options: { ...this.init.options, executionProviders: eps.slice(at) } };
+        this.options.onMessage(m);
+        return;
+      }
+      case 'backend-switch': {
+        // A restarted worker starts on the provider 'auto' moved to.
+        const eps = this.init.options.executionProviders;
+        if (eps?.includes(m.to)) this.init = { ...this.init, options: { ...this.init.options, executionProviders: [m.to, ...eps.filter((p) => p !== m.to)] } };
         this.options.onMessage(m);
         return;
       }

@@ -135,6 +135,12 @@ export class EngineStatus extends LitElement {
           <dd class="mode">${mode}</dd>
         </div>
         <div class="item wide">
+          <dt>Backend choice</dt>
+          <dd class="backend-reason">${s?.backendReason ? s.backendReason : '—'}${s && s.backendsTried.length > 1
+            ? html` <span class="tried tabular">(measured: ${s.backendsTried.map((b) => `${backendLabel(b.backend)} ${b.realTimeFactor.toFixed(2)}×`).join(', ')})</span>`
+            : ''}</dd>
+        </div>
+        <div class="item wide">
           <dt>Model</dt>
           <dd class="model" title=${model}>${model}${size ? html` <span class="size tabular">${size}</span>` : ''}</dd>
         </div>

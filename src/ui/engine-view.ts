@@ -48,8 +48,12 @@ export interface EngineStatusSource {
 }
 
 export interface EngineStatusSnapshot {
-  /** e.g. 'webgpu', 'wasm' ('' before the first model is loaded). */
+  /** The provider that ran the last segment, e.g. 'webgpu', 'wasm' ('' before the first model is loaded). */
   backend: string;
+  /** Why that one, in a sentence (an adapter skipped, a failure, a measurement). */
+  backendReason: string;
+  /** Each backend run so far, with the real-time factor of its last segment. */
+  backendsTried: { backend: string; realTimeFactor: number; runs: number }[];
   /** WASM threads (1 without cross-origin isolation). */
   threads: number;
   /** Declared latency, ms. */
