@@ -151,6 +151,20 @@ describe('TrackPlayerCore', () => {
     expect(jump).toBeLessThan(0.02);
   });
 
+  it('stays on the stems to the last frame: the end of the track needs no stems beyond it (no crossfade to dry there)', () => {
+    // Not a whole number of quanta or blocks, and close to a block's end: the last quanta's
+    // look-ahead reaches past the last block, where no ready flag exists.
+    const length = 11 * TRACK_BLOCK - 100;
+    const { track } = readyTrack(length);
+    const { render, state } = player(track);
+    setStemMute(state, 0, true); // the mix is then Σ of stems 1..3 = 0.9 · track where wet, the track where dry
+    render(4); // the mute's ramp is over before the play starts
+    setPlaying(track, true);
+    const out = render(Math.ceil(length / Q) + 1);
+    for (let t = 512; t < length; t++) expect(out.mix[t], `frame ${t}`).toBeCloseTo(0.9 * Math.sin(t * 0.01), 6);
+    expect(state.controlF32[CTRL.WET]).toBe(1);
+  });
+
   it('a mute acts within one quantum plus the ramp; solo too', () => {
     const { track } = readyTrack(1000 * TRACK_BLOCK);
     const { render, state } = player(track);

@@ -184,6 +184,8 @@ export class TrackPlayerCore {
     let left = frames;
     while (left > 0) {
       if (looping && p >= le) p = ls;
+      // Past the end nothing plays: no stems are needed there (else the last frames would fade to dry).
+      if (p >= this.length) return true;
       if (!this.readyAt(p)) return false;
       const blockEnd = ((p / TRACK_BLOCK) | 0) * TRACK_BLOCK + TRACK_BLOCK;
       const stop = looping && le > p && le < blockEnd ? le : blockEnd;

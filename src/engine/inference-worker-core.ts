@@ -29,7 +29,6 @@ import { RENDER_QUANTUM } from '../constants.js';
 import { TRACK, allReady, attachTrackState, readyAhead, type TrackState } from './track-layout.js';
 import { TrackRenderer } from './track-renderer.js';
 import { InferenceLoop, type InputPort, type StemPort } from './inference-loop.js';
-import { TrackInputPort } from './track-port.js';
 import { CTRL, attachSharedState, stemDeadline, type FrameRing, type SharedState } from './shared-layout.js';
 import { StreamSeparator } from './stream-separator.js';
 import {
@@ -515,7 +514,8 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
         lastRunMs: renderer.lastRunMs,
         runMsTotal: renderer.runMsTotal,
         framesIn: track.length,
-        framesOut: 0,
+        // Frames whose stems are final (the whole track once every job has run).
+        framesOut: renderer.finished ? track.length : 0,
         segmentsSkipped: 0,
         nonFiniteSamples: 0,
         ...backendStats(model),
@@ -681,24 +681,24 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
           }
           // Where the stream stands: frame 0, or (a fresh worker after a failure) where the last one left it.
           // Stems go on from what it had pushed; input from what it had read (earlier input is gone with it),
-          // so the loop's frame 0 is the later of the two. A track is read directly: only the stems count.
+          // so the loop's frame 0 is the later of the two.
           const c = state.controlI32;
           const stemHeader = ringHeader(msg.buffers.stemRing);
           const inHeader = ringHeader(msg.buffers.inputRing);
           const stemsAt = msg.options.resume
             ? exactPosition(readPosition(c, CTRL.WORKER_OUT_LO, CTRL.WORKER_OUT_HI), Atomics.load(stemHeader.indices, 0), state.stemRing.width, stemHeader.storageLength)
             : 0;
-          let inputAt = msg.options.resume && !msg.options.track
+          let inputAt = msg.options.resume
             ? exactPosition(readPosition(c, CTRL.WORKER_IN_LO, CTRL.WORKER_IN_HI), Atomics.load(inHeader.indices, 1), state.inputRing.width, inHeader.storageLength)
             : 0;
-          if (msg.options.resume && !msg.options.track) inputAt = await resync(state, inputAt);
+          if (msg.options.resume) inputAt = await resync(state, inputAt);
           origin = Math.max(stemsAt, inputAt);
           publishPosition(c, CTRL.WORKER_OUT_LO, CTRL.WORKER_OUT_HI, stemsAt);
           publishPosition(c, CTRL.WORKER_IN_LO, CTRL.WORKER_IN_HI, inputAt);
-          const total = msg.options.track ? msg.options.track[0].length : msg.options.length;
+          const total = msg.options.length;
           const length = total === undefined ? undefined : Math.max(0, total - origin);
-          separator = new StreamSeparator(m, { overlap: msg.options.overlap, normalization: msg.options.normalization, length, lowLatency: msg.options.lowLatency, runner: setRunner, historyFrames: msg.options.historyFrames });
-          const input = msg.options.track ? new TrackInputPort(msg.options.track, origin) : new PublishingInputPort(state.inputRing, c, inputAt, origin - inputAt);
+          separator = new StreamSeparator(m, { overlap: msg.options.overlap, length, lowLatency: msg.options.lowLatency, runner: setRunner, historyFrames: msg.options.historyFrames });
+          const input = new PublishingInputPort(state.inputRing, c, inputAt, origin - inputAt);
           stemPort = new ResumingStemPort(state, stemsAt, origin);
           loop = new InferenceLoop(separator, input, stemPort, {
             catchUp: { deadlineFramesPerMs: msg.options.deadlineFramesPerMs ?? m.info.sampleRate / 1000 },

@@ -1,9 +1,12 @@
 /**
- * The headless harness: the real audio-thread core (worklets/stem-out-core.ts)
- * and the real inference worker (a worker_threads Worker) in Node, connected by
- * the shared rings, driven by a render-quantum clock that runs as fast as the
- * worker allows (virtual time: the clock waits instead of underrunning) or
- * paced to real time (underruns counted, dry fallback heard).
+ * The headless harness: the real audio-thread core and the real inference
+ * worker (a worker_threads Worker) in Node, connected by shared memory, driven
+ * by a render-quantum clock that runs as fast as the worker allows (virtual
+ * time: the clock waits instead of underrunning) or paced to real time
+ * (underruns counted, dry fallback heard). Live: StemOutCore over the rings.
+ * Track: the browser's own path, TrackRenderer in the worker and
+ * TrackPlayerCore on the clock, playing from 0 (latency 0, a fade-in of the
+ * ramp's length at the start, as when play() is pressed).
  */
 import { Worker } from 'node:worker_threads';
 import { RENDER_QUANTUM } from '../constants.js';
@@ -12,11 +15,12 @@ import type { AudioData } from '../audio/types.js';
 import { describeModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import { DEFAULT_RAMP_FRAMES, StemOutCore } from '../../worklets/stem-out-core.js';
+import { TrackPlayerCore } from '../../worklets/track-player-core.js';
+import { TRACK, createTrackState, readyAhead, setPlaying, type TrackState } from './track-layout.js';
 import { lowLatencyLatency, qualityLatency } from './latency.js';
-import { liveBufferSizes, trackStemRingFrames } from './ring-sizes.js';
+import { liveBufferSizes } from './ring-sizes.js';
 import { segmentStride } from '../separate/segmentation.js';
-import { createSharedState, readStats, setCaptureEnabled, type SharedState, type StemOutStats } from './shared-layout.js';
-import { trackStats } from '../separate/normalize.js';
+import { CTRL, createSharedState, readStats, setCaptureEnabled, type SharedState, type StemOutStats } from './shared-layout.js';
 import {
   NO_WORKER_STATS,
   WorkerSupervisor,
@@ -58,12 +62,11 @@ export interface HeadlessStreamOptions {
   swapModel?: { atFrame: number; model: Uint8Array };
   onProgress?: (framesRendered: number, totalFrames: number) => void;
   /**
-   * Track mode: the input is known in advance (a decoded track). The worker reads
-   * it directly, normalised like separate(), and runs ahead of the playhead, so the
-   * declared latency is small (`trackLatencyFrames`, default 1024) instead of a segment.
+   * Track mode: the input is a decoded track in shared memory, separated by the
+   * worker around the playhead (normalised like separate()) and played by
+   * TrackPlayerCore from frame 0: latency 0, as in the browser.
    */
   track?: boolean;
-  trackLatencyFrames?: number;
   /** Called before each render quantum with the frame about to be rendered (transport and control events for tests). */
   beforeQuantum?: (frame: number, state: SharedState) => void;
   /** Keep the rendered output (default true). Off for long soak runs: only `watchFrames` are kept. */
@@ -161,9 +164,6 @@ function startWorker(): Worker {
   return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
 }
 
-/** Track mode's default latency: the audio thread's look-ahead, a quantum, and some slack. */
-const TRACK_LATENCY = 1024;
-
 /**
  * Why the as-fast-as-possible clock cannot deadlock, for any input length and
  * model geometry. The clock waits for two things only, before rendering frame n:
@@ -209,7 +209,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     ? { hop: options.hopFrames ?? info.sampleRate, lookahead: options.lookaheadFrames ?? info.sampleRate }
     : undefined;
   const L = options.track
-    ? options.trackLatencyFrames ?? TRACK_LATENCY
+    ? 0
     : lowLatency
       ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, options.computeMarginFrames)
       : qualityLatency(info.segmentSamples, overlap, options.computeMarginFrames);
@@ -221,8 +221,9 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   const watched: number[] = [];
   let nextWatch = 0;
   const stride = lowLatency ? lowLatency.hop : segmentStride(info.segmentSamples, overlap);
+  // Track: the rings are unused (the track and its stems live in shared memory), token sizes as in StemEngine.
   const sizes = options.track
-    ? { inputRingFrames: 8 * RENDER_QUANTUM, stemRingFrames: trackStemRingFrames(info.segmentSamples, stride), historyFrames: undefined }
+    ? { inputRingFrames: 8 * RENDER_QUANTUM, stemRingFrames: 16 * RENDER_QUANTUM, historyFrames: undefined }
     : liveBufferSizes({ latencyFrames: L, segmentFrames: info.segmentSamples, strideFrames: stride, channels: C, sources: S });
   const buffers = {
     inputRingFrames: options.inputRingFrames ?? sizes.inputRingFrames,
@@ -230,7 +231,11 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     historyFrames: sizes.historyFrames,
   };
   const state = createSharedState({ channels: C, sources: S, inputRingFrames: buffers.inputRingFrames, stemRingFrames: buffers.stemRingFrames });
-  const core = new StemOutCore({ sharedState: state, channels: C, sources: S, latencyFrames: L, sampleRate: info.sampleRate });
+  const track: TrackState | undefined = options.track && !('fill' in audio) ? createTrackState(audio.channels, S, info.sampleRate) : undefined;
+  const core = track ? undefined : new StemOutCore({ sharedState: state, channels: C, sources: S, latencyFrames: L, sampleRate: info.sampleRate });
+  let player: TrackPlayerCore | undefined;
+  /** Quanta rendered so far, frames (what the audio thread has played). */
+  let rendered = 0;
   let finished: WorkerStats | undefined;
   let failure: Error | undefined;
   let lastStats: WorkerStats = { ...NO_WORKER_STATS };
@@ -246,25 +251,26 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   let resumeFrom = 0;
   const supervisor = new WorkerSupervisor({
     state,
-    init: { type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs, length, lowLatency,
-      historyFrames: buffers.historyFrames, deadlineFramesPerMs: options.realtime ? info.sampleRate / 1000 : 0,
+    init: { type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs,
       executionProviders: options.executionProviders, failRunsAfter: options.failRunsAfter, faults: options.faults, watchdog: options.watchdog,
-      ...(options.track && !('fill' in audio) ? { track: audio.channels, normalization: trackStats(audio) } : {}) } },
+      ...(track ? { input: 'track' as const } : { input: 'live' as const, length, lowLatency, historyFrames: buffers.historyFrames, deadlineFramesPerMs: options.realtime ? info.sampleRate / 1000 : 0 }) } },
     spawn: spawnWorker,
+    // A restarted worker gets the same track (same shared memory, same model generation).
+    replay: () => (track ? [{ type: 'load-track', id: 0, track: track.buffers, normalize: true, generation: Atomics.load(track.transport, TRACK.GENERATION) || undefined }] : []),
     onMessage: (m: FromWorker) => {
       if (m.type === 'segment') {
         lastStats = m.stats;
-        segmentLog.push({ atFrame: core.framesRendered, runMs: m.stats.lastRunMs, skipped: m.stats.segmentsSkipped });
+        segmentLog.push({ atFrame: rendered, runMs: m.stats.lastRunMs, skipped: m.stats.segmentsSkipped });
       }
       else if (m.type === 'done') lastStats = m.stats;
       else if (m.type === 'stopped') { finished = m.stats; lastStats = m.stats; }
       else if (m.type === 'error') failure = new StemstreamError(m.code as never, m.message);
       else if (m.type === 'backend-fallback') { fallbacks.push({ from: m.from, to: m.to, reason: m.reason }); lastStats = m.stats; }
     },
-    onRestart: (r) => restarts.push({ code: r.cause.code, message: r.cause.message, atFrame: core.framesRendered }),
+    onRestart: (r) => restarts.push({ code: r.cause.code, message: r.cause.message, atFrame: rendered }),
     onRecovered: (r) => {
       const last = restarts[restarts.length - 1];
-      if (last) Object.assign(last, { readyAtFrame: core.framesRendered, restartMs: (r.readyAt ?? r.at) - r.at, resumeFrame: r.resumeFrame });
+      if (last) Object.assign(last, { readyAtFrame: rendered, restartMs: (r.readyAt ?? r.at) - r.at, resumeFrame: r.resumeFrame });
       resumeFrom = r.resumeFrame ?? 0;
     },
     onGiveUp: (e) => {
@@ -280,8 +286,14 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     while (supervisor.restarting) await sleep(1);
   };
   try {
-    if (options.track) setCaptureEnabled(state, false);
+    if (track) setCaptureEnabled(state, false);
     await supervisor.start();
+    if (track) {
+      await supervisor.request({ type: 'load-track', id: 2, track: track.buffers, normalize: true });
+      player = new TrackPlayerCore({ sharedState: state, track, sampleRate: info.sampleRate });
+      setPlaying(track, true);
+    }
+    const lookahead = player ? player.lookaheadFrames : core!.lookaheadFrames;
     const Q = RENDER_QUANTUM;
     const size = keep ? total + Q : 0;
     const mix = Array.from({ length: C }, () => new Float32Array(size));
@@ -293,11 +305,10 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
     const t0 = performance.now();
     let endSent = false;
     let swapSent = false;
-    if (options.track && options.realtime) {
-      // Pre-roll: play only once the worker is a stride (plus the core's look-ahead)
-      // ahead, or the stem ring is as full as it gets.
-      const want = Math.min(length, stride + DEFAULT_RAMP_FRAMES + Q, state.stemRing.frames - Q);
-      while (state.stemRing.availableRead() < want && lastStats.framesOut < length) {
+    if (track && options.realtime) {
+      // Pre-roll: play only once the worker is a stride (plus the core's look-ahead) ahead.
+      const want = Math.min(length, stride + DEFAULT_RAMP_FRAMES + Q);
+      while (readyAhead(track, 0) < want) {
         if (failure) throw failure;
         await sleep(2);
       }
@@ -329,8 +340,17 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
         // for those; the skip debt of the quanta played dry is paid from the ring first.
         // Given up on: nothing to wait for.
         await waitForRestart();
+        // Track: the blocks this quantum and the player's look-ahead play (the renderer
+        // separates the whole track, never waiting for the clock, so this ends).
+        if (track) {
+          while (readyAhead(track, n) < Math.min(Q + lookahead, length - n) && !gaveUp) {
+            if (failure) throw failure;
+            await sleep(1);
+            await waitForRestart();
+          }
+        }
         // (a) Room in the capture ring, so that no input is dropped.
-        if (n < length && !options.track) {
+        if (n < length && !track) {
           while (state.inputRing.availableWrite() < Q && !gaveUp) {
             if (failure) throw failure;
             await sleep(1);
@@ -338,8 +358,8 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
           }
         }
         // (b) The stems this quantum and the core's look-ahead need.
-        if (n + Q > L && !(resumeFrom > 0 && n - L < resumeFrom)) {
-          const needUpTo = n + Q - L + core.lookaheadFrames;
+        if (core && n + Q > L && !(resumeFrom > 0 && n - L < resumeFrom)) {
+          const needUpTo = n + Q - L + lookahead;
           while (Math.max(0, n - L) - core.skipDebt + state.stemRing.availableRead() < needUpTo && !gaveUp) {
             if (failure) throw failure;
             await sleep(1);
@@ -350,8 +370,10 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       }
       if (n < length) input.fill(inQ, n, Math.min(Q, length - n));
       if (n + Q > length) for (let c = 0; c < C; c++) inQ[c].fill(0, Math.max(0, length - n));
-      core.process(inQ, mixQ, stemQ);
-      if (options.recordWet) wet[n / Q] = core.wet;
+      if (player) player.process(mixQ, stemQ, 0);
+      else core!.process(inQ, mixQ, stemQ);
+      rendered = n + Q;
+      if (options.recordWet) wet[n / Q] = state.controlF32[CTRL.WET];
       if (options.onQuantum) {
         const pending = options.onQuantum(n, Math.min(Q, total - n), mixQ, stemQ);
         if (pending) await pending;

@@ -65,13 +65,3 @@ export function liveBufferSizes(g: LiveGeometry): LiveBufferSizes {
     historyFrames: quanta(Math.max(g.latencyFrames + g.segmentFrames, 2 * g.segmentFrames) + g.strideFrames + SLACK_FRAMES),
   };
 }
-
-/**
- * The stem ring of the Node harness's track path (the worker reads the track
- * directly and runs ahead of the playhead as far as this ring has room): one
- * segment and a stride, so that a whole job's final frames fit behind the
- * stride the audio thread is playing.
- */
-export function trackStemRingFrames(segmentFrames: number, strideFrames: number): number {
-  return quanta(segmentFrames + strideFrames + SLACK_FRAMES);
-}

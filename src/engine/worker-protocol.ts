@@ -7,7 +7,6 @@
 import { StemstreamError, type StemstreamErrorCode } from '../errors.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import type { BackendMeasure } from './backend-pool.js';
-import type { TrackStats } from '../separate/normalize.js';
 import { CTRL, type SharedState, type SharedStateBuffers } from './shared-layout.js';
 import type { TrackBuffers } from './track-layout.js';
 import type { ExportedFile, StemExportFormat } from '../export/stems-export.js';
@@ -96,15 +95,8 @@ export interface WorkerInitOptions {
   forceWebgpu?: boolean;
   /** Why these providers (the main thread's choice), shown until the worker has its own reason. */
   backendReason?: string;
-  /** Track mode: normalisation statistics of the whole track; live: none. */
-  normalization?: TrackStats;
   /** Low-latency mode (frames); quality mode when absent. */
   lowLatency?: { hop: number; lookahead: number };
-  /**
-   * Track mode: the whole track, planar. The worker reads it directly and runs
-   * segments ahead of the playhead instead of waiting for captured input.
-   */
-  track?: Float32Array[];
   /** The stream's length when known in advance (a file or track); live streams end with end-of-input. */
   length?: number;
   /**
