@@ -24,8 +24,9 @@ import { OverlapAdd } from '../src/separate/overlap-add.js';
 import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { readSegment, separate } from '../src/separate/separate.js';
 import { StreamSeparator } from '../src/engine/stream-separator.js';
-import { runHeadlessStream } from '../src/engine/node-harness.js';
-import { createSharedState, readStats } from '../src/engine/shared-layout.js';
+import { runHeadlessStream } from '../src/node/node-harness.js';
+import { createSharedState } from '../src/realtime/shared-state.js';
+import { readStats } from '../src/realtime/control-block.js';
 import { StemOutCore } from '../worklets/stem-out-core.js';
 import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
 import { impulsesInNoise, soakStandIn, tiled, writeNoiseWav } from '../test/fixtures/long-inputs.js';
@@ -407,6 +408,7 @@ const modes: Record<string, () => Promise<unknown>> = {
   'process-time': async () => childProcessTime(),
   memory: () => childMemory(args.length > 0 ? args.map(Number) : [1, 10, 30]),
   'memory-run': () => childMemoryRun(args[0], args[1], args[2], args[3]),
+  timings: async () => (await import('./timings.js')).runTimings(),
 };
 if (mode === undefined) {
   await orchestrate();

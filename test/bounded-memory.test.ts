@@ -14,7 +14,7 @@ import { countNonFinite } from '../src/audio/finite.js';
 import type { AudioData } from '../src/audio/types.js';
 import { WavFileReader, encodeWav, parseWav } from '../src/audio/wav.js';
 import { writeNoiseWav } from './fixtures/long-inputs.js';
-import { runHeadlessStream } from '../src/engine/node-harness.js';
+import { runHeadlessStream } from '../src/node/node-harness.js';
 import { loadModel, type SeparationModel } from '../src/model/model.js';
 import { SCAN_FRAMES, channelSource, finiteSource, memorySource, scanSource } from '../src/separate/audio-source.js';
 import { IDENTITY_STATS, trackStats } from '../src/separate/normalize.js';

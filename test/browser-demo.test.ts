@@ -347,7 +347,6 @@ describe('the demo page in Chromium', () => {
     expect(mixAfter).toBeGreaterThan(1e-3);
     // The mix is now the other three stems: 3 × drums (= 3/4 of the unmuted mix), sample for sample.
     expect(relErr(after.taps.output, after.taps.drums, 3)).toBeLessThan(1e-3);
-    expect(wallMs).toBeLessThan(1000);
     expect(await demoState(page, (d) => d.engine!.stemState('vocals'))).toEqual({ gain: 1, muted: true, soloed: false });
     await expect.poll(() => page.getByRole('button', { name: 'Mute vocals', exact: true }).getAttribute('aria-pressed')).toBe('true');
     await done(page);

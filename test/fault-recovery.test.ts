@@ -16,8 +16,8 @@
  * The measured recovery times are printed (the README's table).
  */
 import { describe, expect, it } from 'vitest';
-import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/engine/node-harness.js';
-import { createSharedState } from '../src/engine/shared-layout.js';
+import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/node/node-harness.js';
+import { createSharedState } from '../src/realtime/shared-state.js';
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
 import { WorkerSupervisor, type FromWorker, type ToWorker, type WorkerEvents, type WorkerFaults } from '../src/engine/worker-protocol.js';
 import { loadModel } from '../src/model/model.js';
@@ -173,11 +173,10 @@ describe('fault recovery, headless, real time (the audio goes on, wet output res
 
   it('gives up without continueAfterFailure: the run rejects with the cause instead of hanging', async () => {
     const { channels } = clicks(1);
-    const t0 = performance.now();
+    // Not hanging is guarded by the test's timeout.
     await expect(runHeadlessStream({ sampleRate: RATE, channels }, bytes, {
       runtime: 'node', watchdog: { ...FAST_WATCHDOG, maxRestarts: 1 }, faults: { throwAfterRuns: 0, everyWorker: true },
     })).rejects.toMatchObject({ code: 'INFERENCE_FAILED' });
-    expect(performance.now() - t0).toBeLessThan(20_000);
   }, 30_000);
 });
 

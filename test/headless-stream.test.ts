@@ -3,9 +3,9 @@
  * (a real worker thread) over the shared rings, with a tiny model.
  */
 import { describe, expect, it } from 'vitest';
-import { lowLatencyLatency, qualityLatency, runHeadlessStream } from '../src/engine/node-harness.js';
+import { lowLatencyLatency, qualityLatency, runHeadlessStream } from '../src/node/node-harness.js';
 import { StreamSeparator } from '../src/engine/stream-separator.js';
-import { setStemMute } from '../src/engine/shared-layout.js';
+import { setStemMute } from '../src/realtime/control-block.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
 import { separate } from '../src/separate/separate.js';
@@ -228,9 +228,8 @@ describe('headless stream, track mode in real time', () => {
     const bytes = makeDemucsLayoutModel();
     const length = 44100;
     const audio = { sampleRate: 44100, channels: noiseInput(2, length, 2).audio };
-    const t0 = performance.now();
+    // Its wall time against the target is measured by `node dist/bench/timings.js`.
     const r = await runHeadlessStream(audio, bytes, { runtime: 'node', track: true, realtime: true });
-    expect(performance.now() - t0).toBeLessThan(20_000);
     expect(r.latencySamples).toBe(0);
     expect(r.worklet.underrunQuanta).toBe(0);
     expect(r.worker.framesOut).toBe(length);

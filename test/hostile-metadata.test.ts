@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_STEMS } from '../src/engine/shared-layout.js';
+import { MAX_STEMS } from '../src/realtime/control-block.js';
 import { StemstreamError } from '../src/errors.js';
 import { exportStemsSync } from '../src/export/stems-export.js';
 import { zipFiles, ZipWriter } from '../src/export/zip.js';

@@ -7,7 +7,7 @@
  * a stretch slower than real time.
  */
 import { describe, expect, it } from 'vitest';
-import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/engine/node-harness.js';
+import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/node/node-harness.js';
 import { StreamSeparator } from '../src/engine/stream-separator.js';
 import { liveBufferSizes } from '../src/engine/ring-sizes.js';
 import { qualityLatency } from '../src/engine/latency.js';

@@ -17,7 +17,7 @@ import { readSegment, separate } from '../src/separate/separate.js';
 import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { planLowLatency } from '../src/separate/segmentation.js';
 import { IDENTITY_STATS } from '../src/separate/normalize.js';
-import { runHeadlessStream, type HeadlessStreamResult } from '../src/engine/node-harness.js';
+import { runHeadlessStream, type HeadlessStreamResult } from '../src/node/node-harness.js';
 import { sdr } from './reference/sdr.js';
 import { tiled } from './fixtures/long-inputs.js';
 import { readClipMixture } from './fixtures/demo-clip.js';

@@ -13,7 +13,7 @@ import type { AudioData } from '../src/audio/types.js';
 import { defaultModelPath, loadModel, type SeparationModel } from '../src/model/model.js';
 import { separate, type Separation } from '../src/separate/separate.js';
 import { convertChecked, noiseInput } from '../src/model/parity.js';
-import { runHeadlessStream } from '../src/engine/node-harness.js';
+import { runHeadlessStream } from '../src/node/node-harness.js';
 import { sdr } from './reference/sdr.js';
 import { CLIP_STEMS, readClipMixture, readClipStem } from './fixtures/demo-clip.js';
 

@@ -1,5 +1,5 @@
 /**
- * The shared-memory rings (src/engine/shared-layout.ts): FrameRing over ringbuf.js,
+ * The shared-memory rings (src/realtime/frame-ring.ts, shared-state.ts): FrameRing over ringbuf.js,
  * across a real second thread (test/fixtures/ring-producer-worker.mjs, which uses
  * ringbuf.js directly), with a small capacity that is not a power of two so that
  * the indices wrap hundreds of times. Every frame must arrive once, in order,
@@ -8,18 +8,9 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RingBuffer } from 'ringbuf.js';
-import {
-  CTRL,
-  DEFAULT_INPUT_RING_FRAMES,
-  DEFAULT_STEM_RING_FRAMES,
-  FrameRing,
-  attachSharedState,
-  createSharedState,
-  readStats,
-  setStemGain,
-  setStemMute,
-  setStemSolo,
-} from '../src/engine/shared-layout.js';
+import { CTRL, readStats, setStemGain, setStemMute, setStemSolo } from '../src/realtime/control-block.js';
+import { DEFAULT_INPUT_RING_FRAMES, DEFAULT_STEM_RING_FRAMES, attachSharedState, createSharedState } from '../src/realtime/shared-state.js';
+import { FrameRing } from '../src/realtime/frame-ring.js';
 
 const WORKER_URL = new URL('./fixtures/ring-producer-worker.mjs', import.meta.url);
 

@@ -7,7 +7,7 @@
  * and an impulse must come out exactly where the latency says.
  */
 import { describe, expect, it } from 'vitest';
-import { runHeadlessStream } from '../src/engine/node-harness.js';
+import { runHeadlessStream } from '../src/node/node-harness.js';
 import { qualityLatency } from '../src/engine/latency.js';
 import { REAL_SEGMENT } from './fixtures/tiny-models.js';
 import { impulsesInNoise, soakStandIn } from './fixtures/long-inputs.js';

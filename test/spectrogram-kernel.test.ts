@@ -712,35 +712,6 @@ describe('memory and timing', () => {
     v.set([1, 2, 3, 4, 5]);
     expect(Array.from(k.view(c, 5))).toEqual([1, 2, 3, 4, 5]);
   });
-
-  it('times one real segment: spec of 2 channels + ispec of 8 stem-channels (n = 343980)', () => {
-    const k = createSpectrogramKernel();
-    const n = 343980;
-    const plane = specPlaneFloats(n);
-    const x = [k.alloc(n), k.alloc(n)];
-    const specs = x.map(() => ({ re: k.alloc(plane), im: k.alloc(plane) }));
-    const stems = Array.from({ length: 8 }, () => ({ re: k.alloc(plane), im: k.alloc(plane), out: k.alloc(n), add: k.alloc(n) }));
-    x.forEach((p, c) => k.view(p, n).set(randomSignal(n, 900 + c)));
-    stems.forEach((s, i) => {
-      k.view(s.re, plane).set(randomSignal(plane, 1000 + i, 0.1));
-      k.view(s.im, plane).set(randomSignal(plane, 2000 + i, 0.1));
-      k.view(s.add, n).set(randomSignal(n, 3000 + i, 0.1));
-    });
-    const runOnce = () => {
-      const t0 = performance.now();
-      for (let c = 0; c < 2; c++) k.spec(x[c], n, specs[c].re, specs[c].im);
-      const t1 = performance.now();
-      for (const s of stems) k.ispec(s.re, s.im, n, s.out, s.add);
-      const t2 = performance.now();
-      return [t1 - t0, t2 - t1, t2 - t0];
-    };
-    runOnce(); // warm-up (tier-up of the wasm code)
-    const runs = Array.from({ length: 5 }, runOnce);
-    const median = (i: number) => runs.map((r) => r[i]).sort((a, b) => a - b)[2];
-    console.log(
-      `segment n=${n}: spec 2 ch ${median(0).toFixed(2)} ms + ispec 8 stem-ch ${median(1).toFixed(2)} ms = ` +
-        `${median(2).toFixed(2)} ms (median of 5)`,
-    );
-    expect(median(2)).toBeGreaterThan(0);
-  });
+  // The time of one real segment (spec of 2 channels + ispec of 8 stem-channels) is
+  // measured against its target by `node dist/bench/timings.js` (bench mode `timings`).
 });

@@ -5,11 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RENDER_QUANTUM } from '../src/constants.js';
-import { CTRL, createSharedState, setStemMute, setStemSolo, setStemsEnabled } from '../src/engine/shared-layout.js';
+import { CTRL, setStemMute, setStemSolo, setStemsEnabled } from '../src/realtime/control-block.js';
+import { createSharedState } from '../src/realtime/shared-state.js';
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
 import type { FromWorker } from '../src/engine/worker-protocol.js';
 import { parseWav } from '../src/audio/wav.js';
-import { TRACK, TRACK_BLOCK, allReady, createTrackState, readyAhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/engine/track-layout.js';
+import { TRACK, TRACK_BLOCK, allReady, createTrackState, readyAhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/realtime/track-state.js';
 import { TrackRenderer } from '../src/engine/track-renderer.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';

@@ -14,7 +14,7 @@
  * previous peak · fall), fall = 20 dB per second, published in CTRL.METER.
  */
 import { RENDER_QUANTUM } from '../src/constants.js';
-import { CTRL } from '../src/engine/shared-layout.js';
+import { CTRL } from '../src/realtime/control-block.js';
 
 export class StemGains {
   private readonly sources: number;

@@ -43,17 +43,11 @@
  */
 import { RENDER_QUANTUM } from '../src/constants.js';
 import { StemGains } from './stem-gains.js';
-import {
-  CTRL,
-  MAX_STEMS,
-  PROC_TIME_WINDOW_QUANTA,
-  createSharedState,
-  type FrameRing,
-  type SharedState,
-} from '../src/engine/shared-layout.js';
+import { CTRL, MAX_STEMS, PROC_TIME_WINDOW_QUANTA } from '../src/realtime/control-block.js';
+import { createSharedState, type SharedState } from '../src/realtime/shared-state.js';
+import { type FrameRing } from '../src/realtime/frame-ring.js';
+import { DEFAULT_RAMP_FRAMES, rampLookahead, stepToward } from '../src/realtime/ramp.js';
 
-/** The default crossfade / gain ramp: four render quanta (512 frames, ~11.6 ms at 44.1 kHz). */
-export const DEFAULT_RAMP_FRAMES = RENDER_QUANTUM * 4;
 /** At most this many owed zero frames are written into the input ring per quantum. */
 const MAX_ZERO_FILL_FRAMES = 1 << 14;
 const EMA_ALPHA = 1 / 256;
@@ -156,7 +150,7 @@ export class StemOutCore {
       throw new RangeError(`StemOutCore: rampFrames must be a positive integer, got ${rampFrames}`);
     }
     const Q = RENDER_QUANTUM;
-    const lookahead = Math.ceil(rampFrames / Q) * Q;
+    const lookahead = rampLookahead(rampFrames);
     if (state.stemRing.frames < Q + lookahead) {
       throw new RangeError(
         `StemOutCore: the stem ring (${state.stemRing.frames} frames) cannot hold a quantum plus the ` +
@@ -409,12 +403,12 @@ export class StemOutCore {
       wet.fill(p === R ? 1 : 0);
     } else if (enabled && present && ahead) {
       for (let i = 0; i < Q; i++) {
-        if (p < R) p++;
+        p = stepToward(p, R);
         wet[i] = p / R; // exactly 1 at p = R, exactly 0 at p = 0
       }
     } else {
       for (let i = 0; i < Q; i++) {
-        if (p > 0) p--;
+        p = stepToward(p, 0);
         wet[i] = p / R;
       }
     }

@@ -17,11 +17,14 @@
  *
  * Track input (`processorOptions.input = 'track'`): the processor plays a track
  * from shared memory (TrackPlayerCore, track-player-core.ts) instead of its
- * input; `{ type: 'track', track }` on the port loads one (the core is built in
- * the message handler, never in process()); until then it outputs silence.
+ * input; `{ type: 'track', track }` on the port attaches one (the player is
+ * built with the processor; the handler only makes the track's views); until
+ * then it outputs silence.
  */
-import { attachSharedState, type SharedState, type SharedStateBuffers } from '../src/engine/shared-layout.js';
-import { attachTrackState, type TrackBuffers } from '../src/engine/track-layout.js';
+import type { StemOutProcessorOptions, ToStemOutProcessor } from '../src/realtime/processor-messages.js';
+import { STEM_OUT_PROCESSOR_NAME } from '../src/realtime/processor-messages.js';
+import { attachSharedState } from '../src/realtime/shared-state.js';
+import { attachTrackState } from '../src/realtime/track-state.js';
 import { StemOutCore } from './stem-out-core.js';
 import { TrackPlayerCore } from './track-player-core.js';
 
@@ -37,16 +40,6 @@ declare function registerProcessor(
   processorCtor: new (options: StemOutProcessorNodeOptions) => AudioWorkletProcessor,
 ): void;
 
-export interface StemOutProcessorOptions {
-  buffers: SharedStateBuffers;
-  latencyFrames: number;
-  rampFrames?: number;
-  /** 'live' (default): separate the input; 'track': play tracks loaded through the port. */
-  input?: 'live' | 'track';
-}
-
-/** Messages to the processor's port. */
-export type ToStemOutProcessor = { type: 'stop' } | { type: 'track'; track: TrackBuffers };
 
 interface StemOutProcessorNodeOptions {
   processorOptions: StemOutProcessorOptions;
@@ -56,27 +49,24 @@ const NO_INPUT: Float32Array[] = [];
 
 class StemOutProcessor extends AudioWorkletProcessor {
   private readonly core: StemOutCore | null;
-  private player: TrackPlayerCore | null = null;
-  private readonly shared: SharedState;
-  private readonly rampFrames: number | undefined;
+  private readonly player: TrackPlayerCore | null;
   private running = true;
 
   constructor(options: StemOutProcessorNodeOptions) {
     super(options);
     const { buffers, latencyFrames, rampFrames, input } = options.processorOptions;
     const sharedState = attachSharedState(buffers);
-    this.shared = sharedState;
-    this.rampFrames = rampFrames;
+    // Both cores are built here, with the node: everything they allocate is allocated before the first quantum.
     this.core = input === 'track'
       ? null
       : new StemOutCore({ sharedState, channels: sharedState.channels, sources: sharedState.sources, latencyFrames, rampFrames, sampleRate });
+    this.player = input === 'track' ? new TrackPlayerCore({ sharedState, rampFrames, sampleRate }) : null;
     this.port.onmessage = (event: MessageEvent) => {
       const data = event.data as ToStemOutProcessor | null;
       if (data === null || typeof data !== 'object') return;
       if (data.type === 'stop') this.running = false;
-      else if (data.type === 'track') {
-        this.player = new TrackPlayerCore({ sharedState: this.shared, track: attachTrackState(data.track), rampFrames: this.rampFrames, sampleRate });
-      }
+      // A new track: only its views are made here (its memory came from the main thread).
+      else if (data.type === 'track') this.player?.setTrack(attachTrackState(data.track));
     };
   }
 
@@ -88,9 +78,9 @@ class StemOutProcessor extends AudioWorkletProcessor {
     } else if (this.player !== null) {
       this.player.process(outputs[0], outputs, 1);
     }
-    // else: no track yet; the outputs stay silent (Web Audio zeroes them).
+    // (A player with no track yet outputs silence.)
     return true;
   }
 }
 
-registerProcessor('stemstream-stem-out', StemOutProcessor);
+registerProcessor(STEM_OUT_PROCESSOR_NAME, StemOutProcessor);

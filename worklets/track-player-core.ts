@@ -1,7 +1,7 @@
 /**
  * Track mode's audio-thread stage (docs/ARCHITECTURE.md §1, §8): plays a decoded track from
  * shared memory at a playhead the main thread drives (play, pause, seek, loop),
- * with the stems the inference worker has finished (track-layout.ts), mixed
+ * with the stems the inference worker has finished (src/realtime/track-state.ts), mixed
  * with per-stem gains, crossfaded to the track itself wherever the stems under
  * the playhead are not ready yet, and back when they are.
  *
@@ -34,14 +34,17 @@
  * preallocated slots: nothing allocated.
  */
 import { RENDER_QUANTUM } from '../src/constants.js';
-import { CTRL, type SharedState } from '../src/engine/shared-layout.js';
-import { TRACK, TRACK_BLOCK, type TrackState } from '../src/engine/track-layout.js';
+import { CTRL } from '../src/realtime/control-block.js';
+import { type SharedState } from '../src/realtime/shared-state.js';
+import { TRACK, TRACK_BLOCK, createTrackState, type TrackState } from '../src/realtime/track-state.js';
+import { DEFAULT_RAMP_FRAMES, rampLookahead, stepToward } from '../src/realtime/ramp.js';
 import { StemGains } from './stem-gains.js';
 
 export interface TrackPlayerCoreOptions {
   /** Control block (gains, mute, solo, meters, counters). */
   sharedState: SharedState;
-  track: TrackState;
+  /** The track to play; more can be attached later with setTrack(). Without one, process() outputs silence. */
+  track?: TrackState;
   /** Gain, transport and dry/wet ramps, frames (default 512). */
   rampFrames?: number;
   sampleRate: number;
@@ -63,14 +66,17 @@ export class TrackPlayerCore {
   readonly sources: number;
   readonly rampFrames: number;
   readonly lookaheadFrames: number;
-  readonly length: number;
+  /** The attached track's length, frames (0 without one). */
+  length = 0;
 
   private readonly i32: Int32Array;
   private readonly f32: Float32Array;
-  private readonly transport: Int32Array;
-  private readonly ready: Int32Array;
-  private readonly audio: Float32Array[];
-  private readonly stems: Float32Array[];
+  // The attached track's views (empty ones of the same types before: V8 sees one shape).
+  private transport: Int32Array = new Int32Array(TRACK.SIZE);
+  private ready: Int32Array = new Int32Array(0);
+  private audio: Float32Array[] = [];
+  private stems: Float32Array[] = [];
+  private attached = false;
   private readonly gains: StemGains;
   private readonly st = new Int32Array(I_SLOTS);
   /** S × 128 gains, C × 128 mix, S·C × 128 stem outputs. */
@@ -78,42 +84,58 @@ export class TrackPlayerCore {
   private readonly mix: Float32Array;
   private readonly stemOut: Float32Array;
 
+  /**
+   * Built with the processor, before any track (so all it allocates is
+   * allocated up front, like StemOutCore); tracks are attached with setTrack().
+   */
   constructor(options: TrackPlayerCoreOptions) {
-    const { sharedState: state, track, sampleRate } = options;
-    const R = options.rampFrames ?? RENDER_QUANTUM * 4;
-    if (state.channels !== track.channels || state.sources !== track.sources) {
-      throw new Error(`TrackPlayerCore: the track state is ${track.channels} channels × ${track.sources} stems, the control block ${state.channels} × ${state.sources}`);
-    }
+    const { sharedState: state, sampleRate } = options;
+    const R = options.rampFrames ?? DEFAULT_RAMP_FRAMES;
     if (!Number.isInteger(R) || R < 1) throw new RangeError(`TrackPlayerCore: rampFrames must be a positive integer, got ${R}`);
     const Q = RENDER_QUANTUM;
-    this.channels = track.channels;
-    this.sources = track.sources;
+    this.channels = state.channels;
+    this.sources = state.sources;
     this.rampFrames = R;
-    this.lookaheadFrames = Math.ceil(R / Q) * Q;
-    this.length = track.length;
+    this.lookaheadFrames = rampLookahead(R);
     this.i32 = state.controlI32;
     this.f32 = state.controlF32;
+    this.gains = new StemGains(state.sources, R, state.controlI32, state.controlF32, sampleRate);
+    this.curve = new Float64Array(state.sources * Q);
+    this.mix = new Float32Array(state.channels * Q);
+    this.stemOut = new Float32Array(state.sources * state.channels * Q);
+    Atomics.store(state.controlI32, CTRL.LATENCY_FRAMES, 0);
+    Atomics.store(state.controlI32, CTRL.RAMP_FRAMES, R);
+    if (options.prime !== false) TrackPlayerCore.prime(state.channels, state.sources, sampleRate, state);
+    if (options.track) this.setTrack(options.track);
+  }
+
+  /**
+   * Plays this track from its transport's POSITION (paused until PLAYING):
+   * stores its views and resets the transport and wet ramps. Allocates
+   * nothing; call it between quanta (the processor's port handler does).
+   */
+  setTrack(track: TrackState): void {
+    if (this.channels !== track.channels || this.sources !== track.sources) {
+      throw new Error(`TrackPlayerCore: the track state is ${track.channels} channels × ${track.sources} stems, the control block ${this.channels} × ${this.sources}`);
+    }
+    this.length = track.length;
     this.transport = track.transport;
     this.ready = track.ready;
     this.audio = track.audio;
     this.stems = track.stems;
-    this.gains = new StemGains(track.sources, R, state.controlI32, state.controlF32, sampleRate);
-    this.curve = new Float64Array(track.sources * Q);
-    this.mix = new Float32Array(track.channels * Q);
-    this.stemOut = new Float32Array(track.sources * track.channels * Q);
+    this.attached = true;
     const st = this.st;
+    st.fill(0);
     st[I_POS] = Math.max(0, Math.min(track.length, Atomics.load(track.transport, TRACK.POSITION)));
     st[I_SEEK_SEEN] = Atomics.load(track.transport, TRACK.SEEK_SEQ);
-    Atomics.store(state.controlI32, CTRL.LATENCY_FRAMES, 0);
-    Atomics.store(state.controlI32, CTRL.RAMP_FRAMES, R);
-    if (options.prime !== false) TrackPlayerCore.prime(track.channels, track.sources, sampleRate, state);
   }
 
   private static primed = false;
 
   /**
-   * Runs every branch of process() once on a throwaway 4-block track (play,
-   * not ready, ready, seek, loop, mute, bypass, pause, the end), so that V8 has
+   * Runs every branch of process() once on a throwaway 4-block track (no track,
+   * play, not ready, ready, seek, loop, mute, bypass, pause, the end, a track
+   * attached again), so that V8 has
    * type feedback for all of them before it optimizes (see StemOutCore.prime).
    */
   static prime(channels: number, sources: number, sampleRate: number, like: SharedState): void {
@@ -121,51 +143,61 @@ export class TrackPlayerCore {
     TrackPlayerCore.primed = true;
     const Q = RENDER_QUANTUM;
     const length = 4 * TRACK_BLOCK;
-    const buf = (n: number) => new SharedArrayBuffer(n * 4);
-    const track: TrackState = {
-      buffers: { length, channels, sources, sampleRate, audio: buf(length * channels), stems: buf(length * channels * sources), ready: buf(4), transport: buf(TRACK.SIZE) },
-      length,
-      channels,
-      sources,
-      sampleRate,
-      audio: Array.from({ length: channels }, () => new Float32Array(length).fill(0.3)),
-      stems: Array.from({ length: channels * sources }, () => new Float32Array(length).fill(-0.1)),
-      ready: new Int32Array(4),
-      transport: new Int32Array(TRACK.SIZE),
-    };
+    // Shared memory as the real tracks have (typed arrays over SharedArrayBuffers: V8's feedback differs from plain ones).
+    const track = createTrackState(Array.from({ length: channels }, () => new Float32Array(length).fill(0.3)), sources, sampleRate);
+    for (const row of track.stems) row.fill(-0.1);
     const control = new SharedArrayBuffer(like.controlI32.byteLength);
     new Int32Array(control).set(like.controlI32);
     const state: SharedState = { ...like, controlI32: new Int32Array(control), controlF32: new Float32Array(control) };
-    const core = new TrackPlayerCore({ sharedState: state, track, rampFrames: 200, sampleRate, prime: false });
+    const core = new TrackPlayerCore({ sharedState: state, rampFrames: 200, sampleRate, prime: false });
     const out = () => Array.from({ length: channels }, () => new Float32Array(Q));
     const mix = out();
     const outputs = [mix, ...Array.from({ length: sources }, out)];
     const t = track.transport;
     const i32 = state.controlI32;
-    for (let q = 0; q < 34; q++) {
-      if (q === 1) Atomics.store(t, TRACK.PLAYING, 1);
-      if (q === 4) track.ready.fill(1);
-      if (q === 9) Atomics.store(i32, CTRL.MUTE, 1);
-      if (q === 10) Atomics.store(i32, CTRL.SOLO + sources - 1, 1);
-      if (q === 11) Atomics.store(i32, CTRL.STEMS_ENABLED, 0);
-      if (q === 13) Atomics.store(i32, CTRL.STEMS_ENABLED, 1);
-      if (q === 14) {
-        Atomics.store(t, TRACK.SEEK_TARGET, 2 * TRACK_BLOCK);
-        Atomics.add(t, TRACK.SEEK_SEQ, 1);
+    const seek = (frame: number) => {
+      Atomics.store(t, TRACK.SEEK_TARGET, frame);
+      Atomics.add(t, TRACK.SEEK_SEQ, 1);
+    };
+    // The rare paths first, a new one every quantum or two: V8 may optimize
+    // process() after a few quanta, with the feedback it has by then.
+    const silent = out();
+    core.process(silent, [], 0); // no track yet
+    core.setTrack(track);
+    for (let q = 0; q < 40; q++) {
+      if (q === 0) Atomics.store(t, TRACK.PLAYING, 1); // fade in over nothing ready: dry, counted
+      if (q === 1) track.ready[0] = 1; // ready under the playhead, not ahead
+      if (q === 2) {
+        track.ready.fill(1); // wet
+        seek(length - Q - 50); // fade out, jump, fade in, the end while playing: ENDED
       }
-      if (q === 17) {
+      if (q === 3) {
+        Atomics.store(i32, CTRL.MUTE + sources - 1, 1);
+        Atomics.store(i32, CTRL.SOLO, 1);
+        state.controlF32[CTRL.GAIN + 1] = 0.5;
+      }
+      if (q === 8) {
+        seek(2 * TRACK_BLOCK);
+        Atomics.store(t, TRACK.PLAYING, 1);
         Atomics.store(t, TRACK.LOOP_START, 2 * TRACK_BLOCK);
         Atomics.store(t, TRACK.LOOP_END, 2 * TRACK_BLOCK + 300);
-        Atomics.store(t, TRACK.LOOP_ON, 1);
-        track.ready[2] = 0;
+        Atomics.store(t, TRACK.LOOP_ON, 1); // jumps back; the look-ahead follows the jump
       }
-      if (q === 20) Atomics.store(t, TRACK.LOOP_ON, 0);
-      if (q === 22) Atomics.store(t, TRACK.PLAYING, 0);
-      if (q === 25) Atomics.store(t, TRACK.PLAYING, 1);
-      // Ramps again late (StemGains.update's feedback vector is allocated lazily).
-      if (q === 28) Atomics.store(i32, CTRL.MUTE, 0);
-      if (q === 30) state.controlF32[CTRL.GAIN + 1] = 0.5;
-      core.process(mix, q === 6 ? [] : outputs, 1);
+      if (q === 12) track.ready[2] = 0; // not ready inside the loop
+      if (q === 14) {
+        Atomics.store(t, TRACK.LOOP_ON, 0);
+        track.ready[2] = 1;
+        Atomics.store(i32, CTRL.STEMS_ENABLED, 0); // bypass: w falls
+      }
+      if (q === 16) Atomics.store(i32, CTRL.STEMS_ENABLED, 1);
+      if (q === 18) Atomics.store(t, TRACK.PLAYING, 0); // pause: fade out, hold
+      if (q === 21) {
+        seek(0);
+        Atomics.store(t, TRACK.PLAYING, 1);
+      }
+      if (q === 25) core.setTrack(track); // attached again while playing
+      if (q === 26) Atomics.store(i32, CTRL.MUTE + sources - 1, 0);
+      core.process(mix, q === 3 ? [] : outputs, 1);
     }
   }
 
@@ -201,6 +233,15 @@ export class TrackPlayerCore {
    */
   process(mixOut: ArrayLike<Float32Array>, stemOuts: ArrayLike<ArrayLike<Float32Array>>, stemOutsOffset = 0): void {
     const Q = RENDER_QUANTUM;
+    if (!this.attached) {
+      // No track yet: silence on every output given.
+      for (let c = 0; c < mixOut.length; c++) mixOut[c]?.fill(0);
+      for (let s = 0; s < this.sources; s++) {
+        const out = stemOuts[stemOutsOffset + s];
+        if (out !== undefined) for (let c = 0; c < out.length; c++) out[c]?.fill(0);
+      }
+      return;
+    }
     const C = this.channels;
     const S = this.sources;
     const R = this.rampFrames;
@@ -252,8 +293,7 @@ export class TrackPlayerCore {
         for (let r = 0; r < S * C; r++) so[r * Q + i] = 0;
         continue;
       }
-      if (p < wetGoal) p++;
-      else if (p > wetGoal) p--;
+      p = stepToward(p, wetGoal);
       const here = this.readyAt(pos);
       if (!here) notReady = true;
       const w = here ? p / R : 0;

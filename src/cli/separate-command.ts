@@ -15,13 +15,14 @@
  * leaves the files of an earlier one as they were.
  */
 import { basename, extname, join } from 'node:path';
-import { WavFileWriter, type WavOutputFormat } from '../audio/wav.js';
+import { type WavOutputFormat } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
 import { defaultModelPath, loadModel, type SeparationModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import { separateStream, type SeparationStats } from '../separate/separate.js';
 import { separateWithSet } from '../separate/separate-set.js';
-import { loadModelSet } from '../model/model-set.js';
+import { loadModelSet, type ModelSet } from '../model/model-set.js';
+import { openStemFile, type StemFileType, type StemFileWriter } from '../export/stem-file-writer.js';
 import type { AudioData } from '../audio/types.js';
 import { isAudioSource, memorySource, type AudioSource } from '../separate/audio-source.js';
 import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
@@ -43,6 +44,8 @@ export interface SeparateFlags {
   runtime?: string;
   threads?: string;
   strict?: boolean;
+  format?: string;
+  force?: boolean;
 }
 
 /** Largest overlap: 0.99 already runs every sample through the model 100 times. */
@@ -64,6 +67,10 @@ export interface SeparateJob {
   two?: string;
   normalize: boolean;
   format: WavOutputFormat;
+  /** The stem files' container: wav (default) or flac (lossless, integer samples). */
+  fileType: StemFileType;
+  /** Library runs: separate again tracks whose stems are all there. */
+  force: boolean;
   strict: boolean;
 }
 
@@ -75,6 +82,8 @@ export function overlapOption(raw: string | undefined): number | undefined {
 export function parseSeparateFlags(input: string, flags: SeparateFlags): SeparateJob {
   if (flags.stems !== undefined && flags['two-stems'] !== undefined) throw usageError('--stems and --two-stems cannot be used together');
   const two = textOption('two-stems', flags['two-stems']);
+  const fileType = choiceOption('format', flags.format, ['wav', 'flac'] as const, 'wav');
+  if (fileType === 'flac' && flags.float) throw usageError('--format flac stores integer samples: drop --float (16-bit FLAC, lossless against the 16-bit WAV) or write float WAV');
   return {
     input,
     outDir: textOption('out', flags.out) ?? join('separated', basename(input, extname(input))),
@@ -88,6 +97,8 @@ export function parseSeparateFlags(input: string, flags: SeparateFlags): Separat
     two: two?.trim(),
     normalize: flags['no-normalize'] !== true,
     format: flags.float ? 'float32' : 'pcm16',
+    fileType,
+    force: flags.force === true,
     strict: flags.strict === true,
   };
 }
@@ -109,7 +120,7 @@ export function complementName(stem: string): string {
 }
 
 /** The stems the flags ask for, checked against what the model (or set) has. */
-function wantedStems(job: SeparateJob, sources: readonly string[], what: string): string[] {
+export function wantedStems(job: SeparateJob, sources: readonly string[], what: string): string[] {
   const wanted = job.two !== undefined ? [job.two] : job.stems ?? [...sources];
   for (const s of wanted) {
     if (!sources.includes(s)) throw usageError(`${what} has no stem "${s}"; it has ${sources.join(', ')}`);
@@ -118,20 +129,21 @@ function wantedStems(job: SeparateJob, sources: readonly string[], what: string)
 }
 
 /** The files a run writes: one per stem, and with --two-stems the complement. */
-interface OutputFiles {
+export interface OutputFiles {
   stems: Map<string, string>;
   complement?: string;
   all: string[];
 }
 
-function outputFiles(job: SeparateJob, wanted: readonly string[]): OutputFiles {
-  const stems = new Map(wanted.map((name) => [name, join(job.outDir, `${name}.wav`)]));
-  const complement = job.two !== undefined ? join(job.outDir, `${complementName(job.two)}.wav`) : undefined;
+export function outputFiles(job: SeparateJob, wanted: readonly string[]): OutputFiles {
+  const ext = `.${job.fileType}`;
+  const stems = new Map(wanted.map((name) => [name, join(job.outDir, `${name}${ext}`)]));
+  const complement = job.two !== undefined ? join(job.outDir, `${complementName(job.two)}${ext}`) : undefined;
   return { stems, complement, all: [...stems.values(), ...(complement !== undefined ? [complement] : [])] };
 }
 
 /** Folds a failure during the run into one line that says nothing was written. */
-function runFailed(err: unknown): StemstreamError {
+export function runFailed(err: unknown): StemstreamError {
   const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
   const code = err instanceof StemstreamError ? err.code : 'RUN_FAILED';
   return new StemstreamError(code, `separation failed, nothing was written (earlier files are unchanged): ${message}`, { cause: err });
@@ -171,7 +183,7 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
  * Runs the separation into temporaries of `files` and puts them in place when
  * all of it succeeded; on any error they are removed and the error rethrown.
  */
-async function separateToFiles(
+export async function separateToFiles(
   audio: AudioData | AudioSource,
   model: SeparationModel,
   job: SeparateJob,
@@ -181,14 +193,14 @@ async function separateToFiles(
   const { info } = model;
   const C = info.channels;
   const output = AtomicOutput.begin(files.all);
-  const writers: WavFileWriter[] = [];
+  const writers: StemFileWriter[] = [];
   const open = async (path: string) => {
-    const w = await WavFileWriter.open(output.tempPath(path), { sampleRate: info.sampleRate, channels: C, format: job.format });
+    const w = await openStemFile(output.tempPath(path), { sampleRate: info.sampleRate, channels: C, format: job.format, fileType: job.fileType });
     writers.push(w);
     return w;
   };
   try {
-    const stemWriters: [number, WavFileWriter][] = [];
+    const stemWriters: [number, StemFileWriter][] = [];
     for (const [name, path] of files.stems) stemWriters.push([info.sources.indexOf(name), await open(path)]);
     const complement = files.complement !== undefined ? await open(files.complement) : undefined;
     const two = job.two;
@@ -230,7 +242,6 @@ async function separateToFiles(
 async function runSeparateWithSet(job: SeparateJob, manifest: string, log: (line: string) => void): Promise<number> {
   const set = await loadModelSet(manifest, { runtime: job.runtime, threads: job.threads });
   try {
-    const two = job.two;
     const wanted = wantedStems(job, set.sources, 'the model set');
     const files = outputFiles(job, wanted);
     checkFilesWritable(files.all);
@@ -238,39 +249,56 @@ async function runSeparateWithSet(job: SeparateJob, manifest: string, log: (line
     log(`separating ${job.input} with the set ${set.name} (${set.members.length} models) into ${job.outDir}`);
     const progress = createProgress('separating');
     const t0 = performance.now();
-    let result: Awaited<ReturnType<typeof separateWithSet>>;
-    try {
-      result = await separateWithSet(audio, set, {
-        stems: wanted, overlap: job.overlap, shifts: job.shifts, seed: job.seed, normalize: job.normalize,
-        onProgress: (p) => progress.update(p.segmentsDone, p.segmentsTotal, p.etaMs),
-      });
-    } catch (err) {
-      throw runFailed(err);
-    }
-    const contents: [string, Float32Array[]][] = [...files.stems].map(([name, path]) => [path, result.stems[name]]);
-    if (files.complement !== undefined && two !== undefined) {
-      contents.push([files.complement, audio.channels.map((mix, c) => mix.map((v, t) => v - result.stems[two][c][t]))]);
-    }
-    const output = AtomicOutput.begin(files.all);
-    try {
-      for (const [path, channels] of contents) {
-        const w = await WavFileWriter.open(output.tempPath(path), { sampleRate: set.sampleRate, channels: set.channels, format: job.format });
-        try {
-          await w.write(channels);
-          await w.close();
-        } catch (err) {
-          await w.abort();
-          throw err;
-        }
-      }
-      output.commit();
-    } catch (err) {
-      output.abort();
-      throw runFailed(err);
-    }
-    progress.finish(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s with ${result.modelsRun.length} of ${set.members.length} models: ${files.all.join(', ')}`);
+    const modelsRun = await separateSetToFiles(audio, set, job, files, (p) => progress.update(p.done, p.total, p.etaMs));
+    progress.finish(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s with ${modelsRun} of ${set.members.length} models: ${files.all.join(', ')}`);
     return 0;
   } finally {
     await set.dispose();
   }
+}
+
+/**
+ * A model set's run on decoded `audio` into `files` (atomically, like
+ * separateToFiles); returns how many of the set's models ran.
+ */
+export async function separateSetToFiles(
+  audio: AudioData,
+  set: ModelSet,
+  job: SeparateJob,
+  files: OutputFiles,
+  onProgress: (p: { done: number; total: number; etaMs: number }) => void,
+): Promise<number> {
+  const two = job.two;
+  const wanted = [...files.stems.keys()];
+  let result: Awaited<ReturnType<typeof separateWithSet>>;
+  try {
+    result = await separateWithSet(audio, set, {
+      stems: wanted, overlap: job.overlap, shifts: job.shifts, seed: job.seed, normalize: job.normalize,
+      onProgress: (p) => onProgress({ done: p.segmentsDone, total: p.segmentsTotal, etaMs: p.etaMs }),
+    });
+  } catch (err) {
+    throw runFailed(err);
+  }
+  const contents: [string, Float32Array[]][] = [...files.stems].map(([name, path]) => [path, result.stems[name]]);
+  if (files.complement !== undefined && two !== undefined) {
+    contents.push([files.complement, audio.channels.map((mix, c) => mix.map((v, t) => v - result.stems[two][c][t]))]);
+  }
+  const output = AtomicOutput.begin(files.all);
+  try {
+    for (const [path, channels] of contents) {
+      const w = await openStemFile(output.tempPath(path), { sampleRate: set.sampleRate, channels: set.channels, format: job.format, fileType: job.fileType });
+      try {
+        await w.write(channels);
+        await w.close();
+      } catch (err) {
+        await w.abort();
+        throw err;
+      }
+    }
+    output.commit();
+  } catch (err) {
+    output.abort();
+    throw runFailed(err);
+  }
+  return result.modelsRun.length;
 }

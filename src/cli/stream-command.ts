@@ -20,7 +20,7 @@ import type { AudioData } from '../audio/types.js';
 import { WavFileWriter, type WavOutputFormat } from '../audio/wav.js';
 import { RENDER_QUANTUM } from '../constants.js';
 import { qualityLatency } from '../engine/latency.js';
-import { runHeadlessStream, type GeneratedInput } from '../engine/node-harness.js';
+import { runHeadlessStream, type GeneratedInput } from '../node/node-harness.js';
 import { StemstreamError } from '../errors.js';
 import { defaultModelPath, describeModel, type ModelInfo } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';

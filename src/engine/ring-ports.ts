@@ -1,7 +1,9 @@
 /** The inference loop's ports over the shared rings (worker side). */
 import { RENDER_QUANTUM } from '../constants.js';
 import type { InputPort, StemPort } from './inference-loop.js';
-import { stemDeadline, type FrameRing, type SharedState } from './shared-layout.js';
+import { stemDeadline } from '../realtime/control-block.js';
+import { type FrameRing } from '../realtime/frame-ring.js';
+import { type SharedState } from '../realtime/shared-state.js';
 
 export class InputRingPort implements InputPort {
   private readonly ring: FrameRing;

@@ -4,7 +4,7 @@
  * docs/ARCHITECTURE.md, "Buffers and their sizes"). Nothing here depends on the
  * length of the input: a live session of an hour takes the same memory as one
  * of a minute. (Track mode is the one that grows with the input: the decoded
- * track and its stems, (C + S·C) · 4 bytes per frame, track-layout.ts.)
+ * track and its stems, (C + S·C) · 4 bytes per frame, src/realtime/track-state.ts.)
  *
  * Why these bounds hold (L = declared latency, n = frames the audio thread has
  * rendered, so it needs the stems of input frame n − L now):
@@ -20,7 +20,7 @@
  *   received, and the audio thread has consumed the stems of every frame below
  *   n − L, so the ring never holds more than L frames: the worker never waits for
  *   room, which is half of why the as-fast-as-possible clock cannot deadlock
- *   (node-harness.ts has the other half).
+ *   (src/node/node-harness.ts has the other half).
  * - Worker history ≥ max(L + N, 2N) + stride + slack (2N + stride: what the jobs
  *   need on their own, which low-latency mode's short L can fall under). The worker reads input greedily; the
  *   oldest frame it still needs is the next job's first (the last, centred job

@@ -42,31 +42,22 @@
  * code splits). With another bundler, build the two entry points yourself and
  * pass `workerUrl` / `workletUrl`.
  */
-/// <reference types="vite/client" />
-import defaultWorkletUrl from '../../worklets/stem-out-processor.ts?worker&url';
+import { defaultWorkletUrl } from '../web/worklet-url.js';
 import { StemstreamError } from '../errors.js';
 import { toChannelCount } from '../audio/channels.js';
 import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
 import type { ExportedStems, StemExportFormat } from '../export/stems-export.js';
 import type { EngineStatusSnapshot } from '../ui/engine-view.js';
 import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
-import { DEFAULT_RAMP_FRAMES } from '../../worklets/stem-out-core.js';
+import { assertSameShape } from '../model/same-shape.js';
+import { DEFAULT_RAMP_FRAMES } from '../realtime/ramp.js';
 import { lowLatencyLatency, qualityLatency } from './latency.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { RENDER_QUANTUM } from '../constants.js';
 import { liveBufferSizes } from './ring-sizes.js';
 import { chooseBackend, webgpuNeeds, type BackendChoice, type GpuLike, type WebGpuNeeds } from './backend-choice.js';
-import {
-  createSharedState,
-  readStats,
-  setStemGain,
-  setStemMute,
-  setStemSolo,
-  setStemsEnabled,
-  CTRL,
-  type SharedState,
-  type StemOutStats,
-} from './shared-layout.js';
+import { createSharedState, type SharedState } from '../realtime/shared-state.js';
+import { readStats, setStemGain, setStemMute, setStemSolo, setStemsEnabled, CTRL, type StemOutStats } from '../realtime/control-block.js';
 import {
   NO_WORKER_STATS,
   WorkerSupervisor,
@@ -78,17 +69,8 @@ import {
   type WorkerRestart,
   type WorkerStats,
 } from './worker-protocol.js';
-import {
-  TRACK,
-  createTrackState,
-  playhead,
-  readyFractions,
-  requestSeek,
-  setLoopRegion,
-  setPlaying,
-  type TrackState,
-} from './track-layout.js';
-import type { ToStemOutProcessor } from '../../worklets/stem-out-processor.js';
+import { TRACK, createTrackState, playhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../realtime/track-state.js';
+import { STEM_OUT_PROCESSOR_NAME, type ToStemOutProcessor } from '../realtime/processor-messages.js';
 
 export type StemEngineMode = 'quality' | 'low-latency';
 export type StemEngineModelSource = Uint8Array | ArrayBuffer | string | URL;
@@ -242,7 +224,7 @@ function providerId(backend: string): string {
   return backend.includes('webgpu') ? 'webgpu' : backend.includes('wasm') ? 'wasm' : backend;
 }
 
-const PROCESSOR_NAME = 'stemstream-stem-out';
+const PROCESSOR_NAME = STEM_OUT_PROCESSOR_NAME;
 
 /** Worklet modules added per context (addModule twice is harmless but costs a fetch). */
 const workletsAdded = new WeakMap<BaseAudioContext, Map<string, Promise<void>>>();
@@ -437,10 +419,7 @@ export class StemEngine extends EventTarget {
       for (const m of setSpec.members) {
         const read = await readModelBytes(asSource(m.model), { onProgress: options.onProgress });
         const i = describeModel(read.bytes, read.name);
-        const first = members.length > 0 ? describeModel(members[0].model, 'first member') : i;
-        if (i.sources.join() !== first.sources.join() || i.segmentSamples !== first.segmentSamples || i.sampleRate !== first.sampleRate || i.channels !== first.channels) {
-          throw new StemstreamError('BAD_OPTION', `the models of a set must agree on sources, segment, sample rate and channels; ${read.name} differs from the first`);
-        }
+        if (members.length > 0) assertSameShape(i, describeModel(members[0].model, 'the first member'), 'a model set', 'give it models of one kind');
         members.push({ model: read.bytes, weights: m.weights });
       }
       bytes = members[0].model;

@@ -5,6 +5,7 @@
  * SegmentRunner, OverlapAdd); only when each job runs differs. Shifts are not
  * used in streaming.
  */
+import { assertSameShape } from '../model/same-shape.js';
 import { StemstreamError } from '../errors.js';
 import type { SeparationModel } from '../model/model.js';
 import { IDENTITY_STATS, type TrackStats } from '../separate/normalize.js';
@@ -217,10 +218,10 @@ export class StreamSeparator {
    * (the caller disposes of it) once no job will use it any more.
    */
   swapModel(model: SeparationModel): Promise<SeparationModel> {
-    const a = this.model.info;
-    const b = model.info;
-    if (b.segmentSamples !== a.segmentSamples || b.channels !== a.channels || b.sources.join() !== a.sources.join()) {
-      return Promise.reject(new Error(`a model swap needs the same segment (${a.segmentSamples}), channels (${a.channels}) and sources (${a.sources.join(', ')}); got ${b.segmentSamples}, ${b.channels}, ${b.sources.join(', ')}`));
+    try {
+      assertSameShape(model.info, this.model.info, 'a model swap');
+    } catch (err) {
+      return Promise.reject(err);
     }
     this.pendingSwap?.fail(new Error('replaced by a later model swap'));
     return new Promise((done, fail) => {

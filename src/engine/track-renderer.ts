@@ -10,6 +10,7 @@
  * Run in track order (no seek), the result is bit-identical to separate():
  * the same jobs, the same float32 sums in the same order, the same division.
  */
+import { assertSameShape } from '../model/same-shape.js';
 import { DEFAULT_OVERLAP } from '../constants.js';
 import type { AudioData } from '../audio/types.js';
 import type { SeparationModel } from '../model/model.js';
@@ -18,7 +19,7 @@ import { readSegment } from '../separate/separate.js';
 import { SegmentRunner } from '../separate/segment-runner.js';
 import type { SegmentRunnerLike } from '../separate/set-runner.js';
 import { planSegments, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
-import { TRACK, TRACK_BLOCK, type TrackState } from './track-layout.js';
+import { TRACK, TRACK_BLOCK, type TrackState } from '../realtime/track-state.js';
 
 export interface TrackRendererOptions {
   overlap?: number;
@@ -87,9 +88,7 @@ export class TrackRenderer {
    * their old stems, marked with the old generation, until recomputed.
    */
   swapModel(model: SeparationModel, generation: number): void {
-    if (model.info.segmentSamples !== this.model.info.segmentSamples || model.info.sources.length !== this.track.sources || model.info.channels !== this.track.channels) {
-      throw new Error('a model swap needs the same segment length, sources and channels');
-    }
+    assertSameShape(model.info, this.model.info, 'a model swap');
     this.model = model;
     this.runner = new SegmentRunner(model);
     this.generation = generation;

@@ -7,8 +7,9 @@
 import { StemstreamError, type StemstreamErrorCode } from '../errors.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import type { BackendMeasure } from './backend-pool.js';
-import { CTRL, type SharedState, type SharedStateBuffers } from './shared-layout.js';
-import type { TrackBuffers } from './track-layout.js';
+import { CTRL } from '../realtime/control-block.js';
+import { type SharedState, type SharedStateBuffers } from '../realtime/shared-state.js';
+import type { TrackBuffers } from '../realtime/track-state.js';
 import type { ExportedFile, StemExportFormat } from '../export/stems-export.js';
 
 /**

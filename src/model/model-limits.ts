@@ -15,7 +15,7 @@ export const STEM_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 export const MAX_STEM_NAME_LENGTH = 32;
 /**
  * Most stems a model may have: the engine's control block has this many stem
- * slots (MAX_STEMS in src/engine/shared-layout.ts). Restated rather than
+ * slots (MAX_STEMS in src/realtime/control-block.ts). Restated rather than
  * imported so that the model layer does not load the engine (and ringbuf.js);
  * test/hostile-metadata.test.ts checks that the two agree.
  */

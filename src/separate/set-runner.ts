@@ -5,6 +5,7 @@
  * segment equals Demucs' combining after the overlap-add (both are linear), up
  * to float rounding. Members whose weights are all 0 are not run.
  */
+import { assertSameShape } from '../model/same-shape.js';
 import { StemstreamError } from '../errors.js';
 import type { SeparationModel } from '../model/model.js';
 import { SegmentRunner, type SegmentTiming } from './segment-runner.js';
@@ -39,9 +40,7 @@ export class SetSegmentRunner implements SegmentRunnerLike {
     const C = first.channels;
     for (const m of members) {
       const i = m.model.info;
-      if (i.segmentSamples !== first.segmentSamples || i.channels !== C || i.sampleRate !== first.sampleRate || i.sources.join() !== first.sources.join()) {
-        throw new StemstreamError('BAD_OPTION', `the models of a set must agree on segment, channels, sample rate and sources; ${i.name} (${i.sources.join(', ')}, ${i.segmentSamples}) differs from ${first.name} (${first.sources.join(', ')}, ${first.segmentSamples})`);
-      }
+      assertSameShape(i, first, 'a model set', 'give it models of one kind');
       if (m.weights && (m.weights.length !== S || m.weights.some((w) => !(w >= 0)))) {
         throw new StemstreamError('BAD_OPTION', `${i.name}: a set member needs ${S} non-negative weights, got ${JSON.stringify(m.weights)}`);
       }

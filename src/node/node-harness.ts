@@ -14,13 +14,15 @@ import { StemstreamError } from '../errors.js';
 import type { AudioData } from '../audio/types.js';
 import { describeModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
-import { DEFAULT_RAMP_FRAMES, StemOutCore } from '../../worklets/stem-out-core.js';
+import { StemOutCore } from '../../worklets/stem-out-core.js';
+import { DEFAULT_RAMP_FRAMES } from '../realtime/ramp.js';
 import { TrackPlayerCore } from '../../worklets/track-player-core.js';
-import { TRACK, createTrackState, readyAhead, setPlaying, type TrackState } from './track-layout.js';
-import { lowLatencyLatency, qualityLatency } from './latency.js';
-import { liveBufferSizes } from './ring-sizes.js';
+import { TRACK, createTrackState, readyAhead, setPlaying, type TrackState } from '../realtime/track-state.js';
+import { lowLatencyLatency, qualityLatency } from '../engine/latency.js';
+import { liveBufferSizes } from '../engine/ring-sizes.js';
 import { segmentStride } from '../separate/segmentation.js';
-import { CTRL, createSharedState, readStats, setCaptureEnabled, type SharedState, type StemOutStats } from './shared-layout.js';
+import { CTRL, readStats, setCaptureEnabled, type StemOutStats } from '../realtime/control-block.js';
+import { createSharedState, type SharedState } from '../realtime/shared-state.js';
 import {
   NO_WORKER_STATS,
   WorkerSupervisor,
@@ -31,7 +33,7 @@ import {
   type WorkerEvents,
   type WorkerFaults,
   type WorkerStats,
-} from './worker-protocol.js';
+} from '../engine/worker-protocol.js';
 
 export interface HeadlessStreamOptions {
   /** 'quality' (default): Demucs' segmentation, latency N + margin. 'low-latency': see hop/lookahead. */
@@ -144,7 +146,7 @@ export interface HeadlessStreamResult {
 }
 
 // The latency formulas live in latency.ts (shared with the browser engine).
-export { lowLatencyLatency, qualityLatency } from './latency.js';
+export { lowLatencyLatency, qualityLatency } from '../engine/latency.js';
 
 /** A worker_threads Worker as the supervisor sees it. */
 function spawnWorker(events: WorkerEvents): WorkerEndpoint {
@@ -157,9 +159,9 @@ function spawnWorker(events: WorkerEvents): WorkerEndpoint {
 }
 
 function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./inference-worker-node.js', import.meta.url));
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('../engine/inference-worker-node.js', import.meta.url));
   // Running from TypeScript sources (tests, tsx): the worker registers tsx first.
-  const entry = new URL('./inference-worker-node.ts', import.meta.url).href;
+  const entry = new URL('../engine/inference-worker-node.ts', import.meta.url).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
 }
