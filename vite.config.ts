@@ -19,8 +19,8 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     rollupOptions: {
-      // The demo, and the page the browser test (test/browser-engine.test.ts) drives.
-      input: { index: page('index.html'), 'engine-test': page('engine-test.html'), 'ui-test': page('ui-test.html'), embed: page('embed.html') },
+      // The demo and its embed example; the test pages have their own build (test/pages/vite.config.ts).
+      input: { index: page('index.html'), embed: page('embed.html') },
     },
   },
   // The inference worker imports onnxruntime-web, whose code splits (dynamic

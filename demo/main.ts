@@ -7,7 +7,6 @@
  *   ?backend=wasm|webgpu|auto   (default auto: WebGPU on a hardware adapter that holds the model, else WASM)
  *   ?threads=N        WASM threads (default: min(4, cores) when cross-origin isolated)
  *   ?autoplay=1       play the clip as soon as it is loaded (needs an autoplay policy that allows it)
- *   ?failRunsAfter=N  tests: the first backend fails after N runs (a GPU device lost on purpose)
  */
 import clipUrl from './clip/mixture.wav?url';
 import { StemEngine, type StemEngineBackend } from '../src/engine/stem-engine.js';
@@ -25,7 +24,6 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const params = new URLSearchParams(location.search);
 const backend = (params.get('backend') ?? 'auto') as StemEngineBackend;
 const threads = params.has('threads') ? Number(params.get('threads')) : undefined;
-const failRunsAfter = params.has('failRunsAfter') ? Number(params.get('failRunsAfter')) : undefined;
 const LIVE_LOW_LATENCY = { hop: 2, lookahead: 1 };
 
 const ui = {
@@ -101,7 +99,7 @@ function attach(engine: StemEngine): void {
   demo.engine = engine;
   ui.mixer.engine = engine;
   ui.status.engine = engine;
-  ui.transport.engine = engine.inputKind === 'track' ? engine : null;
+  ui.transport.engine = engine.sourceKind === 'track' ? engine : null;
   ui.soloStem.replaceChildren(...engine.sources.map((s) => new Option(s, s, s === 'vocals', s === 'vocals')));
   engine.addEventListener('backend-fallback', (e) => {
     demo.events.push('backend-fallback');
@@ -112,7 +110,7 @@ function attach(engine: StemEngine): void {
   engine.addEventListener('error', (e) => showError(e.detail.error));
   engine.addEventListener('underrun', () => demo.events.push('underrun'));
   engine.addEventListener('progress', () => {
-    if (engine.inputKind === 'track' && engine.duration > 0 && engine.readyMap(1)[0] === 1) {
+    if (engine.sourceKind === 'track' && engine.duration > 0 && engine.readyMap(1)[0] === 1) {
       ui.sourceName.textContent = `Track: ${trackLabel}: separated.`;
     }
   });
@@ -121,7 +119,7 @@ function attach(engine: StemEngine): void {
 /** The loaded track's name and length, for the status line. */
 let trackLabel = '';
 
-async function createEngine(input: 'track' | 'live', mode: 'quality' | 'low-latency' = 'quality'): Promise<StemEngine> {
+async function createEngine(sourceKind: 'track' | 'live', mode: 'quality' | 'low-latency' = 'quality'): Promise<StemEngine> {
   const model = demo.model;
   if (!model) throw new Error('no model loaded yet: wait for the download to finish, or choose a model below');
   const info = describeModel(model.bytes, model.name);
@@ -130,11 +128,10 @@ async function createEngine(input: 'track' | 'live', mode: 'quality' | 'low-late
   const engine = await StemEngine.create(ctx, {
     model: model.set ? { name: model.name, members: model.set } : model.bytes,
     modelName: model.name,
-    input,
+    sourceKind,
     mode,
     backend,
     threads,
-    failRunsAfter,
     ...(mode === 'low-latency' ? LIVE_LOW_LATENCY : {}),
   });
   engine.output.connect(ctx.destination);
@@ -145,7 +142,7 @@ async function createEngine(input: 'track' | 'live', mode: 'quality' | 'low-late
 /** Decodes any format the browser can, at the model's rate (decodeAudioData resamples). */
 async function playTrack(bytes: ArrayBuffer, name: string, kind: 'clip' | 'file'): Promise<void> {
   clearError();
-  const engine = demo.engine?.inputKind === 'track' ? demo.engine : await createEngine('track');
+  const engine = demo.engine?.sourceKind === 'track' ? demo.engine : await createEngine('track');
   let buffer: AudioBuffer;
   try {
     buffer = await engine.context.decodeAudioData(bytes);
@@ -281,7 +278,7 @@ async function exportStems(): Promise<void> {
 const guard = (f: () => Promise<void>) => () => void f().catch(showError);
 
 ui.playDemo.addEventListener('click', guard(async () => {
-  if (demo.source !== 'clip' || !demo.engine || demo.engine.inputKind !== 'track') await loadClip();
+  if (demo.source !== 'clip' || !demo.engine || demo.engine.sourceKind !== 'track') await loadClip();
   await demo.context?.resume();
   const e = demo.engine!;
   if (e.playing) e.pause();

@@ -4,7 +4,9 @@
  * (an .onnx file or a manifest .json), or a local file. Downloads go through
  * the model store (progress, sha256, Cache Storage).
  */
-import { fetchManifestJson, fetchModel, parseModelManifest, type ModelDownloadProgress } from '../src/web/model-store.js';
+import { StemstreamError } from '../src/errors.js';
+import { manifestMembers, type Manifest } from '../src/model/manifest.js';
+import { fetchModel, loadManifest, type ModelDownloadProgress } from '../src/web/model-store.js';
 
 export interface DemoModel {
   /** The model, or a set's first member (for its description). */
@@ -15,29 +17,26 @@ export interface DemoModel {
   set?: { model: Uint8Array; weights?: number[] }[];
 }
 
-/** A set manifest, as the CLI's model sets (src/model/model-set.ts): { name, models: [{ file | url, weights?, sha256?, bytes? }] }. */
-interface SetManifest {
-  name?: string;
-  models: { file?: string; url?: string; weights?: number[]; sha256?: string; bytes?: number }[];
-}
-
-async function loadSet(url: string, manifest: SetManifest, onProgress: (p: ModelDownloadProgress) => void): Promise<DemoModel> {
-  const set: { model: Uint8Array; weights?: number[] }[] = [];
+/** Downloads a manifest's models (one, or a set's members) with one progress bar over all of them. */
+async function loadFromManifest(manifest: Manifest, onProgress: (p: ModelDownloadProgress) => void): Promise<DemoModel> {
+  const members = manifestMembers(manifest);
+  const declared = members.map((m) => m.bytes);
+  const total = declared.every((b) => b !== undefined) ? declared.reduce((a: number, b) => a + b!, 0) : undefined;
+  const got: { model: Uint8Array; weights?: number[] }[] = [];
   let fromCache = true;
-  const total = manifest.models.reduce((a, m) => a + (m.bytes ?? 0), 0) || undefined;
   let done = 0;
-  for (const m of manifest.models) {
-    const ref = m.url ?? m.file;
-    if (!ref) throw new Error(`${url}: each model of a set needs "file" or "url"`);
-    const got = await fetchModel({ url: new URL(ref, url).href, sha256: m.sha256, bytes: m.bytes }, {
-      onProgress: (p) => onProgress({ loadedBytes: done + p.loadedBytes, totalBytes: total, fromCache: p.fromCache }),
+  for (const m of members) {
+    const name = manifest.kind === 'model' ? manifest.name : undefined;
+    const one = await fetchModel({ url: m.url, sha256: m.sha256, bytes: m.bytes, name }, {
+      onProgress: (p) => onProgress({ loadedBytes: done + p.loadedBytes, totalBytes: total ?? (members.length === 1 ? p.totalBytes : undefined), fromCache: p.fromCache }),
     });
-    done += got.bytes.length;
-    fromCache &&= got.fromCache;
-    set.push({ model: got.bytes, weights: m.weights });
+    done += one.bytes.length;
+    fromCache &&= one.fromCache;
+    got.push({ model: one.bytes, weights: m.weights });
   }
-  if (set.length === 0) throw new Error(`${url}: the set lists no models`);
-  return { bytes: set[0].model, name: manifest.name ?? 'model set', fromCache, set };
+  const result: DemoModel = { bytes: got[0].model, name: manifest.name, fromCache };
+  if (manifest.kind === 'set') result.set = got;
+  return result;
 }
 
 export const DEFAULT_MANIFEST = new URL('models/default.json', document.baseURI).href;
@@ -50,20 +49,17 @@ export async function loadDemoModel(source: string | File, onProgress: (p: Model
   }
   const url = new URL(source, document.baseURI).href;
   if (/\.json($|\?)/i.test(url)) {
-    let got;
+    let manifest;
     try {
-      got = await fetchManifestJson(url);
+      manifest = await loadManifest(url);
     } catch (err) {
-      if (url === DEFAULT_MANIFEST) {
+      // Only a missing file gets the hint; a manifest that is there but refused says why itself.
+      if (url === DEFAULT_MANIFEST && err instanceof StemstreamError && err.code === 'MODEL_LOAD_FAILED') {
         throw new Error(`the default model is not on this server (${url}): run "npm run demo:model" (or "npm run demo") in the project, or choose a model by URL or file below`, { cause: err });
       }
       throw err;
     }
-    const raw = got.json as { models?: unknown } | null;
-    if (raw && Array.isArray(raw.models)) return loadSet(got.url, raw as SetManifest, onProgress);
-    const manifest = parseModelManifest(got.json, got.url);
-    const m = await fetchModel({ url: manifest.url, sha256: manifest.sha256, bytes: manifest.bytes, name: manifest.name }, { onProgress });
-    return { bytes: m.bytes, name: manifest.name, fromCache: m.fromCache };
+    return loadFromManifest(manifest, onProgress);
   }
   const m = await fetchModel({ url }, { onProgress });
   return { bytes: m.bytes, name: m.name, fromCache: m.fromCache };

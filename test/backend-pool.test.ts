@@ -216,7 +216,7 @@ describe('inference worker: switching by measurement on a track (onnxruntime-nod
       },
     });
     const state = createSharedState({ channels: 2, sources: 4, inputRingFrames: 1024, stemRingFrames: 2048 });
-    const options: WorkerInitOptions = { overlap: 0.25, runtime: 'node', input: 'track', executionProviders: ['slow-ep', 'cpu'], switchByMeasurement: true, backendReason: 'test' };
+    const options: WorkerInitOptions = { overlap: 0.25, runtime: 'node', sourceKind: 'track', executionProviders: ['slow-ep', 'cpu'], switchByMeasurement: true, backendReason: 'test' };
     handle({ type: 'init', id: 1, buffers: state.buffers, model: bytes, options });
     const until = async (pred: (m: FromWorker) => boolean, what: string) => {
       for (let i = 0; i < 4000; i++) {

@@ -204,7 +204,7 @@ describe('the demo on a static host without COOP/COEP (service-worker fallback),
     const isUpdateCheck = (s: { dest?: string; path: string }) => s.dest === 'serviceworker' && s.path === '/coi-serviceworker.js';
     expect(afterSw.filter((s) => s.dest !== 'empty' && !isUpdateCheck(s)), 'requests after the reload that bypassed the service worker').toEqual([]);
 
-    const engine = await demoState(page, (d) => ({ ready: d.ready, kind: d.engine?.inputKind, source: d.source, events: d.events, status: d.engine?.status() }));
+    const engine = await demoState(page, (d) => ({ ready: d.ready, kind: d.engine?.sourceKind, source: d.source, events: d.events, status: d.engine?.status() }));
     expect(engine).toMatchObject({ ready: true, kind: 'track', source: 'clip', events: ['model-downloaded'], status: { backend: 'wasm', mode: 'track' } });
     // Multi-threaded WASM (needs SharedArrayBuffer): min(4, cores) threads, as on an isolated page with headers.
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
@@ -235,7 +235,7 @@ describe('the demo on a static host without COOP/COEP (service-worker fallback),
     console.log('coi second visit:', JSON.stringify({ navigations: navs2, consoleMessages: messages2 }));
     expect(navs2, 'no reload on the second visit').toEqual([`${base}/${QUERY}`]);
     expect(await second.locator('#isolation').textContent()).toBe('Cross-origin isolated (service-worker).');
-    expect(await demoState(second, (d) => d.engine?.inputKind)).toBe('track');
+    expect(await demoState(second, (d) => d.engine?.sourceKind)).toBe('track');
     expect(errors2, 'console errors, page errors, HTTP errors (second visit)').toEqual([]);
     await second.close();
     await page.close();

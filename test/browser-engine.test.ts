@@ -2,7 +2,7 @@
  * StemEngine in a real browser: `vite build` of the demo pages into a temporary
  * folder, served by `vite preview` (COOP/COEP from vite.config.ts), opened in
  * Debian's Chromium (headless, through playwright-core). The page
- * (demo/engine-test.ts) runs a tiny model whose stems are each input / 4 through
+ * (test/pages/engine-test.ts) runs a tiny model whose stems are each input / 4 through
  * the whole real-time path (AudioWorklet, SharedArrayBuffer rings, the bundled
  * inference worker with onnxruntime-web) and measures, in one recording
  * worklet that sees the source and the outputs in the same render quanta, the
@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { build, createServer as createDevServer, preview, type PreviewServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, configFile, freePort, requireChromium, root } from './fixtures/demo-site.js';
-import type { EngineTestResult, TrackFaultResult } from '../demo/engine-test.js';
+import { CHROMIUM, configFile as demoConfig, freePort, requireChromium, root, testPagesConfig as configFile, testPagesRoot } from './fixtures/demo-site.js';
+import type { EngineTestResult, TrackFaultResult } from './pages/engine-test.js';
 import { encodeWav } from '../src/audio/wav.js';
 import { noiseInput } from '../src/model/parity.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
@@ -54,7 +54,7 @@ async function runPage(browser: Browser, url: string): Promise<EngineTestResult>
 /** Console lines a fault-injection page is expected to log (the injected failure itself). */
 const INJECTED = /injected by the test hook|inference worker crashed|crashAfterRuns/;
 
-/** Runs a fault-injection page (demo/engine-test.ts ?fault=…); returns its window.engineTest. */
+/** Runs a fault-injection page (test/pages/engine-test.ts ?fault=…); returns its window.engineTest. */
 async function runFaultPage(browser: Browser, url: string): Promise<{ result?: EngineTestResult; trackResult?: TrackFaultResult }> {
   const page = await browser.newPage();
   const errors: string[] = [];
@@ -138,16 +138,18 @@ describe('StemEngine in Chromium', () => {
     requireChromium();
     tmp = await mkdtemp(join(tmpdir(), 'stemstream-browser-'));
     outDir = join(tmp, 'dist');
-    await build({ configFile, root: join(root, 'demo'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+    await build({ configFile, root: testPagesRoot, logLevel: 'warn', build: { outDir, emptyOutDir: true, rollupOptions: { input: join(testPagesRoot, 'engine-test.html') } } });
+    // The demo's embed example, from the demo's own build, served beside it.
+    await build({ configFile: demoConfig, root: join(root, 'demo'), logLevel: 'warn', build: { outDir, emptyOutDir: false, rollupOptions: { input: join(root, 'demo', 'embed.html') } } });
     // For the README's embed example (demo/embed.ts): a tiny model and a 4 s song.
     await writeFile(join(outDir, 'tiny.onnx'), makeDemucsLayoutModel());
     await writeFile(join(outDir, 'song.wav'), encodeWav({ sampleRate: 44100, channels: noiseInput(2, 4 * 44100, 5).audio.map((c) => c.map((v) => v * 0.3)) }, 'pcm16'));
     const port = await freePort();
-    server = await preview({ configFile, root: join(root, 'demo'), logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
+    server = await preview({ configFile, root: testPagesRoot, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
     base = `http://127.0.0.1:${port}`;
     const devPort = await freePort();
     // A fresh dependency cache each run: the dev server starts cold, as in CI.
-    dev = await createDevServer({ configFile, root: join(root, 'demo'), logLevel: 'warn', cacheDir: join(tmp, 'vite-cache'), server: { host: '127.0.0.1', port: devPort, strictPort: true, open: false, hmr: false } });
+    dev = await createDevServer({ configFile, root: testPagesRoot, logLevel: 'warn', cacheDir: join(tmp, 'vite-cache'), server: { host: '127.0.0.1', port: devPort, strictPort: true, open: false, hmr: false } });
     await dev.listen();
     devBase = `http://127.0.0.1:${devPort}`;
     browser = await chromium.launch({
@@ -216,6 +218,23 @@ describe('StemEngine in Chromium', () => {
     }
   }, 180_000);
 
+  it('backend fallback mid-stream: WebGPU (SwiftShader) fails after one run, the worker reloads on WASM and re-runs the segment; every click on time, the stems exact, no restart', async () => {
+    const gpuBrowser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required'],
+    });
+    try {
+      const r = await runPage(gpuBrowser, `${base}/engine-test.html?failRunsAfter=1&eps=webgpu,wasm`);
+      checkResult(r, 9426 + 7069);
+      expect(r.events.filter((e) => e.startsWith('backend-fallback'))).toEqual([expect.stringMatching(/^backend-fallback webgpu → wasm: .*device lost \(injected by the test's failRunsAfter\)/)]);
+      expect(r.backend).toBe('wasm');
+      expect(r.workerRestarts).toBe(0);
+    } finally {
+      await gpuBrowser.close();
+    }
+  }, 180_000);
+
   it('fault, track mode: the worker crashes while an export is pending; the export still comes, exact, and dry playback is reported as underruns', async () => {
     const t = await runFaultPage(browser!, `${base}/engine-test.html?input=track&fault=crash&faultAfter=3`);
     const r = t.trackResult!;
@@ -247,7 +266,7 @@ describe('StemEngine in Chromium', () => {
         await new Promise((res) => setTimeout(res, 1500));
         const mixer = document.getElementById('mixer')!;
         return {
-          inputKind: e.inputKind,
+          sourceKind: e.sourceKind,
           latency: e.latencySamples,
           duration: e.duration,
           advanced: e.position - p0,
@@ -258,7 +277,7 @@ describe('StemEngine in Chromium', () => {
         };
       });
       expect(r.error).toBeUndefined();
-      expect(r).toMatchObject({ inputKind: 'track', latency: 0, playing: true, vocals: { muted: true }, strips: 4 });
+      expect(r).toMatchObject({ sourceKind: 'track', latency: 0, playing: true, vocals: { muted: true }, strips: 4 });
       expect(r.duration).toBeCloseTo(4, 5);
       expect(r.advanced).toBeGreaterThan(1);
       expect(r.ready).toEqual([1, 1, 1, 1]);
@@ -269,7 +288,7 @@ describe('StemEngine in Chromium', () => {
   }, 60_000);
 
   it('live input from the (fake) microphone: every click exactly latencySamples late in the mix, stems at 1/4, mute', async () => {
-    // The click train of demo/engine-test.ts (spacing 8821 + 37 k, 18 clicks at 0.8), as the fake capture file.
+    // The click train of test/pages/engine-test.ts (spacing 8821 + 37 k, 18 clicks at 0.8), as the fake capture file.
     const SR = 44100;
     const length = 8821 * 19;
     const ch = new Float32Array(length);

@@ -4,7 +4,7 @@
  * shapes, segment 343 980 frames, 4 stems, stereo; negligible compute) in live
  * quality mode (latency N + stride = 343 980 + 257 985 = 601 965 frames,
  * 13.65 s), fed by a fake microphone playing a WAV of clicks (one a second at
- * non-round frames, low noise between). The page (demo/live-minute-test.ts)
+ * non-round frames, low noise between). The page (test/pages/live-minute-test.ts)
  * records the microphone node, engine.output and the vocals stem in the same
  * render quanta, so each click's delay is measured to the sample whatever the
  * fake device's start offset; the recording covers 60 s of clicks plus the
@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LiveMinuteResult } from '../demo/live-minute-test.js';
+import type { LiveMinuteResult } from './pages/live-minute-test.js';
 import { encodeWav } from '../src/audio/wav.js';
 import { qualityLatency } from '../src/engine/latency.js';
 import { buildPage, launchChromium, previewSite, requireChromium, watchErrors } from './fixtures/demo-site.js';
@@ -62,8 +62,8 @@ describe('StemEngine in Chromium, a minute of live input, real geometry', () => 
     requireChromium();
     tmp = await mkdtemp(join(tmpdir(), 'stemstream-live-minute-'));
     const outDir = join(tmp, 'dist');
-    await buildPage('live-minute-test.html', outDir);
-    ({ server, base } = await previewSite(outDir));
+    await buildPage('live-minute-test.html', outDir, 'test');
+    ({ server, base } = await previewSite(outDir, 'test'));
     const channel = clickTrain();
     wav = join(tmp, 'clicks-minute.wav');
     await writeFile(wav, encodeWav({ sampleRate: SR, channels: [channel, channel] }, 'pcm16'));

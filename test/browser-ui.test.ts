@@ -1,9 +1,9 @@
 /**
  * The Lit components of src/ui in a real browser: `vite build` of
- * demo/ui-test.html alone into a temporary folder, served by `vite preview`,
+ * test/pages/ui-test.html alone into a temporary folder, served by `vite preview`,
  * opened in Debian's Chromium (headless, through playwright-core). The page
  * mounts <model-loader>, <engine-status>, <stem-transport> and <stem-mixer> on
- * a fake engine (demo/ui-test.ts) that records every call, so each test drives
+ * a fake engine (test/pages/ui-test.ts) that records every call, so each test drives
  * the UI like a user (keys, clicks, drags) and checks what reached the engine
  * and what the page shows. Screenshots at 1280×800 and 375×800 go to test-output/.
  *
@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, configFile, freePort, requireChromium, root } from './fixtures/demo-site.js';
-import type { Call, UiTestWindow } from '../demo/ui-test.js';
+import { CHROMIUM, freePort, requireChromium, root, testPagesConfig as configFile, testPagesRoot } from './fixtures/demo-site.js';
+import type { Call, UiTestWindow } from '../test/pages/ui-test.js';
 
 const STEMS = ['drums', 'bass', 'other', 'vocals', 'guitar', 'piano'];
 
@@ -70,13 +70,13 @@ describe('UI components in Chromium (fake engine)', () => {
     // test builds its own page only and does not depend on the other demo pages.
     await build({
       configFile,
-      root: join(root, 'demo'),
+      root: testPagesRoot,
       logLevel: 'warn',
-      build: { outDir, emptyOutDir: true, rollupOptions: { input: join(root, 'demo/ui-test.html') } },
+      build: { outDir, emptyOutDir: true, rollupOptions: { input: join(testPagesRoot, 'ui-test.html') } },
     });
     expect((await readdir(outDir)).filter((f) => f.endsWith('.html'))).toEqual(['ui-test.html']);
     const port = await freePort();
-    server = await preview({ configFile, root: join(root, 'demo'), logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
+    server = await preview({ configFile, root: testPagesRoot, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
     url = `http://127.0.0.1:${port}/ui-test.html`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,

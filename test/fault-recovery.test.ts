@@ -17,9 +17,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/node/node-harness.js';
+import { testWorker, type WorkerFaults } from './fixtures/worker-faults.js';
 import { createSharedState } from '../src/realtime/shared-state.js';
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
-import { WorkerSupervisor, type FromWorker, type ToWorker, type WorkerEvents, type WorkerFaults } from '../src/engine/worker-protocol.js';
+import { WorkerSupervisor, type FromWorker, type ToWorker, type WorkerEvents } from '../src/engine/worker-protocol.js';
 import { loadModel } from '../src/model/model.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 
@@ -114,7 +115,7 @@ function record(fault: string, f: FaultRun, wetAfterS: number): void {
 
 describe('fault recovery, headless, real time (the audio goes on, wet output resumes, nothing hangs)', () => {
   it('session.run throws, one execution provider: INFERENCE_FAILED, a fresh worker resumes the stream', async () => {
-    const f = await faultRun(7, { realtime: true, faults: { throwAfterRuns: 6 } });
+    const f = await faultRun(7, { realtime: true, worker: testWorker({ faults: { throwAfterRuns: 6 } }) });
     expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
     expect(f.r.restarts[0]).toMatchObject({ code: 'INFERENCE_FAILED' });
     expect(f.r.restarts[0].message).toMatch(/throwAfterRuns/);
@@ -137,7 +138,7 @@ describe('fault recovery, headless, real time (the audio goes on, wet output res
     { what: 'the worker exits without an error event: WORKER_CRASHED, restart', faults: { exitSilentlyAfterRuns: 6 }, code: 'WORKER_CRASHED', message: /exited \(code 0\)/, label: 'worker exits silently (Node: `exit`)' },
     { what: "the worker's thread freezes between runs (a missed heartbeat): WORKER_CRASHED, restart", faults: { freezeAfterRuns: 6 }, code: 'WORKER_CRASHED', message: /missed its heartbeat/, label: 'missed heartbeat (worker frozen)' },
   ] as { what: string; faults: WorkerFaults; code: string; message: RegExp; label: string }[])('$what', async ({ faults, code, message, label }) => {
-    const f = await faultRun(7, { realtime: true, faults });
+    const f = await faultRun(7, { realtime: true, worker: testWorker({ faults }) });
     expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
     expect(f.r.restarts[0]).toMatchObject({ code });
     expect(f.r.restarts[0].message).toMatch(message);
@@ -148,7 +149,7 @@ describe('fault recovery, headless, real time (the audio goes on, wet output res
   }, 30_000);
 
   it('the GPU device is lost with a second provider: the worker falls back to it, no restart', async () => {
-    const f = await faultRun(3, { realtime: true, executionProviders: ['first-ep', 'cpu'], faults: { loseDeviceAfterRuns: 6 } });
+    const f = await faultRun(3, { realtime: true, executionProviders: ['first-ep', 'cpu'], worker: testWorker({ faults: { loseDeviceAfterRuns: 6 } }) });
     expect(f.r.restarts).toHaveLength(0);
     expect(f.r.fallbacks).toHaveLength(1);
     expect(f.r.fallbacks[0]).toMatchObject({ from: 'first-ep', to: 'cpu' });
@@ -160,7 +161,7 @@ describe('fault recovery, headless, real time (the audio goes on, wet output res
   }, 30_000);
 
   it('fails again and again: gives up after 3 restarts with one error, and the audio goes on dry at the same latency', async () => {
-    const f = await faultRun(3, { realtime: false, faults: { throwAfterRuns: 1, everyWorker: true }, continueAfterFailure: true });
+    const f = await faultRun(3, { realtime: false, worker: testWorker({ faults: { throwAfterRuns: 1, everyWorker: true } }), continueAfterFailure: true });
     expect(f.r.restarts).toHaveLength(3);
     expect(f.r.failure).toBeDefined();
     expect(f.r.failure!.code).toBe('INFERENCE_FAILED');
@@ -175,14 +176,14 @@ describe('fault recovery, headless, real time (the audio goes on, wet output res
     const { channels } = clicks(1);
     // Not hanging is guarded by the test's timeout.
     await expect(runHeadlessStream({ sampleRate: RATE, channels }, bytes, {
-      runtime: 'node', watchdog: { ...FAST_WATCHDOG, maxRestarts: 1 }, faults: { throwAfterRuns: 0, everyWorker: true },
+      runtime: 'node', watchdog: { ...FAST_WATCHDOG, maxRestarts: 1 }, worker: testWorker({ faults: { throwAfterRuns: 0, everyWorker: true } }),
     })).rejects.toMatchObject({ code: 'INFERENCE_FAILED' });
   }, 30_000);
 });
 
 describe('fault recovery, headless, virtual time', () => {
   it('a failure in virtual time: the clock waits for the fresh worker, plays dry only what it cannot have, never deadlocks', async () => {
-    const f = await faultRun(3, { faults: { throwAfterRuns: 6 } });
+    const f = await faultRun(3, { worker: testWorker({ faults: { throwAfterRuns: 6 } }) });
     expect(f.r.restarts, JSON.stringify({ restarts: f.r.restarts, segs: f.r.segmentLog.length, w: f.r.worker, wall: f.wallMs })).toHaveLength(1);
     expectClicksOnTime(f);
     const x = f.r.restarts[0];
@@ -206,7 +207,7 @@ describe('WorkerSupervisor (the main thread\'s side, with the real worker body i
     let gaveUp: Error | undefined;
     const supervisor = new WorkerSupervisor({
       state,
-      init: { type: 'init', id: 1, buffers: state.buffers, model: bytes, options: { overlap: 0.25, runtime: 'node', input: 'track' } },
+      init: { type: 'init', id: 1, buffers: state.buffers, model: bytes, options: { overlap: 0.25, runtime: 'node', sourceKind: 'track' } },
       spawn: (events) => {
         const entry = { events, sent: [] as ToWorker[] };
         spawned.push(entry);

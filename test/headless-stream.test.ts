@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { lowLatencyLatency, qualityLatency, runHeadlessStream } from '../src/node/node-harness.js';
+import { testWorker } from './fixtures/worker-faults.js';
 import { StreamSeparator } from '../src/engine/stream-separator.js';
 import { setStemMute } from '../src/realtime/control-block.js';
 import { loadModel } from '../src/model/model.js';
@@ -59,7 +60,7 @@ describe('headless stream, quality mode', () => {
     const bytes = makeDemucsLayoutModel({ waveGains, waveRamp: true });
     const length = 60000;
     const audio = { sampleRate: 44100, channels: noiseInput(2, length, 21).audio };
-    const r = await runHeadlessStream(audio, bytes, { runtime: 'node', executionProviders: ['first-ep', 'cpu'], failRunsAfter: 2 });
+    const r = await runHeadlessStream(audio, bytes, { runtime: 'node', executionProviders: ['first-ep', 'cpu'], worker: testWorker({ failRunsAfter: 2 }) });
     expect(r.fallbacks).toHaveLength(1);
     expect(r.fallbacks[0]).toMatchObject({ from: 'first-ep', to: 'cpu' });
     const L = r.latencySamples;
@@ -135,7 +136,7 @@ describe('headless stream, quality mode', () => {
     const impulses = [3000, 20000, 38000];
     for (const k of impulses) { channels[0][k] = 0.8; channels[1][k] = 0.8; }
     // Each segment takes 400 ms more than its 160 ms stride: the worker falls behind.
-    const r = await runHeadlessStream({ sampleRate: 44100, channels }, bytes, { runtime: 'node', realtime: true, extraRunMs: 400 });
+    const r = await runHeadlessStream({ sampleRate: 44100, channels }, bytes, { runtime: 'node', realtime: true, worker: testWorker({ extraRunMs: 400 }) });
     const L = r.latencySamples;
     expect(r.worklet.underrunQuanta).toBeGreaterThan(10);
     expect(r.worklet.dryFallbackQuanta).toBeGreaterThan(10);

@@ -19,9 +19,9 @@ import { convertModel } from '../src/model/convert.js';
 import { convertChecked } from '../src/model/parity.js';
 import { describeModel, loadModel } from '../src/model/model.js';
 import { MAX_MODEL_STEMS, quoteUntrusted } from '../src/model/model-limits.js';
-import { checkManifest, loadModelSet, parseManifest } from '../src/model/model-set.js';
+import { parseManifest } from '../src/model/manifest.js';
+import { loadModelSet } from '../src/model/model-set.js';
 import { decodeModel, encodeModel, makeTensor, DataType } from '../src/model/onnx-proto.js';
-import { parseModelManifest } from '../src/web/model-store.js';
 import { canonicalMetadata, makeBrokenModels, makeCanonicalModel, makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -257,26 +257,41 @@ describe('the converter refuses bad --sources before converting', () => {
 describe('manifests: stem names and counts are checked before anything is loaded', () => {
   it('set manifests (parseManifest, and object manifests given to loadModelSet)', async () => {
     const bad = (json: unknown) => caught(() => parseManifest(JSON.stringify(json), 'set.json'));
-    expect(bad({ sources: ['../x', 'bass', 'other', 'vocals'], models: [{ file: 'a.onnx' }] })).toMatchObject({ code: 'BAD_MODEL', message: expect.stringMatching(/^set\.json: "sources" has "\.\.\/x", which is not a stem name/) });
+    expect(bad({ sources: ['../x', 'bass', 'other', 'vocals'], models: [{ file: 'a.onnx' }] })).toMatchObject({ code: 'BAD_MODEL', message: expect.stringMatching(/^model manifest set\.json: "sources" has "\.\.\/x", which is not a stem name/) });
     expect(bad({ sources: ['a', 'a'], models: [{ file: 'a.onnx' }] }).message).toMatch(/lists "a" twice/);
     expect(bad({ models: [{ file: 'a.onnx', weights: new Array(9).fill(1) }] }).message).toMatch(/models\[0\]\.weights is 9, must be a whole number from 1 to 8 stems/);
     expect(bad({ sources: STEMS4, models: [{ file: 'a.onnx', weights: [1, 1] }] }).message).toMatch(/weights is 2, but "sources" names 4 stems/);
     expect(bad({ models: Array.from({ length: 17 }, () => ({ file: 'a.onnx' })) }).message).toMatch(/number of "models" is 17, must be a whole number from 1 to 16/);
-    expect(caught(() => checkManifest({ name: 7, models: [{ file: 'a.onnx' }] }, 'set.json')).message).toMatch(/"name" must be a string/);
+    expect(caught(() => parseManifest({ name: 7, models: [{ file: 'a.onnx' }] }, 'set.json')).message).toMatch(/"name" must be a string/);
+    // Names reach the terminal and the page: control and bidi characters are refused, lengths bounded.
+    expect(bad({ name: 'ok\u202egnp.exe', models: [{ url: 'a.onnx' }] }).message).toMatch(/"name" is "ok\\u202egnp\.exe"; give 1 to 200 characters without control or bidi/);
+    expect(bad({ name: 'x'.repeat(201), models: [{ url: 'a.onnx' }] }).code).toBe('BAD_MODEL');
+    // Member hashes and sizes are checked like a single model's.
+    expect(bad({ models: [{ url: 'a.onnx', sha256: 'abc' }] }).message).toMatch(/"models\[0\]\.sha256" is "abc", it must be 64 hex digits/);
+    expect(bad({ models: [{ url: 'a.onnx', bytes: -1 }] }).message).toMatch(/"models\[0\]\.bytes" is -1/);
+    expect(bad({ models: [{ url: 'a.onnx', bytes: 2 ** 40 }] }).message).toMatch(/from 0 to 4294967296/);
+    expect(bad({ models: [{ url: 'member.json' }] }).message).toMatch(/a set's members are model files/);
+    expect(bad({ models: ['a.onnx'] }).message).toMatch(/models\[0\] must be an object/);
+    // A huge text is refused before JSON.parse builds it.
+    expect(caught(() => parseManifest(' '.repeat(2 ** 20 + 1), 'big.json')).message).toMatch(/^model manifest big\.json: is 1048577 characters long/);
+    // Raw JSON shaped like a parsed manifest is still checked (only parseManifest's own results skip it).
+    await expect(loadModelSet({ kind: 'set', where: 'x', name: 'x', sources: ['UP'], members: [{ url: '/nonexistent.onnx' }], extra: {} })).rejects.toMatchObject({ code: 'BAD_MODEL' });
     // An object manifest is checked too, before any member is loaded (the file does not even exist).
     await expect(loadModelSet({ sources: ['UP'], models: [{ file: '/nonexistent.onnx' }] })).rejects.toMatchObject({ code: 'BAD_MODEL' });
   });
 
-  it('web model manifests (parseModelManifest)', () => {
+  it('single-model manifests (parseManifest, as the web loads them)', () => {
     const url = 'https://site.example/models/default.json';
-    const bad = (json: Record<string, unknown>) => caught(() => parseModelManifest({ url: 'm.onnx', ...json }, url));
+    const bad = (json: Record<string, unknown>) => caught(() => parseManifest({ url: 'm.onnx', ...json }, url));
     expect(bad({ sources: ['../../escaped', 'bass'] })).toMatchObject({ code: 'BAD_MODEL', message: expect.stringContaining(`model manifest ${url}: "sources" has "../../escaped"`) });
     expect(bad({ sources: ['vocals', 'vocals'] }).code).toBe('BAD_MODEL');
     expect(bad({ sampleRate: 1e9 }).message).toMatch(/"sampleRate" is 1000000000, must be a whole number from 8000 to 192000 Hz/);
     expect(bad({ sampleRate: '44100' }).message).toMatch(/"sampleRate" must be a number/);
     expect(bad({ channels: 0 }).code).toBe('BAD_MODEL');
     expect(bad({ segmentSamples: 1e10 }).message).toMatch(/"segmentSamples" is 10000000000/);
-    expect(parseModelManifest({ url: 'm.onnx', sources: STEMS4, sampleRate: 44100, segmentSamples: 343980 }, url).sources).toEqual(STEMS4);
+    expect(parseManifest({ url: 'm.onnx', sources: STEMS4, sampleRate: 44100, segmentSamples: 343980 }, url).sources).toEqual(STEMS4);
+    // The same checks hold on a set, whose declared geometry is the members'.
+    expect(caught(() => parseManifest({ sampleRate: 1e9, models: [{ url: 'm.onnx' }] }, url)).message).toMatch(/"sampleRate" is 1000000000/);
   });
 });
 

@@ -1,10 +1,13 @@
 /** Model sets (Demucs bags) and the karaoke path, on tiny generated models. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/model/model.js';
-import { loadModelSet, parseManifest, singleModelSet } from '../src/model/model-set.js';
+import { parseManifest } from '../src/model/manifest.js';
+import { loadModelSet, singleModelSet } from '../src/model/model-set.js';
 import { noiseInput } from '../src/model/parity.js';
 import { separate } from '../src/separate/separate.js';
 import { karaoke, separateWithSet } from '../src/separate/separate-set.js';
@@ -96,6 +99,29 @@ describe('model sets', () => {
     await expect(loadModelSet(manifest('missing.json', { models: [{ file: 'nope.onnx' }] }))).rejects.toMatchObject({ code: 'IO' });
     const set = await loadModelSet(manifest('one.json', { models: [{ file: files[0] }] }));
     await expect(separateWithSet(audio, set, { stems: ['kazoo'] })).rejects.toThrow(/no stem "kazoo"/);
+    await set.dispose();
+  });
+
+  it('loads the web\'s manifests too: a single model (with its sha256 and bytes checked) is a set of one', async () => {
+    const bytes = readFileSync(join(dir, files[2]));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    // The shape test/fixtures/demo-site.ts and scripts/prepare-demo-model.mjs write.
+    const set = await loadModelSet(manifest('single.json', { name: 'tiny', url: files[2], sha256: sha256.toUpperCase(), bytes: bytes.length, license: 'test' }));
+    expect(set).toMatchObject({ name: 'tiny', sources: STEMS });
+    expect(set.members.map((m) => [m.file, m.model.info.name, m.weights])).toEqual([[join(dir, files[2]), join(dir, files[2]), [1, 1, 1, 1]]]);
+    const alone = await separate(audio, await loadModel(join(dir, files[2])));
+    expect(maxAbsDiff((await separateWithSet(audio, set)).stems.bass[0], alone.stems.bass[0])).toBe(0);
+    await set.dispose();
+    await expect(loadModelSet(manifest('badsha.json', { url: files[2], sha256: 'f'.repeat(64) }))).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH', message: expect.stringMatching(/but its manifest expects f{64}; the file was replaced or corrupted/) });
+    await expect(loadModelSet(manifest('badsize.json', { models: [{ url: files[2], bytes: bytes.length + 1 }] }))).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH', message: expect.stringMatching(new RegExp(`has ${bytes.length} bytes, but its manifest says ${bytes.length + 1}`)) });
+  });
+
+  it('a manifest parsed once (here from a file: URL) loads without being parsed again, members resolved as URLs', async () => {
+    const path = manifest('url.json', { models: [{ url: files[0] }, { file: files[1] }] });
+    const parsed = parseManifest(readFileSync(path, 'utf8'), pathToFileURL(path).href);
+    const set = await loadModelSet(parsed);
+    expect(set.members.map((m) => m.file)).toEqual([pathToFileURL(join(dir, files[0])).href, pathToFileURL(join(dir, files[1])).href]);
+    expect(set.name).toBe('model set');
     await set.dispose();
   });
 });

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { StemstreamError } from '../src/errors.js';
+import { parseManifest } from '../src/model/manifest.js';
 import {
   clearModelCache,
   fetchModel,
   listCachedModels,
+  loadManifest,
   loadModelManifest,
-  parseModelManifest,
   SHA256_HEADER,
   type CacheLike,
   type ModelDownloadProgress,
@@ -284,8 +285,25 @@ describe('model manifests', () => {
     expect(m.bytes).toBe(123);
     expect(m.sources).toEqual(['drums', 'bass', 'other', 'vocals']);
     expect(m.license).toBe('research only');
-    expect(parseModelManifest({ url: '../x.onnx' }, 'https://h.example/a/b/m.json').url).toBe('https://h.example/a/x.onnx');
-    expect(parseModelManifest({ url: 'x.onnx' }, 'models/default.json').url).toBe('models/x.onnx');
+    expect(m.kind).toBe('model');
+    expect(parseManifest({ url: '../x.onnx' }, 'https://h.example/a/b/m.json')).toMatchObject({ kind: 'model', url: 'https://h.example/a/x.onnx' });
+    expect(parseManifest({ url: 'x.onnx' }, 'models/default.json')).toMatchObject({ url: 'models/x.onnx', name: 'x.onnx' });
+    // Fields the format does not define are kept as they were.
+    expect(parseManifest({ url: 'x.onnx', quantized: false }, 'm.json').extra).toEqual({ quantized: false });
+  });
+
+  it('loads a set manifest from the web with every member URL absolute; loadModelManifest wants one model', async () => {
+    const url = 'https://site.example/app/models/ft.json';
+    const set = { name: 'ft', sources: ['drums', 'bass', 'other', 'vocals'], models: [{ url: 'ft-drums.onnx', sha256: 'B'.repeat(64), bytes: 5, weights: [1, 0, 0, 0] }, { file: 'https://cdn.example/ft-bass.onnx', weights: [0, 1, 1, 1] }] };
+    const fetch = fakeFetch({ [url]: new TextEncoder().encode(JSON.stringify(set)) });
+    const m = await loadManifest(url, { fetch });
+    expect(m).toMatchObject({ kind: 'set', name: 'ft', where: url });
+    expect(m.kind === 'set' && m.members).toEqual([
+      { url: 'https://site.example/app/models/ft-drums.onnx', sha256: 'b'.repeat(64), bytes: 5, weights: [1, 0, 0, 0] },
+      { url: 'https://cdn.example/ft-bass.onnx', sha256: undefined, bytes: undefined, weights: [0, 1, 1, 1] },
+    ]);
+    const err = await expectCode(loadModelManifest(url, { fetch }), 'BAD_MODEL');
+    expect(err.message).toMatch(/describes a set of 2 models, not one model; load it with loadManifest\(\)/);
   });
 
   it('names the manifest in errors', async () => {
@@ -293,9 +311,64 @@ describe('model manifests', () => {
     const e404 = await expectCode(loadModelManifest(url, { fetch: fakeFetch({}) }), 'MODEL_LOAD_FAILED');
     expect(e404.message).toContain(url);
     expect(e404.message).toContain('404');
-    const notJson = await expectCode(loadModelManifest(url, { fetch: fakeFetch({ [url]: new TextEncoder().encode('<html>') }) }), 'BAD_OPTION');
+    // A manifest that is there but refused is BAD_MODEL (the one parser's code), not a load failure.
+    const notJson = await expectCode(loadModelManifest(url, { fetch: fakeFetch({ [url]: new TextEncoder().encode('<html>') }) }), 'BAD_MODEL');
     expect(notJson.message).toContain(url);
-    expect(() => parseModelManifest({ name: 'x' }, url)).toThrow(/no "url"/);
-    expect(() => parseModelManifest({ url: 'a', sha256: 'zz' }, url)).toThrow(/64 hex/);
+    expect(notJson.message).toContain('not valid JSON');
+    expect(() => parseManifest({ name: 'x' }, url)).toThrow(/no "url"/);
+    expect(() => parseManifest({ url: 'a', sha256: 'zz' }, url)).toThrow(/64 hex/);
+    expect(() => parseManifest({ url: 'a.onnx', models: [{ url: 'b.onnx' }] }, url)).toThrow(/both "url" \(one model\) and "models" \(a set\)/);
+    expect(() => parseManifest({ url: 'a.onnx', file: 'b.onnx' }, url)).toThrow(/"url" and "file" name different models/);
+  });
+});
+
+describe('one manifest format for the CLI (paths) and the web (URLs)', () => {
+  const set = {
+    name: 'htdemucs_ft', sources: ['drums', 'bass', 'other', 'vocals'], license: 'research only',
+    models: [
+      { url: 'ft-drums.onnx', sha256: 'C'.repeat(64), bytes: 7, weights: [1, 0, 0, 0] },
+      { file: '../shared/ft-rest.onnx', weights: [0, 1, 1, 1] },
+      { url: 'https://cdn.example/abs.onnx' },
+    ],
+  };
+  const text = JSON.stringify(set);
+
+  it('the same JSON gives the same manifest, with refs resolved as paths or as URLs', () => {
+    const cli = parseManifest(text, '/srv/models/ft.json');
+    const web = parseManifest(text, 'https://site.example/models/ft.json');
+    const urls = (m: ReturnType<typeof parseManifest>) => (m.kind === 'set' ? m.members.map((e) => e.url) : [m.url]);
+    expect(urls(cli)).toEqual(['/srv/models/ft-drums.onnx', '/srv/models/../shared/ft-rest.onnx', 'https://cdn.example/abs.onnx']);
+    expect(urls(web)).toEqual(['https://site.example/models/ft-drums.onnx', 'https://site.example/shared/ft-rest.onnx', 'https://cdn.example/abs.onnx']);
+    // Everything but where the files are is identical.
+    const strip = (m: ReturnType<typeof parseManifest>) => JSON.parse(JSON.stringify({ ...m, where: '', members: m.kind === 'set' ? m.members.map((e) => ({ ...e, url: '' })) : [] }));
+    expect(strip(cli)).toEqual(strip(web));
+    expect(cli).toMatchObject({ kind: 'set', name: 'htdemucs_ft', license: 'research only' });
+    // Text and parsed JSON are the same input; a Windows path resolves next to the manifest too.
+    expect(parseManifest(set, '/srv/models/ft.json')).toEqual(cli);
+    expect(urls(parseManifest(text, 'C:\\models\\ft.json'))[0]).toBe('C:\\models\\ft-drums.onnx');
+    // file: URLs (a CLI given a URL) resolve as the browser would.
+    expect(urls(parseManifest(text, 'file:///srv/models/ft.json'))[1]).toBe('file:///srv/shared/ft-rest.onnx');
+  });
+
+  it('every manifest shape the project writes still parses: the demo\'s default.json, the test sites\' model and set manifests', async () => {
+    const { readFileSync, existsSync } = await import('node:fs');
+    const defaultJson = new URL('../demo/public/models/default.json', import.meta.url);
+    // As scripts/prepare-demo-model.mjs writes it (the file exists once `npm run demo:model` ran).
+    const written = existsSync(defaultJson) ? readFileSync(defaultJson, 'utf8') : JSON.stringify({
+      name: 'htdemucs (fp16 weights)', url: 'htdemucs-fp16.onnx', sha256: 'd'.repeat(64), bytes: 90561768, layout: 'canonical',
+      sources: ['drums', 'bass', 'other', 'vocals'], sampleRate: 44100, segmentSamples: 343980, convertedFrom: 'x', license: 'y',
+    });
+    for (const where of ['demo/public/models/default.json', 'http://127.0.0.1:4173/models/default.json']) {
+      const m = parseManifest(written, where);
+      expect(m.kind).toBe('model');
+      expect(m).toMatchObject({ layout: 'canonical', sampleRate: 44100, segmentSamples: 343980, sources: ['drums', 'bass', 'other', 'vocals'], extra: {} });
+      expect(m.license).toEqual(expect.any(String));
+      expect(m.convertedFrom).toEqual(expect.any(String));
+    }
+    // test/fixtures/demo-site.ts writeModelWithManifest, and browser-demo's pair.json (the older "file" spelling).
+    expect(parseManifest({ name: 'tiny', url: 'tiny.onnx', sha256: 'a'.repeat(64), bytes: 10 }, 'http://h/test-models/tiny.json')).toMatchObject({ kind: 'model', url: 'http://h/test-models/tiny.onnx', bytes: 10 });
+    expect(parseManifest({ name: 'pair', models: [{ file: 'distinct.onnx', weights: [1, 0, 1, 1] }, { file: 'second.onnx', weights: [1, 1, 0, 1] }] }, 'http://h/test-models/pair.json')).toMatchObject({
+      kind: 'set', name: 'pair', members: [{ url: 'http://h/test-models/distinct.onnx' }, { url: 'http://h/test-models/second.onnx' }],
+    });
   });
 });

@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/node/node-harness.js';
+import { testWorker } from './fixtures/worker-faults.js';
 import { StreamSeparator } from '../src/engine/stream-separator.js';
 import { liveBufferSizes } from '../src/engine/ring-sizes.js';
 import { qualityLatency } from '../src/engine/latency.js';
@@ -132,7 +133,7 @@ describe('real time with the real geometry', () => {
     const bytes = makeRealGeometryStandIn({ waveGains, waveRamp: true });
     const length = 10 * RATE;
     const audio = { sampleRate: RATE, channels: noiseInput(2, length, 77).audio };
-    const options: HeadlessStreamOptions = { runtime: 'node', realtime: true, extraRunMs: 3000, inputRingFrames: RATE };
+    const options: HeadlessStreamOptions = { runtime: 'node', realtime: true, worker: testWorker({ extraRunMs: 3000 }), inputRingFrames: RATE };
     const r = await runHeadlessStream(audio, bytes, options);
     expect(r.buffers.inputRingFrames).toBe(RATE);
     expect(r.worklet.inputFramesDropped).toBe(0);
@@ -159,7 +160,7 @@ describe('real time with the real geometry', () => {
       keepOutput: false,
       recordWet: true,
       watchFrames: clicks.flatMap((t) => [t - 1, t, t + 1]),
-      extraRunMs: [{ ms: 1.5 * strideMs, forMs: 60_000 }, { ms: 0.5 * strideMs }],
+      worker: testWorker({ extraRunMs: [{ ms: 1.5 * strideMs, forMs: 60_000 }, { ms: 0.5 * strideMs }] }),
     });
     const L = r.latencySamples;
     expect(L).toBe(qualityLatency(REAL_SEGMENT, 0.25));

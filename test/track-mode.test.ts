@@ -8,7 +8,8 @@ import { RENDER_QUANTUM } from '../src/constants.js';
 import { CTRL, setStemMute, setStemSolo, setStemsEnabled } from '../src/realtime/control-block.js';
 import { createSharedState } from '../src/realtime/shared-state.js';
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
-import type { FromWorker } from '../src/engine/worker-protocol.js';
+import type { FromWorker, ToWorker } from '../src/engine/worker-protocol.js';
+import { faultyHost, type TestWorkerSpec } from './fixtures/worker-faults.js';
 import { parseWav } from '../src/audio/wav.js';
 import { TRACK, TRACK_BLOCK, allReady, createTrackState, readyAhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/realtime/track-state.js';
 import { TrackRenderer } from '../src/engine/track-renderer.js';
@@ -266,14 +267,20 @@ describe('TrackPlayerCore', () => {
 });
 
 describe('inference worker, track input (the worker body in-process, onnxruntime-node)', () => {
-  async function startWorker(bytes: Uint8Array, extra: Partial<import('../src/engine/worker-protocol.js').WorkerInitOptions> = {}) {
+  async function startWorker(bytes: Uint8Array, extra: Partial<import('../src/engine/worker-protocol.js').WorkerInitOptions> = {}, spec: TestWorkerSpec = {}) {
     const messages: FromWorker[] = [];
-    const handle = createInferenceWorker({
+    // The model-loading seam, wrapped as the test asks (worker-faults.ts).
+    const faulty = faultyHost({
       post: (m) => messages.push(m),
       loadModel: (b, o) => loadModel(b, { runtime: o.runtime, executionProviders: o.executionProviders }),
-    });
+    }, spec);
+    const inner = createInferenceWorker(faulty.host);
+    const handle = (msg: ToWorker) => {
+      faulty.observe(msg);
+      inner(msg);
+    };
     const state = createSharedState({ channels: 2, sources: 4, inputRingFrames: 1024, stemRingFrames: 2048 });
-    handle({ type: 'init', id: 1, buffers: state.buffers, model: bytes, options: { overlap: 0.25, runtime: 'node', input: 'track', ...extra } });
+    handle({ type: 'init', id: 1, buffers: state.buffers, model: bytes, options: { overlap: 0.25, runtime: 'node', sourceKind: 'track', ...extra } });
     const until = async (pred: (m: FromWorker) => boolean, what: string) => {
       for (let i = 0; i < 3000; i++) {
         const m = messages.find(pred);
@@ -316,7 +323,7 @@ describe('inference worker, track input (the worker body in-process, onnxruntime
     const bytes = makeDemucsLayoutModel({ waveGains });
     const length = 3 * TINY_SEGMENT;
     const audio = { sampleRate: 44100, channels: noiseInput(2, length, 12).audio };
-    const { handle, messages, until } = await startWorker(bytes, { executionProviders: ['first-ep', 'cpu'], failRunsAfter: 1 });
+    const { handle, messages, until } = await startWorker(bytes, { executionProviders: ['first-ep', 'cpu'] }, { failRunsAfter: 1 });
     const track = createTrackState(audio.channels, 4, 44100);
     handle({ type: 'load-track', id: 2, track: track.buffers, normalize: false });
     const fb = await until((m) => m.type === 'backend-fallback', 'backend-fallback');
@@ -338,7 +345,7 @@ describe('inference worker, track input (the worker body in-process, onnxruntime
     const bytes = makeDemucsLayoutModel({ waveGains });
     const length = 4 * TINY_SEGMENT;
     const audio = { sampleRate: 44100, channels: noiseInput(2, length, 14).audio };
-    const { handle, messages, until } = await startWorker(bytes, { faults: { throwAfterRuns: 1 } });
+    const { handle, messages, until } = await startWorker(bytes, {}, { faults: { throwAfterRuns: 1 } });
     const track = createTrackState(audio.channels, 4, 44100);
     handle({ type: 'load-track', id: 2, track: track.buffers, normalize: false });
     handle({ type: 'export', id: 3, baseName: 'x' });
@@ -468,7 +475,7 @@ describe('model sets (bags) in the real-time stages', () => {
     const messages: FromWorker[] = [];
     const handle = createInferenceWorker({ post: (m) => messages.push(m), loadModel: (b, o) => loadModel(b, { runtime: o.runtime }) });
     const state = createSharedState({ channels: 2, sources: 4, inputRingFrames: 1024, stemRingFrames: 2048 });
-    handle({ type: 'init', id: 1, buffers: state.buffers, model: new Uint8Array(0), options: { overlap: 0.25, runtime: 'node', input: 'track', members: [{ model: bytesA, weights: weights[0] }, { model: bytesB, weights: weights[1] }] } });
+    handle({ type: 'init', id: 1, buffers: state.buffers, model: new Uint8Array(0), options: { overlap: 0.25, runtime: 'node', sourceKind: 'track', members: [{ model: bytesA, weights: weights[0] }, { model: bytesB, weights: weights[1] }] } });
     const length = 2 * TINY_SEGMENT;
     const audio = { sampleRate: 44100, channels: noiseInput(2, length, 32).audio.map((c) => c.map((v) => v * 0.2)) };
     const wait = async (pred: (m: FromWorker) => boolean) => {

@@ -15,7 +15,7 @@
  * where `state = createSharedState({ channels: C, sources: S })`. Message
  * `{ type: 'stop' }` on the node's port ends the processor (process() returns false).
  *
- * Track input (`processorOptions.input = 'track'`): the processor plays a track
+ * Track input (`processorOptions.sourceKind = 'track'`): the processor plays a track
  * from shared memory (TrackPlayerCore, track-player-core.ts) instead of its
  * input; `{ type: 'track', track }` on the port attaches one (the player is
  * built with the processor; the handler only makes the track's views); until
@@ -54,13 +54,13 @@ class StemOutProcessor extends AudioWorkletProcessor {
 
   constructor(options: StemOutProcessorNodeOptions) {
     super(options);
-    const { buffers, latencyFrames, rampFrames, input } = options.processorOptions;
+    const { buffers, latencyFrames, rampFrames, sourceKind } = options.processorOptions;
     const sharedState = attachSharedState(buffers);
     // Both cores are built here, with the node: everything they allocate is allocated before the first quantum.
-    this.core = input === 'track'
+    this.core = sourceKind === 'track'
       ? null
       : new StemOutCore({ sharedState, channels: sharedState.channels, sources: sharedState.sources, latencyFrames, rampFrames, sampleRate });
-    this.player = input === 'track' ? new TrackPlayerCore({ sharedState, rampFrames, sampleRate }) : null;
+    this.player = sourceKind === 'track' ? new TrackPlayerCore({ sharedState, rampFrames, sampleRate }) : null;
     this.port.onmessage = (event: MessageEvent) => {
       const data = event.data as ToStemOutProcessor | null;
       if (data === null || typeof data !== 'object') return;

@@ -12,15 +12,17 @@ import type { AudioData } from '../audio/types.js';
 import { StemstreamError } from '../errors.js';
 import { convertModel } from '../model/convert.js';
 import { describeModel } from '../model/model.js';
+import { OPTIMIZE_LEVELS } from '../model/optimize-web.js';
 import { checkParity, formatParity, noiseInput, type ParityInput } from '../model/parity.js';
 import { AtomicOutput, checkFilesWritable } from './atomic-output.js';
 import { fitAudio } from './fit-audio.js';
 import { checkInputFile, readInputAudio } from './input.js';
-import { nameListOption, textOption, usageError } from './options.js';
+import { choiceOption, nameListOption, textOption, usageError } from './options.js';
 
 export interface ConvertFlags {
   out?: string;
   'fp16-weights'?: boolean;
+  optimize?: string;
   sources?: string;
   'no-parity-check'?: boolean;
   clip?: string;
@@ -48,6 +50,7 @@ export async function runConvert(input: string, flags: ConvertFlags): Promise<nu
   const out = textOption('out', flags.out);
   if (out === undefined) throw usageError('convert needs -o <out.onnx>');
   const sources = nameListOption('sources', flags.sources, 'drums,bass,other,vocals');
+  const optimize = flags.optimize === undefined ? undefined : choiceOption('optimize', flags.optimize, OPTIMIZE_LEVELS, 'web');
   const explicitClip = textOption('clip', flags.clip);
   if (explicitClip !== undefined && flags['no-parity-check']) throw usageError('--clip is for the parity check; it cannot go with --no-parity-check');
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -65,8 +68,9 @@ export async function runConvert(input: string, flags: ConvertFlags): Promise<nu
   // Given names replace the model's own (which may be the very ones refused: a repair).
   const info = describeModel(source, input, { sources });
   const fp16 = flags['fp16-weights'] === true;
-  log(`converting ${input} (${info.layout.kind} layout, ${(source.length / 1e6).toFixed(1)} MB)${fp16 ? ' with float16 weights' : ''}`);
-  const converted = await convertModel(source, { name: input, fp16Weights: fp16, sources });
+  log(`converting ${input} (${info.layout.kind} layout, ${(source.length / 1e6).toFixed(1)} MB)${fp16 ? ' with float16 weights' : ''}${optimize ? `, optimized (${optimize})` : ''}`);
+  const converted = await convertModel(source, { name: input, fp16Weights: fp16, sources, optimize });
+  if (optimize) log(`rewrites: ${Object.entries(converted.rewrites).map(([k, v]) => `${k} ×${v}`).join(', ')}`);
   if (flags['no-parity-check']) {
     log('WARNING: --no-parity-check: the converted model is written WITHOUT being compared to its source. It may be wrong. Never use this for a model you ship.');
   } else {
@@ -74,7 +78,7 @@ export async function runConvert(input: string, flags: ConvertFlags): Promise<nu
     const inputs = [noiseInput(channels, segmentSamples)];
     if (clip !== undefined && clipAudio !== undefined) inputs.push(musicInput(basename(clip), clipAudio, info.sampleRate, channels, segmentSamples));
     log(`parity check: running source and result on ${inputs.map((i) => i.name).join(' and ')} ...`);
-    const report = await checkParity(source, converted.bytes, { inputs, fp16, sources });
+    const report = await checkParity(source, converted.bytes, { inputs, fp16, sources, optimize });
     log(formatParity(report));
     if (!report.passed) {
       throw new StemstreamError('PARITY_FAILED', `the converted model does not match its source (${report.rule}); nothing was written`);

@@ -61,8 +61,6 @@ export interface BackendPoolOptions {
   realTimeMs?: number;
   /** Switch providers by measured speed (needs realTimeMs). */
   switchByMeasurement?: boolean;
-  /** Tests: the first provider's runs fail after this many (a device lost on purpose). */
-  failRunsAfter?: number;
 }
 
 export interface BackendPool extends SeparationModel {
@@ -88,8 +86,6 @@ export function createBackendPool(first: SeparationModel, options: BackendPoolOp
   slots[0].measure.state = 'running';
   let current = slots[0];
   let reason = initialReason || `${current.measure.provider}: the first choice`;
-  let failing = options.failRunsAfter;
-  let totalRuns = 0;
   let changing: Promise<void> | undefined;
   const budget = options.realTimeMs;
 
@@ -124,7 +120,6 @@ export function createBackendPool(first: SeparationModel, options: BackendPoolOp
       }
       current = next;
       next.measure.state = 'running';
-      failing = undefined;
       reason = `${next.measure.provider}: ${from.measure.provider} failed (${why})`;
       options.onFallback({ from: from.measure.provider, to: next.measure.provider, reason: why });
       await dispose(from);
@@ -198,8 +193,6 @@ export function createBackendPool(first: SeparationModel, options: BackendPoolOp
         const slot = current;
         const model = slot.model!;
         try {
-          if (failing !== undefined && totalRuns >= failing) throw new Error(`${slot.measure.provider}: device lost (injected by the test option failRunsAfter)`);
-          totalRuns++;
           const t0 = performance.now();
           const result = await model.session.run(feeds, outputs);
           const ms = performance.now() - t0;

@@ -55,7 +55,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
     const state = attachSharedState(msg.buffers);
     live.start(state.controlI32, msg.options.watchdog);
     const m = await slot.loadInit(msg.model, msg.options);
-    if (msg.options.input === 'track') {
+    if (msg.options.sourceKind === 'track') {
       session = new TrackSession(slot, live, msg.options, post, ended);
       post({ type: 'ready', id: msg.id, sources: m.info.sources, segmentSamples: m.info.segmentSamples, stride: segmentStride(m.info.segmentSamples, msg.options.overlap), sampleRate: m.info.sampleRate, runtime: m.runtime.name });
       return;

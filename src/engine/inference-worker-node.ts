@@ -14,7 +14,5 @@ if (!port) throw new Error('inference-worker-node must run in a worker thread');
 const handle = createInferenceWorker({
   post: (m: FromWorker) => port.postMessage(m),
   loadModel: (bytes, options) => loadModel(bytes, { runtime: options.runtime, threads: options.threads, executionProviders: options.executionProviders }),
-  // Test hook (exitSilentlyAfterRuns): ends this thread only, with no 'error' event.
-  exit: () => process.exit(0),
 });
 port.on('message', (msg: ToWorker) => handle(msg));

@@ -65,7 +65,6 @@ import {
   type RecoveryOptions,
   type ToWorker,
   type WatchdogOptions,
-  type WorkerFaults,
   type WorkerRestart,
   type WorkerStats,
 } from './worker-protocol.js';
@@ -84,7 +83,7 @@ export interface StemEngineModelSet {
   members: { model: StemEngineModelSource; weights?: number[] }[];
 }
 /** 'live': separate whatever is connected to `engine.input`; 'track': play and separate decoded tracks (loadTrack). */
-export type StemEngineInput = 'live' | 'track';
+export type StemEngineSourceKind = 'live' | 'track';
 export type StemEngineBackend = 'auto' | 'webgpu' | 'wasm';
 
 export interface StemEngineOptions {
@@ -102,7 +101,7 @@ export interface StemEngineOptions {
   /** Quality mode: overlap between segments (default 0.25). */
   overlap?: number;
   /** 'live' (default) or 'track' (then latencySamples is 0: stems are computed ahead of the playhead). */
-  input?: StemEngineInput;
+  sourceKind?: StemEngineSourceKind;
   /**
    * 'auto' (default): WebGPU on a hardware adapter that can hold the model
    * (software and fallback adapters are skipped), WASM otherwise; on WebGPU,
@@ -118,8 +117,6 @@ export interface StemEngineOptions {
   executionProviders?: string[];
   /** WASM threads inside the inference worker (default: min(4, cores) when cross-origin isolated, else 1). */
   threads?: number;
-  /** Tests: the first execution provider's runs fail after this many (a device lost on purpose). */
-  failRunsAfter?: number;
   /** Gain ramp and dry/wet crossfade length on the audio thread, frames (default 512). */
   rampFrames?: number;
   /** Ring capacities, frames (default: from the model's geometry and the latency, ring-sizes.ts: latency + 8192 each). */
@@ -134,11 +131,12 @@ export interface StemEngineOptions {
   /** Model download progress (URL models). */
   onProgress?: (p: { loadedBytes: number; totalBytes?: number }) => void;
   /**
-   * @internal TEST HOOKS ONLY, not an API: faults injected into the inference
-   * worker (worker-protocol.ts WorkerFaults) and shorter watchdog limits and
-   * restart budget, for the fault-injection tests (demo/engine-test.ts).
+   * The inference watchdog's limits and the restart budget (worker-protocol.ts
+   * DEFAULT_WATCHDOG, DEFAULT_RECOVERY): how long a run may take before the
+   * worker is replaced, and how many failures are tolerated. The defaults suit
+   * htdemucs on a slow CPU; shorten them to notice a hung backend sooner.
    */
-  testHooks?: { faults?: WorkerFaults; watchdog?: WatchdogOptions & RecoveryOptions };
+  watchdog?: WatchdogOptions & RecoveryOptions;
 }
 
 export interface StemEngineStats extends StemOutStats {
@@ -312,7 +310,7 @@ export class StemEngine extends EventTarget {
   /** Track mode: whether the loaded track is normalised (a restarted worker is told again). */
   private trackNormalize = true;
   /** 'live' or 'track', fixed at create(). */
-  readonly inputKind: StemEngineInput;
+  readonly sourceKind: StemEngineSourceKind;
   readonly threads: number;
   private modelBytes: number;
   private modelName: string;
@@ -331,7 +329,7 @@ export class StemEngine extends EventTarget {
     mode: StemEngineMode;
     runtime: string;
     pollIntervalMs: number;
-    input: StemEngineInput;
+    sourceKind: StemEngineSourceKind;
     threads: number;
     modelBytes: number;
   }) {
@@ -349,7 +347,7 @@ export class StemEngine extends EventTarget {
     this.latencySamples = parts.latency;
     this.mode = parts.mode;
     this.runtime = parts.runtime;
-    this.inputKind = parts.input;
+    this.sourceKind = parts.sourceKind;
     this.threads = parts.threads;
     this.modelBytes = parts.modelBytes;
     this.input = node;
@@ -438,14 +436,14 @@ export class StemEngine extends EventTarget {
     const sr = info.sampleRate;
     const C = info.channels;
     const S = info.sources.length;
-    const inputKind = options.input ?? 'live';
-    if (inputKind !== 'live' && inputKind !== 'track') throw new StemstreamError('BAD_OPTION', `input must be 'live' or 'track', got ${String(inputKind)}`);
-    if (inputKind === 'track' && mode === 'low-latency') throw new StemstreamError('BAD_OPTION', "low-latency mode is for live input; a track is separated ahead of the playhead in quality mode (leave mode unset)");
+    const sourceKind = options.sourceKind ?? 'live';
+    if (sourceKind !== 'live' && sourceKind !== 'track') throw new StemstreamError('BAD_OPTION', `sourceKind must be 'live' or 'track', got ${String(sourceKind)}`);
+    if (sourceKind === 'track' && mode === 'low-latency') throw new StemstreamError('BAD_OPTION', "low-latency mode is for live input; a track is separated ahead of the playhead in quality mode (leave mode unset)");
     const lowLatency = mode === 'low-latency'
       ? { hop: Math.round(seconds('hop', options.hop, 1) * sr), lookahead: Math.round(seconds('lookahead', options.lookahead, 1, true) * sr) }
       : undefined;
     const margin = options.computeMargin !== undefined ? Math.round(seconds('computeMargin', options.computeMargin, 1, true) * sr) : undefined;
-    const latency = inputKind === 'track'
+    const latency = sourceKind === 'track'
       ? 0
       : lowLatency
         ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, margin, rampFrames)
@@ -458,7 +456,7 @@ export class StemEngine extends EventTarget {
     const threads = options.threads ?? defaultThreads();
     const strideFrames = lowLatency ? lowLatency.hop : segmentStride(info.segmentSamples, overlap);
     // Live: sized from the geometry (ring-sizes.ts). Track: the rings are unused (the track lives in shared memory).
-    const sizes = inputKind === 'track'
+    const sizes = sourceKind === 'track'
       ? { inputRingFrames: 8 * RENDER_QUANTUM, stemRingFrames: 16 * RENDER_QUANTUM, historyFrames: undefined }
       : liveBufferSizes({ latencyFrames: latency, segmentFrames: info.segmentSamples, strideFrames, channels: C, sources: S });
     const state = createSharedState({ channels: C, sources: S, inputRingFrames: options.inputRingFrames ?? sizes.inputRingFrames, stemRingFrames: options.stemRingFrames ?? sizes.stemRingFrames });
@@ -477,8 +475,8 @@ export class StemEngine extends EventTarget {
         model: bytes,
         options: {
           overlap, runtime: 'web', threads, executionProviders, lowLatency,
-          switchByMeasurement: choice.switchByMeasurement, forceWebgpu: choice.forceWebgpu, backendReason: choice.reason, input: inputKind, failRunsAfter: options.failRunsAfter, members, historyFrames: sizes.historyFrames,
-          faults: options.testHooks?.faults, watchdog: options.testHooks?.watchdog,
+          switchByMeasurement: choice.switchByMeasurement, forceWebgpu: choice.forceWebgpu, backendReason: choice.reason, sourceKind, members, historyFrames: sizes.historyFrames,
+          watchdog: options.watchdog,
         },
       },
       spawn: (events) => {
@@ -497,8 +495,8 @@ export class StemEngine extends EventTarget {
         cause && cause.code !== 'WORKER_CRASHED'
           ? cause
           : new StemstreamError('MODEL_LOAD_FAILED', `the inference worker failed to start (${detail || 'no message'}); is workerUrl a bundled module worker?`, { cause }),
-      watchdog: options.testHooks?.watchdog,
-      recovery: options.testHooks?.watchdog,
+      watchdog: options.watchdog,
+      recovery: options.watchdog,
       ...StemEngine.hooks(() => engine),
     });
     try {
@@ -509,17 +507,17 @@ export class StemEngine extends EventTarget {
         }),
       ]);
       const node = new AudioWorkletNode(context, PROCESSOR_NAME, {
-        numberOfInputs: inputKind === 'track' ? 0 : 1,
+        numberOfInputs: sourceKind === 'track' ? 0 : 1,
         numberOfOutputs: 1 + S,
         outputChannelCount: Array.from({ length: 1 + S }, () => C),
         channelCount: C,
         channelCountMode: 'explicit',
         channelInterpretation: 'speakers',
-        processorOptions: { buffers: state.buffers, latencyFrames: latency, rampFrames, input: inputKind },
+        processorOptions: { buffers: state.buffers, latencyFrames: latency, rampFrames, sourceKind },
       });
       engine = new StemEngine({
         context, state, supervisor, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime,
-        pollIntervalMs: options.pollIntervalMs ?? 250, input: inputKind, threads, modelBytes: totalBytes,
+        pollIntervalMs: options.pollIntervalMs ?? 250, sourceKind, threads, modelBytes: totalBytes,
       });
       return engine;
     } catch (err) {
@@ -532,7 +530,7 @@ export class StemEngine extends EventTarget {
 
   /** Live input: connects `source` (a microphone, a media element, any node) to the engine. */
   connectInput(source: AudioNode): void {
-    if (this.inputKind !== 'live') throw new StemstreamError('BAD_OPTION', "this engine plays tracks (input: 'track'); create one with input: 'live' to separate a live source");
+    if (this.sourceKind !== 'live') throw new StemstreamError('BAD_OPTION', "this engine plays tracks (sourceKind: 'track'); create one with sourceKind: 'live' to separate a live source");
     source.connect(this.input);
   }
 
@@ -546,7 +544,7 @@ export class StemEngine extends EventTarget {
    * (default true) applies separate()'s track normalisation.
    */
   async loadTrack(buffer: AudioBuffer | { sampleRate: number; channels: Float32Array[] }, options: { normalize?: boolean } = {}): Promise<void> {
-    if (this.inputKind !== 'track') throw new StemstreamError('BAD_OPTION', "loadTrack() needs an engine created with input: 'track' (this one separates its live input)");
+    if (this.sourceKind !== 'track') throw new StemstreamError('BAD_OPTION', "loadTrack() needs an engine created with sourceKind: 'track' (this one separates its live input)");
     const audio = 'getChannelData' in buffer
       ? { sampleRate: buffer.sampleRate, channels: Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c)) }
       : buffer;
@@ -701,12 +699,12 @@ export class StemEngine extends EventTarget {
       modelName: this.modelName,
       modelBytes: this.modelBytes,
       readyAheadSeconds: w.readyAheadSeconds,
-      mode: this.inputKind === 'track' ? (this.track ? 'track' : 'idle') : 'live',
+      sourceKind: this.sourceKind === 'track' ? (this.track ? 'track' : 'idle') : 'live',
     };
   }
 
   private requireTrack(): TrackState {
-    if (!this.track) throw new StemstreamError('BAD_OPTION', this.inputKind === 'track' ? 'no track loaded yet: call loadTrack() first' : "transport controls need an engine created with input: 'track'");
+    if (!this.track) throw new StemstreamError('BAD_OPTION', this.sourceKind === 'track' ? 'no track loaded yet: call loadTrack() first' : "transport controls need an engine created with sourceKind: 'track'");
     return this.track;
   }
 

@@ -59,31 +59,6 @@ export const DEFAULT_RECOVERY: Required<RecoveryOptions> = { maxRestarts: 3, win
 /** CTRL.WORKER_BUSY_KIND values. */
 export const BUSY = { IDLE: 0, RUN: 1, LOAD: 2, EXPORT: 3 } as const;
 
-/**
- * TEST HOOKS ONLY (fault injection; not an API): make the first execution
- * provider's session fail on purpose once it has run this many times. Each
- * fault repeats on every later run of that session, as a broken backend would.
- * A restarted worker gets none unless `everyWorker` (tests of giving up).
- */
-export interface WorkerFaults {
-  /** session.run throws. */
-  throwAfterRuns?: number;
-  /** session.run never settles; the worker's thread stays free (a hung GPU queue). */
-  hangAfterRuns?: number;
-  /** session.run blocks the worker's thread for good (a hung WASM run). */
-  blockAfterRuns?: number;
-  /** The GPU device is lost while the run is in flight (as GPUDevice.lost). */
-  loseDeviceAfterRuns?: number;
-  /** An uncaught error in the worker (its 'error' event); the run never settles. */
-  crashAfterRuns?: number;
-  /** The worker ends without an error event (self.close(), or process.exit(0) in Node). */
-  exitSilentlyAfterRuns?: number;
-  /** After that run, the worker's thread blocks between runs: no heartbeat, no busy phase. */
-  freezeAfterRuns?: number;
-  /** Inject into restarted workers too. */
-  everyWorker?: boolean;
-}
-
 export interface WorkerInitOptions {
   overlap: number;
   runtime: RuntimeChoice;
@@ -100,11 +75,6 @@ export interface WorkerInitOptions {
   lowLatency?: { hop: number; lookahead: number };
   /** The stream's length when known in advance (a file or track); live streams end with end-of-input. */
   length?: number;
-  /**
-   * Tests: make every session.run this much slower (a model slow on purpose), or
-   * phases of it timed from the first run, e.g. [{ ms: 8000, forMs: 60000 }, { ms: 2000 }].
-   */
-  extraRunMs?: number | { ms: number; forMs?: number }[];
   /** Live: the input history the worker keeps, frames (ring-sizes.ts; default the least its jobs need). */
   historyFrames?: number;
   /**
@@ -117,9 +87,7 @@ export interface WorkerInitOptions {
    * 'live' (default): separate what the worklet captures. 'track': wait for
    * 'load-track' and separate that track around the playhead (track-renderer.ts).
    */
-  input?: 'live' | 'track';
-  /** Tests: the first execution provider's runs fail after this many (a device lost on purpose). */
-  failRunsAfter?: number;
+  sourceKind?: 'live' | 'track';
   /**
    * A model set (a Demucs bag): every member runs each segment and the stems are
    * combined with per-source weights (set-runner.ts). The init's `model` is ignored.
@@ -133,8 +101,6 @@ export interface WorkerInitOptions {
   resume?: boolean;
   /** The inference watchdog's limits (default DEFAULT_WATCHDOG). */
   watchdog?: WatchdogOptions;
-  /** TEST HOOKS ONLY: faults to inject (WorkerFaults). */
-  faults?: WorkerFaults;
 }
 
 
@@ -248,7 +214,7 @@ export interface WorkerRestart {
 export interface WorkerSupervisorOptions {
   /** The control block (heartbeat, busy phase). */
   state: SharedState;
-  /** The init message of the first worker; a restarted one gets it with `resume` (and without test faults). */
+  /** The init message of the first worker; a restarted one gets it with `resume`. */
   init: InitMessage;
   /** Starts a worker wired to `events`. */
   spawn(events: WorkerEvents): WorkerEndpoint;
@@ -404,7 +370,7 @@ export class WorkerSupervisor {
     const o = this.init.options;
     return {
       ...this.init,
-      options: { ...o, resume: true, failRunsAfter: undefined, extraRunMs: undefined, faults: o.faults?.everyWorker ? o.faults : undefined },
+      options: { ...o, resume: true },
     };
   }
 

@@ -10,6 +10,7 @@ import { StemstreamError } from '../errors.js';
 import { toFloat16Bits } from './float16.js';
 import { describeModel } from './model.js';
 import { checkStemNames } from './model-limits.js';
+import { optimizeModel, type OptimizeLevel } from './optimize-web.js';
 import {
   DataType,
   decodeModel,
@@ -30,6 +31,8 @@ export interface ConvertOptions {
   sources?: string[];
   /** Initializers with fewer elements (epsilons, shape constants) stay float32. Default 1024. */
   fp16MinElements?: number;
+  /** Graph rewrites for ONNX Runtime's CPU kernels (optimize-web.ts); 'web-int8' also quantizes the linear layers. */
+  optimize?: OptimizeLevel;
   /** Name of the source file, for messages. */
   name?: string;
   /** What to record as the converter in the metadata. */
@@ -45,6 +48,8 @@ export interface ConvertResult {
   bytes: Uint8Array;
   /** Initializers stored as float16. */
   fp16Initializers: number;
+  /** Rewrites applied by `optimize`, by name → sites (empty without it). */
+  rewrites: Record<string, number>;
   metadata: Record<string, string>;
 }
 
@@ -185,6 +190,8 @@ export async function convertModel(source: Uint8Array, options: ConvertOptions =
     ] as typeof graph.output;
   }
 
+  // Before the float16 storage, so that the rewrites read (and split, transpose, quantize) float32 weights.
+  const rewrites = options.optimize ? optimizeModel(model, options.optimize).rewrites : {};
   let fp16Initializers = 0;
   if (options.fp16Weights) {
     const { casts, count } = storeWeightsAsFloat16(model, options.fp16MinElements ?? 1024);
@@ -207,6 +214,7 @@ export async function convertModel(source: Uint8Array, options: ConvertOptions =
     source_sha256: await sha256Hex(source),
     weights: options.fp16Weights || info.metadata.weights === 'float16' ? 'float16' : 'float32',
   };
+  if (options.optimize) metadata.optimized = options.optimize;
   model.metadata_props = Object.entries(metadata).map(([key, value]) => ({ key, value }));
-  return { bytes: encodeModel(model), fp16Initializers, metadata };
+  return { bytes: encodeModel(model), fp16Initializers, rewrites, metadata };
 }

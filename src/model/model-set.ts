@@ -1,24 +1,17 @@
 /**
  * Model sets: several models whose estimates are combined with per-source
  * weights, like Demucs' bags (htdemucs_ft: four specialists, each keeping its
- * own stem). Described by a JSON manifest:
+ * own stem). Described by a model manifest (src/model/manifest.ts):
  *
  *   { "name": "htdemucs_ft", "sources": ["drums", "bass", "other", "vocals"],
- *     "models": [ { "file": "ft-drums.onnx", "weights": [1, 0, 0, 0] }, ... ] }
+ *     "models": [ { "url": "ft-drums.onnx", "weights": [1, 0, 0, 0] }, ... ] }
  *
- * `file` is relative to the manifest. `weights` (default all 1) has one entry
- * per source; stem k = Σ_m w[m][k] · out_m[k] / Σ_m w[m][k], as Demucs does.
+ * A single-model manifest loads as a set of one. `weights` (default all 1) has
+ * one entry per source; stem k = Σ_m w[m][k] · out_m[k] / Σ_m w[m][k], as Demucs does.
  */
 import { StemstreamError } from '../errors.js';
-import { checkSetModelCount, checkStemCount, checkStemNames } from './model-limits.js';
+import { isParsedManifest, manifestMembers, parseManifest, type Manifest, type SetMemberManifest } from './manifest.js';
 import { loadModel, readModelBytes, type LoadModelOptions, type SeparationModel } from './model.js';
-
-export interface ModelSetManifest {
-  name?: string;
-  /** Source names; must match every member's (default: the first member's). */
-  sources?: string[];
-  models: { file: string; weights?: number[] }[];
-}
 
 export interface ModelSetMember {
   file: string;
@@ -39,71 +32,55 @@ function bad(message: string): StemstreamError {
   return new StemstreamError('UNKNOWN_LAYOUT', message);
 }
 
-export function parseManifest(text: string, name = 'manifest'): ModelSetManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw bad(`${name} is not valid JSON: ${(err as Error).message}`);
-  }
-  return checkManifest(json, name);
+async function sha256Hex(bytes: Uint8Array): Promise<string | undefined> {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return undefined;
+  const digest = new Uint8Array(await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /**
- * Checks a manifest (parsed JSON, or an object a caller built): its shape, and
- * against model-limits.ts its stem names (they become file names) and every
- * count (models, weights per model) before anything is loaded from it.
+ * Loads one member. When the manifest declares its size or SHA-256, the bytes
+ * are checked before the model is built: the CLI honours them as the browser does.
  */
-export function checkManifest(json: unknown, name = 'manifest'): ModelSetManifest {
-  const m = json as ModelSetManifest;
-  if (typeof m !== 'object' || m === null || !Array.isArray(m.models) || m.models.length === 0) {
-    throw bad(`${name} must be an object with a non-empty "models" list of { "file": ..., "weights": [...] }`);
+async function loadMember(entry: SetMemberManifest, options: LoadModelOptions): Promise<SeparationModel> {
+  if (entry.sha256 === undefined && entry.bytes === undefined) return loadModel(entry.url, options);
+  const { bytes, name } = await readModelBytes(entry.url, options);
+  if (entry.bytes !== undefined && bytes.length !== entry.bytes) {
+    throw new StemstreamError('CHECKSUM_MISMATCH', `${name} has ${bytes.length} bytes, but its manifest says ${entry.bytes}; the file or the manifest is out of date: regenerate the manifest for this file`);
   }
-  if (m.name !== undefined && typeof m.name !== 'string') throw bad(`${name}: "name" must be a string`);
-  const fix = 'fix the set manifest';
-  checkSetModelCount(m.models.length, { what: `${name}: the number of "models"`, fix });
-  const sources = m.sources === undefined
-    ? undefined
-    : checkStemNames(m.sources, { what: `${name}: "sources"`, fix: `${fix}: its "sources" must be the members' stem names, like ["drums", "bass", "other", "vocals"]` });
-  for (const [i, entry] of m.models.entries()) {
-    if (typeof entry?.file !== 'string' || entry.file.length === 0) throw bad(`${name}: models[${i}] has no "file"`);
-    if (entry.weights === undefined) continue;
-    if (!Array.isArray(entry.weights) || !entry.weights.every((w) => typeof w === 'number' && Number.isFinite(w) && w >= 0)) {
-      throw bad(`${name}: models[${i}].weights must be a list of non-negative numbers`);
+  if (entry.sha256 !== undefined) {
+    const sha = await sha256Hex(bytes);
+    if (sha === undefined) throw new StemstreamError('NO_RUNTIME', `cannot verify ${name}: this runtime has no crypto.subtle`);
+    if (sha !== entry.sha256) {
+      throw new StemstreamError('CHECKSUM_MISMATCH', `${name} has SHA-256 ${sha}, but its manifest expects ${entry.sha256}; the file was replaced or corrupted: restore it, or regenerate the manifest for this file`);
     }
-    const what = `${name}: the length of models[${i}].weights`;
-    if (sources !== undefined && entry.weights.length !== sources.length) {
-      throw new StemstreamError('BAD_MODEL', `${what} is ${entry.weights.length}, but "sources" names ${sources.length} stems; ${fix}: one weight per stem`);
-    }
-    checkStemCount(entry.weights.length, { what, fix: `${fix}: one weight per stem` });
   }
-  return m;
+  const model = await loadModel(bytes, options);
+  // Loaded from bytes: keep the file's name for messages, as loadModel(path) would.
+  return { ...model, info: { ...model.info, name }, dispose: () => model.dispose() };
 }
 
-function resolveFile(base: string, file: string): string {
-  if (/^[a-z]+:/i.test(file) || file.startsWith('/')) return file;
-  if (/^[a-z]+:/i.test(base)) return new URL(file, base).href;
-  const cut = Math.max(base.lastIndexOf('/'), base.lastIndexOf('\\'));
-  return cut < 0 ? file : `${base.slice(0, cut + 1)}${file}`;
-}
-
-/** Loads a set from a manifest path or URL (members relative to it), or from a manifest object and a base. */
-export async function loadModelSet(manifest: string | ModelSetManifest, options: LoadModelOptions & { base?: string } = {}): Promise<ModelSet> {
-  let m: ModelSetManifest;
-  let base = options.base ?? '';
+/**
+ * Loads a set from a manifest path or URL (members relative to it), or from a
+ * manifest object (parsed with parseManifest, or JSON a caller built, checked
+ * here; members relative to `options.base`). A single-model manifest is a set of one.
+ */
+export async function loadModelSet(manifest: string | Manifest | object, options: LoadModelOptions & { base?: string } = {}): Promise<ModelSet> {
+  let m: Manifest;
   if (typeof manifest === 'string') {
     const { bytes, name } = await readModelBytes(manifest, options);
     m = parseManifest(new TextDecoder().decode(bytes), name);
-    base = manifest;
+  } else if (isParsedManifest(manifest)) {
+    m = manifest;
   } else {
-    m = checkManifest(manifest, 'the model set manifest');
+    m = parseManifest(manifest, options.base ?? 'the model set manifest');
   }
   const members: ModelSetMember[] = [];
   try {
-    for (const entry of m.models) {
-      const file = resolveFile(base, entry.file);
-      const model = await loadModel(file, { ...options, inferenceRuntime: options.inferenceRuntime ?? members[0]?.model.runtime });
-      members.push({ file, model, weights: entry.weights ?? model.info.sources.map(() => 1) });
+    for (const entry of manifestMembers(m)) {
+      const model = await loadMember(entry, { ...options, inferenceRuntime: options.inferenceRuntime ?? members[0]?.model.runtime });
+      members.push({ file: entry.url, model, weights: entry.weights ?? model.info.sources.map(() => 1) });
     }
     const first = members[0].model.info;
     const sources = m.sources ?? first.sources;
@@ -121,7 +98,7 @@ export async function loadModelSet(manifest: string | ModelSetManifest, options:
       if (!members.some((mem) => mem.weights[k] > 0)) throw bad(`no model of the set has a weight for ${s}`);
     });
     return {
-      name: m.name ?? 'model set',
+      name: m.name,
       sources: [...sources],
       sampleRate: first.sampleRate,
       channels: first.channels,

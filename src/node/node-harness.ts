@@ -31,7 +31,6 @@ import {
   type WatchdogOptions,
   type WorkerEndpoint,
   type WorkerEvents,
-  type WorkerFaults,
   type WorkerStats,
 } from '../engine/worker-protocol.js';
 
@@ -49,8 +48,6 @@ export interface HeadlessStreamOptions {
   threads?: number;
   /** Frames of compute time allowed per job (plus the core's 640-frame look-ahead in low-latency mode). Default: one stride / hop. */
   computeMarginFrames?: number;
-  /** Tests: a model slowed down on purpose (ms per run, or phases timed from the first run: worker-protocol.ts). */
-  extraRunMs?: number | { ms: number; forMs?: number }[];
   /** Ring capacities, frames (default: from the geometry, ring-sizes.ts). Tests make them small on purpose. */
   inputRingFrames?: number;
   stemRingFrames?: number;
@@ -58,8 +55,6 @@ export interface HeadlessStreamOptions {
   recordWet?: boolean;
   /** Execution providers in order of preference (onnxruntime-node runs all on its CPU provider). */
   executionProviders?: string[];
-  /** Tests: the first provider's runs fail after this many, so the worker falls back to the next. */
-  failRunsAfter?: number;
   /** Swap to this model (same segment, sources, channels) once `atFrame` frames are rendered. */
   swapModel?: { atFrame: number; model: Uint8Array };
   onProgress?: (framesRendered: number, totalFrames: number) => void;
@@ -82,8 +77,12 @@ export interface HeadlessStreamOptions {
   onQuantum?: (frame: number, frames: number, mix: Float32Array[], stems: Float32Array[][]) => void | Promise<void>;
   /** Input frames whose mix output (channel 0, at frame + latency) is recorded in `watched`. */
   watchFrames?: number[];
-  /** Tests: faults injected into the worker (worker-protocol.ts WorkerFaults; test hooks, not an API). */
-  faults?: WorkerFaults;
+  /**
+   * The inference worker's module and its workerData (default: the product's,
+   * inference-worker-node.ts). The seam tests use to wrap the worker's model
+   * loading (test/fixtures/test-worker-node.ts: slow models, faults).
+   */
+  worker?: { module: URL; data?: unknown };
   /** The watchdog's limits and the restart budget (worker-protocol.ts; tests shorten them). */
   watchdog?: WatchdogOptions & RecoveryOptions;
   /**
@@ -149,8 +148,8 @@ export interface HeadlessStreamResult {
 export { lowLatencyLatency, qualityLatency } from '../engine/latency.js';
 
 /** A worker_threads Worker as the supervisor sees it. */
-function spawnWorker(events: WorkerEvents): WorkerEndpoint {
-  const worker = startWorker();
+function spawnWorker(events: WorkerEvents, module?: URL, data?: unknown): WorkerEndpoint {
+  const worker = startWorker(module ?? new URL(import.meta.url.endsWith('.ts') ? '../engine/inference-worker-node.ts' : '../engine/inference-worker-node.js', import.meta.url), data);
   worker.on('message', (m: FromWorker) => events.message(m));
   worker.on('error', (err: unknown) => events.error(err instanceof Error ? err.message : String(err)));
   worker.on('messageerror', () => events.messageerror());
@@ -158,12 +157,11 @@ function spawnWorker(events: WorkerEvents): WorkerEndpoint {
   return { post: (m) => worker.postMessage(m), terminate: () => worker.terminate() };
 }
 
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('../engine/inference-worker-node.js', import.meta.url));
-  // Running from TypeScript sources (tests, tsx): the worker registers tsx first.
-  const entry = new URL('../engine/inference-worker-node.ts', import.meta.url).href;
+function startWorker(module: URL, workerData: unknown): Worker {
+  if (!module.pathname.endsWith('.ts')) return new Worker(module, { workerData });
+  // A TypeScript module (tests, tsx): the worker registers tsx first.
   const tsx = import.meta.resolve('tsx/esm/api');
-  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
+  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(module.href)}); });`, { eval: true, workerData });
 }
 
 /**
@@ -253,10 +251,10 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   let resumeFrom = 0;
   const supervisor = new WorkerSupervisor({
     state,
-    init: { type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads, extraRunMs: options.extraRunMs,
-      executionProviders: options.executionProviders, failRunsAfter: options.failRunsAfter, faults: options.faults, watchdog: options.watchdog,
-      ...(track ? { input: 'track' as const } : { input: 'live' as const, length, lowLatency, historyFrames: buffers.historyFrames, deadlineFramesPerMs: options.realtime ? info.sampleRate / 1000 : 0 }) } },
-    spawn: spawnWorker,
+    init: { type: 'init', id: 1, buffers: state.buffers, model: modelBytes, options: { overlap, runtime: options.runtime ?? 'auto', threads: options.threads,
+      executionProviders: options.executionProviders, watchdog: options.watchdog,
+      ...(track ? { sourceKind: 'track' as const } : { sourceKind: 'live' as const, length, lowLatency, historyFrames: buffers.historyFrames, deadlineFramesPerMs: options.realtime ? info.sampleRate / 1000 : 0 }) } },
+    spawn: (events) => spawnWorker(events, options.worker?.module, options.worker?.data),
     // A restarted worker gets the same track (same shared memory, same model generation).
     replay: () => (track ? [{ type: 'load-track', id: 0, track: track.buffers, normalize: true, generation: Atomics.load(track.transport, TRACK.GENERATION) || undefined }] : []),
     onMessage: (m: FromWorker) => {

@@ -13,7 +13,7 @@ export interface StemOutProcessorOptions {
   latencyFrames: number;
   rampFrames?: number;
   /** 'live' (default): separate the input; 'track': play tracks loaded through the port. */
-  input?: 'live' | 'track';
+  sourceKind?: 'live' | 'track';
 }
 
 /** Messages to the processor's port. */

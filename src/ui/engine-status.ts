@@ -103,7 +103,7 @@ export class EngineStatus extends LitElement {
     const rtfClass = !s || rtf <= 0 ? '' : rtf < 0.9 ? 'good' : rtf < 1 ? 'warn' : 'bad';
     const model = s?.modelName ? s.modelName : '—';
     const size = s ? formatMB(s.modelBytes) : '';
-    const mode = s ? s.mode.charAt(0).toUpperCase() + s.mode.slice(1) : '—';
+    const kind = s ? s.sourceKind.charAt(0).toUpperCase() + s.sourceKind.slice(1) : '—';
     return html`
       <dl>
         <div class="item">
@@ -128,11 +128,11 @@ export class EngineStatus extends LitElement {
         </div>
         <div class="item">
           <dt>Ready ahead</dt>
-          <dd class="ahead tabular">${s && s.mode !== 'idle' ? `${s.readyAheadSeconds.toFixed(1)} s` : '—'}</dd>
+          <dd class="ahead tabular">${s && s.sourceKind !== 'idle' ? `${s.readyAheadSeconds.toFixed(1)} s` : '—'}</dd>
         </div>
         <div class="item">
-          <dt>Mode</dt>
-          <dd class="mode">${mode}</dd>
+          <dt>Source</dt>
+          <dd class="source-kind">${kind}</dd>
         </div>
         <div class="item wide">
           <dt>Backend choice</dt>

@@ -65,5 +65,6 @@ export interface EngineStatusSnapshot {
   modelBytes: number;
   /** Seconds of separated audio ready ahead of the playhead. */
   readyAheadSeconds: number;
-  mode: 'track' | 'live' | 'idle';
+  /** What the engine separates: a live input, a loaded track, or nothing yet (a track engine with no track). */
+  sourceKind: 'track' | 'live' | 'idle';
 }

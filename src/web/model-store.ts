@@ -5,6 +5,9 @@
  *   const manifest = await loadModelManifest('models/default.json');
  *   const { bytes, fromCache } = await fetchModel(manifest, { onProgress });
  *
+ * Manifests are the one format of src/model/manifest.ts (the CLI's too);
+ * loadManifest fetches one of either kind (a model, or a set).
+ *
  * Cache entries are keyed by the model's absolute URL and carry the verified
  * SHA-256 in a header (`x-stemstream-sha256`): when the manifest names another
  * hash (the model was replaced), the cached entry is dropped and refetched.
@@ -16,7 +19,7 @@
  * writes the entry to disk.
  */
 import { StemstreamError } from '../errors.js';
-import { checkChannels, checkSampleRate, checkSegmentSamples, checkStemNames, type LimitContext } from '../model/model-limits.js';
+import { fileNameOf, parseManifest, type Manifest, type ModelManifest } from '../model/manifest.js';
 
 /** The subset of the Cache API (`caches.open(...)`) this module uses; tests pass a fake. */
 export interface CacheLike {
@@ -77,18 +80,6 @@ export interface CachedModel {
   sha256: string;
 }
 
-export interface ModelManifest {
-  name: string;
-  /** Absolute URL of the model (resolved against the manifest's URL). */
-  url: string;
-  sha256?: string;
-  bytes?: number;
-  layout?: string;
-  sources?: string[];
-  /** Any other fields of the JSON (license, sampleRate, ...). */
-  [key: string]: unknown;
-}
-
 // ---------------------------------------------------------------------------
 
 interface CacheStorageLike {
@@ -117,16 +108,6 @@ function absoluteUrl(url: string): string {
     return base ? new URL(url, base).href : new URL(url).href;
   } catch {
     return url;
-  }
-}
-
-function fileNameOf(url: string): string {
-  const path = url.split(/[?#]/)[0];
-  const last = path.slice(path.lastIndexOf('/') + 1);
-  try {
-    return decodeURIComponent(last) || url;
-  } catch {
-    return last || url;
   }
 }
 
@@ -401,72 +382,14 @@ export async function listCachedModels(cache?: CacheLike | null): Promise<Cached
   return out;
 }
 
-function resolveAgainst(base: string, url: string): string {
-  try {
-    return new URL(url, base).href;
-  } catch {
-    // A relative manifest URL outside a page (Node): resolve by path.
-    if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith('/')) return url;
-    const cut = base.split(/[?#]/)[0].lastIndexOf('/');
-    return cut < 0 ? url : `${base.slice(0, cut + 1)}${url}`;
-  }
-}
-
 /**
- * The manifest's description of the model (as scripts/prepare-demo-model.mjs
- * writes it), checked against model-limits.ts when present: a page shows these
- * names and may size things from these numbers before the model is loaded.
+ * Fetches and checks a manifest of either kind (src/model/manifest.ts): a
+ * model's or a set's; every `url` in it comes back absolute (relative to the
+ * manifest). The manifest is revalidated with the server (it is small; the
+ * models are what get cached). Network and HTTP failures are
+ * 'MODEL_LOAD_FAILED', a manifest refused by the parser 'BAD_MODEL'; both name the URL.
  */
-function checkDeclaredGeometry(m: Record<string, unknown>, manifestUrl: string): void {
-  const ctx = (key: string, fix: string) => ({ what: `model manifest ${manifestUrl}: "${key}"`, fix: `fix the manifest: ${fix}` });
-  if (m.sources !== undefined) checkStemNames(m.sources, ctx('sources', 'its "sources" must be the model\'s stem names, like ["drums", "bass", "other", "vocals"], or regenerate it with scripts/prepare-demo-model.mjs'));
-  const numeric = (key: string, check: (n: number, c: LimitContext) => number) => {
-    if (m[key] === undefined) return undefined;
-    const c = ctx(key, 'give the model\'s own value, or regenerate it with scripts/prepare-demo-model.mjs');
-    // Not Number(...): a string or null must not pass as a number.
-    if (typeof m[key] !== 'number') throw new StemstreamError('BAD_MODEL', `${c.what} must be a number; ${c.fix}`);
-    return check(m[key] as number, c);
-  };
-  const rate = numeric('sampleRate', checkSampleRate);
-  numeric('channels', checkChannels);
-  numeric('segmentSamples', (n, c) => checkSegmentSamples(n, rate, c));
-}
-
-/** Checks a parsed manifest and resolves its `url` against `manifestUrl`. */
-export function parseModelManifest(json: unknown, manifestUrl: string): ModelManifest {
-  const bad = (why: string) => new StemstreamError('BAD_OPTION', `model manifest ${manifestUrl}: ${why}`);
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('must be a JSON object { "name", "url", "sha256", "bytes" }');
-  const m = json as Record<string, unknown>;
-  if (typeof m.url !== 'string' || m.url.length === 0) throw bad('has no "url" (the model file, relative to the manifest)');
-  if (m.name !== undefined && typeof m.name !== 'string') throw bad('"name" must be a string');
-  if (m.sha256 !== undefined && (typeof m.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(m.sha256))) throw bad('"sha256" must be 64 hex digits');
-  if (m.bytes !== undefined && !(typeof m.bytes === 'number' && Number.isSafeInteger(m.bytes) && m.bytes >= 0)) throw bad('"bytes" must be a whole number');
-  if (m.layout !== undefined && typeof m.layout !== 'string') throw bad('"layout" must be a string');
-  checkDeclaredGeometry(m, manifestUrl);
-  const url = resolveAgainst(manifestUrl, m.url);
-  return {
-    ...m,
-    name: (m.name as string | undefined) ?? fileNameOf(url),
-    url,
-    sha256: (m.sha256 as string | undefined)?.toLowerCase(),
-  } as ModelManifest;
-}
-
-/**
- * Fetches and checks a model manifest `{ name, url, sha256, bytes, layout?, sources? }`;
- * `url` comes back absolute (relative to the manifest). The manifest is
- * revalidated with the server (it is small; the model is what gets cached).
- */
-export async function loadModelManifest(url: string, options: { fetch?: typeof fetch; signal?: AbortSignal } = {}): Promise<ModelManifest> {
-  const { url: abs, json } = await fetchManifestJson(url, options);
-  return parseModelManifest(json, abs);
-}
-
-/**
- * Fetches a manifest's JSON (a model's, or a model set's), revalidated with the
- * server; `url` comes back absolute. Network, HTTP and JSON errors name the URL.
- */
-export async function fetchManifestJson(url: string, options: { fetch?: typeof fetch; signal?: AbortSignal } = {}): Promise<{ url: string; json: unknown }> {
+export async function loadManifest(url: string, options: { fetch?: typeof fetch; signal?: AbortSignal } = {}): Promise<Manifest> {
   const abs = absoluteUrl(url);
   const fetchImpl = options.fetch ?? globalThis.fetch;
   let res: Response;
@@ -480,12 +403,18 @@ export async function fetchManifestJson(url: string, options: { fetch?: typeof f
     throw new StemstreamError('MODEL_LOAD_FAILED', `could not load the model manifest ${abs}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}` +
       (res.status === 404 ? ' (for the demo, run `npm run build && node scripts/prepare-demo-model.mjs`)' : ''));
   }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new StemstreamError('BAD_OPTION', `model manifest ${abs} is not valid JSON (${(err as Error).message}); it starts with ${JSON.stringify(text.slice(0, 40))}`, { cause: err });
+  return parseManifest(await res.text(), abs);
+}
+
+/**
+ * Fetches a single model's manifest `{ name, url, sha256, bytes, ... }`
+ * (as scripts/prepare-demo-model.mjs writes it) for fetchModel; a set's
+ * manifest is refused (use loadManifest for either kind).
+ */
+export async function loadModelManifest(url: string, options: { fetch?: typeof fetch; signal?: AbortSignal } = {}): Promise<ModelManifest> {
+  const m = await loadManifest(url, options);
+  if (m.kind !== 'model') {
+    throw new StemstreamError('BAD_MODEL', `model manifest ${m.where} describes a set of ${m.members.length} models, not one model; load it with loadManifest() and fetch each of its members`);
   }
-  return { url: abs, json };
+  return m;
 }

@@ -11,14 +11,12 @@ import { assertSameShape } from '../../model/same-shape.js';
 import { segmentStride } from '../../separate/segmentation.js';
 import { SetSegmentRunner } from '../../separate/set-runner.js';
 import { createBackendPool, type BackendPool } from '../backend-pool.js';
-import { BUSY, type FromWorker, type WorkerFaults, type WorkerInitOptions, type WorkerStats } from '../worker-protocol.js';
-import { extraRunSchedule, guardModel, type GuardHost, type Liveness } from './run-guard.js';
+import { BUSY, type FromWorker, type WorkerInitOptions, type WorkerStats } from '../worker-protocol.js';
+import { guardModel, type GuardHost, type Liveness } from './run-guard.js';
 
 export interface ModelSlotHost extends GuardHost {
   loadModel(bytes: Uint8Array, options: WorkerInitOptions): Promise<SeparationModel>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
 export class ModelSlot {
@@ -40,13 +38,13 @@ export class ModelSlot {
     this.stats = stats;
   }
 
-  /** The init's model or members, with the test faults of the init. */
+  /** The init's model or members. */
   async loadInit(bytes: Uint8Array, options: WorkerInitOptions): Promise<BackendPool> {
     const members = options.members;
-    const m = await this.load(members ? members[0].model : bytes, options, true);
+    const m = await this.load(members ? members[0].model : bytes, options);
     this.model = m;
     if (members) {
-      for (const member of members.slice(1)) this.extraMembers.push(await this.load(member.model, options, true));
+      for (const member of members.slice(1)) this.extraMembers.push(await this.load(member.model, options));
       this.setRunner = new SetSegmentRunner([m, ...this.extraMembers].map((model, k) => ({ model, weights: members[k].weights })));
     }
     return m;
@@ -55,7 +53,7 @@ export class ModelSlot {
   /** Loads `bytes` (same stems, channels, segment) for a swap; the caller installs it. */
   async loadSwap(bytes: Uint8Array, options: WorkerInitOptions): Promise<BackendPool> {
     if (this.setRunner) throw new StemstreamError('BAD_OPTION', 'a model set cannot be swapped: create another engine');
-    const next = await this.load(bytes, { ...options, extraRunMs: undefined });
+    const next = await this.load(bytes, options);
     if (this.model) {
       try {
         assertSameShape(next.info, this.model.info, 'a model swap');
@@ -89,28 +87,20 @@ export class ModelSlot {
    * One model behind a backend pool: each provider loaded on its own, so that a
    * provider that cannot start is reported, never silently replaced.
    */
-  private async load(bytes: Uint8Array, options: WorkerInitOptions, injectFaults = false): Promise<BackendPool> {
-    const loadOne = async (provider: string | undefined, faults: WorkerFaults | undefined): Promise<SeparationModel> => {
+  private async load(bytes: Uint8Array, options: WorkerInitOptions): Promise<BackendPool> {
+    const loadOne = async (provider: string | undefined): Promise<SeparationModel> => {
       const loaded = await this.loadBusy(bytes, provider === undefined ? options : { ...options, executionProviders: [provider] });
-      if (options.extraRunMs) {
-        const runSession = loaded.session.run.bind(loaded.session);
-        const extra = extraRunSchedule(options.extraRunMs);
-        (loaded.session as { run: typeof runSession }).run = async (feeds, outputs) => {
-          await sleep(extra());
-          return runSession(feeds, outputs);
-        };
-      }
-      return guardModel(loaded, provider ?? loaded.runtime.executionProviders[0] ?? 'the model', faults, this.live, this.host);
+      return guardModel(loaded, provider ?? loaded.runtime.executionProviders[0] ?? 'the model', this.live, this.host);
     };
     // The first provider that starts; those that cannot are reported as fallbacks. None given: the runtime's own.
     const given = options.executionProviders ?? [];
     let first: SeparationModel | undefined;
     let at = 0;
     let reason = options.backendReason ?? '';
-    if (given.length === 0) first = await loadOne(undefined, injectFaults ? options.faults : undefined);
+    if (given.length === 0) first = await loadOne(undefined);
     for (; first === undefined && at < given.length; at++) {
       try {
-        first = await loadOne(given[at], injectFaults ? options.faults : undefined);
+        first = await loadOne(given[at]);
         break;
       } catch (err) {
         if (at === given.length - 1) throw err;
@@ -124,8 +114,7 @@ export class ModelSlot {
     const stride = options.lowLatency ? options.lowLatency.hop : segmentStride(m.info.segmentSamples, options.overlap);
     return createBackendPool(m, {
       executionProviders: providers.slice(at),
-      failRunsAfter: options.failRunsAfter,
-      load: (provider) => loadOne(provider, undefined),
+      load: (provider) => loadOne(provider),
       onFallback: (e) => this.post({ type: 'backend-fallback', ...e, stats: this.stats() }),
       onSwitch: (e) => this.post({ type: 'backend-switch', ...e, stats: this.stats() }),
       realTimeMs: (stride / m.info.sampleRate) * 1000,

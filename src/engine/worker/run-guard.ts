@@ -4,19 +4,23 @@
  * control block (CTRL.WORKER_HEARTBEAT, WORKER_BUSY_*), read by the main
  * thread's WorkerSupervisor; each run raced against its limit and the GPU
  * device's loss, its failures typed (INFERENCE_FAILED, INFERENCE_TIMEOUT,
- * DEVICE_LOST); and the test faults injected where a test asks for them.
+ * DEVICE_LOST). Tests inject faults below it, through the host's loadModel
+ * (test/fixtures/worker-faults.ts).
  */
 import { StemstreamError } from '../../errors.js';
 import type { SeparationModel } from '../../model/model.js';
 import type { RuntimeSession, TensorFeed } from '../../model/runtime.js';
 import { CTRL } from '../../realtime/control-block.js';
-import { BUSY, DEFAULT_WATCHDOG, type WatchdogOptions, type WorkerFaults, type WorkerInitOptions } from '../worker-protocol.js';
+import { BUSY, DEFAULT_WATCHDOG, type WatchdogOptions } from '../worker-protocol.js';
 
 /** What the guard needs from the host (inference-worker-core.ts InferenceWorkerHost). */
 export interface GuardHost {
+  /**
+   * The GPU device a loaded model runs on, if any: a promise that resolves with
+   * a reason when the device is lost (WebGPU's GPUDevice.lost). A lost device
+   * fails the run in flight and every later one of that session.
+   */
   deviceLost?(model: SeparationModel): Promise<string> | undefined;
-  exit?(): void;
-  loseDevice?(model: SeparationModel): boolean;
 }
 
 /** The heartbeat and blocking phases of this worker, from init on. */
@@ -64,40 +68,14 @@ export class Liveness {
   }
 }
 
-/** Blocks this thread for good (test faults: a hung WASM run, a frozen worker). */
-function blockForever(): void {
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) Atomics.wait(cell, 0, 0);
-}
-
-const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
-
-
-/** Tests: the extra ms of each run, a constant or phases timed from the first run (the last phase lasts). */
-export function extraRunSchedule(spec: NonNullable<WorkerInitOptions['extraRunMs']>): () => number {
-  if (typeof spec === 'number') return () => spec;
-  let t0: number | undefined;
-  return () => {
-    const now = performance.now();
-    t0 ??= now;
-    let end = t0;
-    for (const phase of spec) {
-      end += phase.forMs ?? Number.POSITIVE_INFINITY;
-      if (now < end) return phase.ms;
-    }
-    return spec[spec.length - 1]?.ms ?? 0;
-  };
-}
-
 /**
  * The watchdog around one provider's session: each run raced against its
  * limit and the device's loss, failures typed (INFERENCE_FAILED,
- * INFERENCE_TIMEOUT, DEVICE_LOST), and the test faults injected.
+ * INFERENCE_TIMEOUT, DEVICE_LOST).
  */
-export function guardModel(model: SeparationModel, label: string, faults: WorkerFaults | undefined, live: Liveness, host: GuardHost): SeparationModel {
+export function guardModel(model: SeparationModel, label: string, live: Liveness, host: GuardHost): SeparationModel {
   const watchdog = live.limits;
   const busy = (kind: number, ms: number) => live.busy(kind, ms);
-  const ctrl = live.ctrl;
   const inner = model.session;
   let runs = 0;
   let slowest = 0;
@@ -110,35 +88,6 @@ export function guardModel(model: SeparationModel, label: string, faults: Worker
     abort?.(lostError(reason));
   };
   host.deviceLost?.(model)?.then(markLost, () => undefined);
-  const at = (n: number, after: number | undefined) => after !== undefined && n >= after;
-  /** Test faults: what run `n` does instead of running. */
-  const injected = (n: number): ReturnType<RuntimeSession['run']> | undefined => {
-    if (!faults) return undefined;
-    if (at(n, faults.throwAfterRuns)) return Promise.reject(new Error('session.run failed (a fault injected by the test hook throwAfterRuns)'));
-    if (at(n, faults.hangAfterRuns)) return never();
-    if (at(n, faults.blockAfterRuns)) blockForever();
-    if (at(n, faults.loseDeviceAfterRuns)) {
-      // A real device is destroyed (its loss comes back through the listener); else simulated.
-      if (!host.loseDevice?.(model)) queueMicrotask(() => markLost('injected by the test hook loseDeviceAfterRuns'));
-      return never();
-    }
-    if (at(n, faults.crashAfterRuns)) {
-      setTimeout(() => {
-        throw new Error('the inference worker crashed (a fault injected by the test hook crashAfterRuns)');
-      }, 0);
-      return never();
-    }
-    if (at(n, faults.exitSilentlyAfterRuns)) {
-      // Killed from outside, between two tasks: not in a busy phase, no error event.
-      if (ctrl) {
-        Atomics.store(ctrl, CTRL.WORKER_BUSY_KIND, BUSY.IDLE);
-        Atomics.store(ctrl, CTRL.WORKER_BUSY_MS, 0);
-      }
-      host.exit?.();
-      return never();
-    }
-    return undefined;
-  };
   const session: RuntimeSession = {
     get inputNames() {
       return inner.inputNames;
@@ -162,7 +111,7 @@ export function guardModel(model: SeparationModel, label: string, faults: Worker
           }, limit);
           let work: ReturnType<RuntimeSession['run']>;
           try {
-            work = injected(n) ?? inner.run(feeds, outputs);
+            work = inner.run(feeds, outputs);
           } catch (err) {
             work = Promise.reject(err);
           }
@@ -176,8 +125,6 @@ export function guardModel(model: SeparationModel, label: string, faults: Worker
         clearTimeout(timer);
         abort = undefined;
         done();
-        // Test fault: the thread blocks once this run is over, outside any busy phase.
-        if (faults && at(n, faults.freezeAfterRuns)) blockForever();
       }
     },
     release: () => inner.release(),

@@ -5,8 +5,8 @@
  * Everything is deterministic (seeded peaks, a paused transport), so the test
  * can assert exact values and the screenshots are stable.
  */
-import { defineStemstreamElements } from '../src/ui/index.js';
-import type { EngineStatusSnapshot, EngineStatusSource, ModelSelectDetail, StemChangeDetail, StemMixerSource, TrackTransportSource } from '../src/ui/index.js';
+import { defineStemstreamElements } from '../../src/ui/index.js';
+import type { EngineStatusSnapshot, EngineStatusSource, ModelSelectDetail, StemChangeDetail, StemMixerSource, TrackTransportSource } from '../../src/ui/index.js';
 
 export type Call = [method: string, ...args: unknown[]];
 
@@ -27,7 +27,7 @@ export class FakeEngine implements StemMixerSource, TrackTransportSource, Engine
     modelName: 'htdemucs_6s',
     modelBytes: 109_000_000,
     readyAheadSeconds: 42.3,
-    mode: 'track',
+    sourceKind: 'track',
   };
   duration = 180;
   playing = false;

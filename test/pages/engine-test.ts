@@ -14,8 +14,9 @@
  * loop): the recorder sees the MediaStreamAudioSourceNode's output, so the delay
  * is still measured to the sample.
  *
- * Fault injection (issue 10), through StemEngine's internal `testHooks` (never
- * an API): ?fault=throw|hang|crash|exit&faultAfter=N makes the inference
+ * Fault injection, through the model-loading seam: the page starts the test
+ * worker (test-worker-web.ts, StemEngine's `workerUrl`) with the fault in its
+ * URL, and short watchdog limits. ?fault=throw|hang|crash|exit&faultAfter=N makes the inference
  * worker's session fail after N runs (throw: session.run throws; hang: it never
  * settles; crash: an uncaught error in the worker; exit: the worker closes
  * itself with no event, noticed by the missed heartbeat). The mute is skipped
@@ -28,9 +29,9 @@
  * its stems exported while the worker fails (the export must still come, equal
  * to input / 4), and dry playback counted as underruns.
  */
-import { StemEngine } from '../src/engine/stem-engine.js';
-import type { WorkerFaults } from '../src/engine/worker-protocol.js';
-import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
+import { StemEngine } from '../../src/engine/stem-engine.js';
+import testWorkerUrl from './test-worker-web.ts?worker&url';
+import { makeDemucsLayoutModel } from '../fixtures/tiny-models.js';
 import { createTestRecorder } from './test-recorder.js';
 
 const SR = 44100;
@@ -63,6 +64,8 @@ export interface EngineTestResult {
   latencySamples: number;
   sources: string[];
   runtime: string;
+  /** The provider that ran the last segment (status().backend). */
+  backend: string;
   clicks: ClickResult[];
   /** Clicks found in the mix (should equal the clicks in). */
   clickCountOut: number;
@@ -97,14 +100,19 @@ export interface TrackFaultResult {
   disposeMs: number;
 }
 
-/** Test hooks for ?fault=…: the fault after N runs and short watchdog limits. */
-function faultHooks(): { name: string; hooks: { faults: WorkerFaults; watchdog: { firstRunMs: number; minMs: number; heartbeatTimeoutMs: number; pollMs: number } } } | undefined {
-  const name = PARAMS.get('fault');
+/**
+ * For ?fault=… or ?failRunsAfter=…: the test worker with them in its URL, and
+ * short watchdog limits (a public option).
+ */
+function faultOptions(): { name: string; options: { workerUrl: string; watchdog: { firstRunMs: number; minMs: number; heartbeatTimeoutMs: number; pollMs: number } } } | undefined {
+  const name = PARAMS.get('fault') ?? (PARAMS.has('failRunsAfter') ? 'failover' : undefined);
   if (!name) return undefined;
-  const after = PARAMS.has('faultAfter') ? Number(PARAMS.get('faultAfter')) : 6;
-  const key = ({ throw: 'throwAfterRuns', hang: 'hangAfterRuns', crash: 'crashAfterRuns', exit: 'exitSilentlyAfterRuns', lose: 'loseDeviceAfterRuns' } as const)[name];
-  if (!key) throw new Error(`unknown fault ${name}`);
-  return { name, hooks: { faults: { [key]: after }, watchdog: { firstRunMs: 30_000, minMs: 300, heartbeatTimeoutMs: 500, pollMs: 50 } } };
+  const query = new URLSearchParams();
+  for (const key of ['fault', 'faultAfter', 'failRunsAfter']) {
+    const v = PARAMS.get(key);
+    if (v !== null) query.set(key, v);
+  }
+  return { name, options: { workerUrl: `${testWorkerUrl}?${query}`, watchdog: { firstRunMs: 30_000, minMs: 300, heartbeatTimeoutMs: 500, pollMs: 50 } } };
 }
 
 declare global {
@@ -142,12 +150,15 @@ async function run(): Promise<EngineTestResult> {
   const mode = params.get('mode') === 'low-latency' ? 'low-latency' : 'quality';
   const hop = params.has('hop') ? Number(params.get('hop')) : undefined;
   const lookahead = params.has('lookahead') ? Number(params.get('lookahead')) : undefined;
-  const fault = faultHooks();
+  const faultRun = faultOptions();
+  // ?failRunsAfter=N&eps=webgpu,wasm: the first provider fails mid-stream and the engine falls back, a normal run otherwise.
+  const fault = faultRun?.name === 'failover' ? undefined : faultRun;
   const threads = params.has('threads') ? Number(params.get('threads')) : undefined;
   // ?eps=webgpu: WebGPU only (no WASM to fall back to), for the GPUDevice.lost fault.
   const executionProviders = params.has('eps') ? params.get('eps')!.split(',') : undefined;
-  const engine = await StemEngine.create(ctx, { model, mode, hop, lookahead, threads, executionProviders, pollIntervalMs: 100, testHooks: fault?.hooks });
+  const engine = await StemEngine.create(ctx, { model, mode, hop, lookahead, threads, executionProviders, pollIntervalMs: 100, ...faultRun?.options });
   engine.addEventListener('ready', () => events.push('ready'));
+  engine.addEventListener('backend-fallback', (e) => events.push(`backend-fallback ${e.detail.from} → ${e.detail.to}: ${e.detail.reason}`));
   engine.addEventListener('underrun', (e) => events.push(`underrun ${e.detail.underrunQuanta}`));
   engine.addEventListener('error', (e) => events.push(`error ${(e.detail.error as { code?: string }).code ?? ''} ${e.detail.error.message}`));
   // A request sent while the worker is being replaced must still settle.
@@ -276,6 +287,7 @@ async function run(): Promise<EngineTestResult> {
     latencySamples: L,
     sources: [...engine.sources],
     runtime: engine.runtime,
+    backend: engine.status().backend,
     clicks,
     clickCountOut,
     delays: clicks.map((c) => c.delay),
@@ -300,7 +312,7 @@ async function run(): Promise<EngineTestResult> {
 
 /** ?input=track&fault=…: track mode, an export requested while the worker fails. */
 async function runTrack(): Promise<TrackFaultResult> {
-  const fault = faultHooks();
+  const fault = faultOptions();
   if (!fault) throw new Error('?input=track needs ?fault=');
   const model = makeDemucsLayoutModel({
     specGains: [[0, 0], [0, 0], [0, 0], [0, 0]],
@@ -309,7 +321,7 @@ async function runTrack(): Promise<TrackFaultResult> {
   const ctx = new AudioContext({ sampleRate: SR, latencyHint: 'interactive' });
   await ctx.resume();
   const events: string[] = [];
-  const engine = await StemEngine.create(ctx, { model, input: 'track', pollIntervalMs: 100, testHooks: fault.hooks });
+  const engine = await StemEngine.create(ctx, { model, sourceKind: 'track', pollIntervalMs: 100, ...fault.options });
   engine.addEventListener('underrun', (e) => events.push(`underrun ${e.detail.underrunQuanta}`));
   engine.addEventListener('error', (e) => events.push(`error ${(e.detail.error as { code?: string }).code ?? ''} ${e.detail.error.message}`));
   engine.addEventListener('restart', (e) => events.push(`restart ${(e.detail.error as { code?: string }).code} ${e.detail.error.message}`));

@@ -14,9 +14,9 @@
  * after the first click, plus the engine's latency. Results go to
  * `window.liveMinute`; the test does the assertions.
  */
-import { StemEngine } from '../src/engine/stem-engine.js';
-import { segmentStride } from '../src/separate/segmentation.js';
-import { defaultSpecGains, makeRealGeometryStandIn } from '../test/fixtures/tiny-models.js';
+import { StemEngine } from '../../src/engine/stem-engine.js';
+import { segmentStride } from '../../src/separate/segmentation.js';
+import { defaultSpecGains, makeRealGeometryStandIn } from '../fixtures/tiny-models.js';
 import { createTestRecorder } from './test-recorder.js';
 
 const SR = 44100;
@@ -138,7 +138,7 @@ async function run(): Promise<LiveMinuteResult> {
   const ctx = new AudioContext({ sampleRate: SR, latencyHint: 'interactive' });
   await ctx.resume();
   const events: string[] = [];
-  const engine = await StemEngine.create(ctx, { model, mode: 'quality', input: 'live', backend: 'wasm', pollIntervalMs: 100 });
+  const engine = await StemEngine.create(ctx, { model, mode: 'quality', sourceKind: 'live', backend: 'wasm', pollIntervalMs: 100 });
   engine.addEventListener('ready', () => events.push('ready'));
   engine.addEventListener('underrun', (e) => events.push(`underrun ${e.detail.underrunQuanta}`));
   engine.addEventListener('error', (e) => events.push(`error ${e.detail.error.message}`));
