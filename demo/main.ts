@@ -10,7 +10,8 @@
  */
 import clipUrl from './clip/mixture.wav?url';
 import { StemEngine, type StemEngineBackend } from '../src/engine/stem-engine.js';
-import { lowLatencyLatency, qualityLatency } from '../src/engine/latency.js';
+import { declaredLatency } from '../src/engine/latency.js';
+import { DEFAULT_OVERLAP } from '../src/constants.js';
 import { describeModel } from '../src/model/model.js';
 import { defineStemstreamElements, type EngineStatus, type ModelLoader, type StemMixer, type StemTransport } from '../src/ui/index.js';
 import { clearModelCache } from '../src/web/model-store.js';
@@ -170,9 +171,9 @@ function updateMicLatency(): void {
   if (!model) return;
   const info = describeModel(model.bytes, model.name);
   const sr = info.sampleRate;
-  const frames = ui.liveMode.value === 'low-latency'
-    ? lowLatencyLatency(LIVE_LOW_LATENCY.hop * sr, LIVE_LOW_LATENCY.lookahead * sr)
-    : qualityLatency(info.segmentSamples, 0.25);
+  const lowLatency = ui.liveMode.value === 'low-latency' ? { hop: LIVE_LOW_LATENCY.hop * sr, lookahead: LIVE_LOW_LATENCY.lookahead * sr } : undefined;
+  // The engine's own formula (what it will declare once created).
+  const frames = declaredLatency({ sourceKind: 'live', segmentSamples: info.segmentSamples, overlap: DEFAULT_OVERLAP, lowLatency });
   ui.micLatency.textContent = `live latency: ${(frames / sr).toFixed(2)} s`;
 }
 

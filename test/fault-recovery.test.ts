@@ -20,7 +20,8 @@ import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResul
 import { testWorker, type WorkerFaults } from './fixtures/worker-faults.js';
 import { createSharedState } from '../src/realtime/shared-state.js';
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
-import { WorkerSupervisor, type FromWorker, type ToWorker, type WorkerEvents } from '../src/engine/worker-protocol.js';
+import { type FromWorker, type ToWorker } from '../src/engine/worker-protocol.js';
+import { WorkerSupervisor, type WorkerEvents } from '../src/engine/worker-client.js';
 import { loadModel } from '../src/model/model.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 

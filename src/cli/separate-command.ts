@@ -14,6 +14,7 @@
  * the whole run succeeded (atomic-output.ts), so a failed or interrupted run
  * leaves the files of an earlier one as they were.
  */
+import { DEFAULT_OVERLAP } from '../constants.js';
 import { basename, extname, join } from 'node:path';
 import { type WavOutputFormat } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
@@ -75,7 +76,7 @@ export interface SeparateJob {
 }
 
 export function overlapOption(raw: string | undefined): number | undefined {
-  return decimalOption('overlap', raw, { min: 0, max: MAX_OVERLAP, rule: `in [0, ${MAX_OVERLAP}]`, why: `0.25 is the default; ${MAX_OVERLAP} already runs every sample through the model ${Math.round(1 / (1 - MAX_OVERLAP))} times` });
+  return decimalOption('overlap', raw, { min: 0, max: MAX_OVERLAP, rule: `in [0, ${MAX_OVERLAP}]`, why: `${DEFAULT_OVERLAP} is the default; ${MAX_OVERLAP} already runs every sample through the model ${Math.round(1 / (1 - MAX_OVERLAP))} times` });
 }
 
 /** Every flag of `separate`, checked before anything is read or written. */
@@ -105,11 +106,11 @@ export function parseSeparateFlags(input: string, flags: SeparateFlags): Separat
 
 /** A warning when overlap and shifts multiply the compute far beyond the default's. */
 export function costWarning(overlap: number | undefined, shifts: number | undefined): string | undefined {
-  const o = overlap ?? 0.25;
+  const o = overlap ?? DEFAULT_OVERLAP;
   const s = shifts ?? 1;
   const runs = s / (1 - o);
   if (runs < COSTLY_RUNS_PER_SAMPLE) return undefined;
-  const times = runs / (1 / (1 - 0.25));
+  const times = runs / (1 / (1 - DEFAULT_OVERLAP));
   const flags = `--overlap ${o}${shifts !== undefined && shifts > 1 ? ` --shifts ${s}` : ''}`;
   return `warning: ${flags} runs every sample through the model ${Math.round(runs)} times, ${times.toFixed(0)}× the default: expect it to take that much longer`;
 }

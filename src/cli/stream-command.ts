@@ -14,6 +14,7 @@
  * Compressed input (FLAC, MP3, Ogg), WAVs to resample and --track (the worker
  * reads the whole track) hold the decoded input for the run.
  */
+import { DEFAULT_OVERLAP } from '../constants.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { AudioData } from '../audio/types.js';
@@ -83,7 +84,7 @@ function parseStreamFlags(input: string, flags: StreamFlags): StreamJob {
     mode,
     hop: decimalOption('hop', flags.hop, { min: Number.MIN_VALUE, max: MAX_STREAM_SECONDS, rule: `seconds > 0 (at most ${MAX_STREAM_SECONDS})` }) ?? 1,
     lookahead: decimalOption('lookahead', flags.lookahead, { min: 0, max: MAX_STREAM_SECONDS, rule: `seconds ≥ 0 (at most ${MAX_STREAM_SECONDS})` }) ?? 1,
-    overlap: overlapOption(flags.overlap) ?? 0.25,
+    overlap: overlapOption(flags.overlap) ?? DEFAULT_OVERLAP,
     realtime: flags.realtime === true,
     track: flags.track === true,
     json: textOption('json', flags.json),

@@ -27,3 +27,26 @@ export function qualityLatency(segmentSamples: number, overlap: number, computeM
 export function lowLatencyLatency(hop: number, lookahead: number, computeMarginFrames?: number, rampFrames?: number): number {
   return hop + lookahead + (computeMarginFrames ?? hop) + coreLookahead(rampFrames);
 }
+
+/** What the declared latency depends on. */
+export interface LatencyGeometry {
+  sourceKind: 'live' | 'track';
+  segmentSamples: number;
+  overlap: number;
+  /** Low-latency mode (frames); quality mode when absent. */
+  lowLatency?: { hop: number; lookahead: number };
+  computeMarginFrames?: number;
+  rampFrames?: number;
+}
+
+/**
+ * The one latency every part declares (StemEngine, the Node harness, the demo's
+ * display): a track plays at latency 0 (its stems are computed ahead of the
+ * playhead); live input at the quality or low-latency formula above.
+ */
+export function declaredLatency(g: LatencyGeometry): number {
+  if (g.sourceKind === 'track') return 0;
+  return g.lowLatency
+    ? lowLatencyLatency(g.lowLatency.hop, g.lowLatency.lookahead, g.computeMarginFrames, g.rampFrames)
+    : qualityLatency(g.segmentSamples, g.overlap, g.computeMarginFrames, g.rampFrames);
+}

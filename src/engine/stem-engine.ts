@@ -50,148 +50,18 @@ import type { ExportedStems, StemExportFormat } from '../export/stems-export.js'
 import type { EngineStatusSnapshot } from '../ui/engine-view.js';
 import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
 import { assertSameShape } from '../model/same-shape.js';
-import { DEFAULT_RAMP_FRAMES } from '../realtime/ramp.js';
-import { lowLatencyLatency, qualityLatency } from './latency.js';
-import { segmentStride } from '../separate/segmentation.js';
-import { RENDER_QUANTUM } from '../constants.js';
-import { liveBufferSizes } from './ring-sizes.js';
+import { TrackTransport } from './track-transport.js';
+import { resolveEngineOptions } from './engine-options.js';
 import { chooseBackend, webgpuNeeds, type BackendChoice, type GpuLike, type WebGpuNeeds } from './backend-choice.js';
 import { createSharedState, type SharedState } from '../realtime/shared-state.js';
 import { readStats, setStemGain, setStemMute, setStemSolo, setStemsEnabled, CTRL, type StemOutStats } from '../realtime/control-block.js';
-import {
-  NO_WORKER_STATS,
-  WorkerSupervisor,
-  type FromWorker,
-  type RecoveryOptions,
-  type ToWorker,
-  type WatchdogOptions,
-  type WorkerRestart,
-  type WorkerStats,
-} from './worker-protocol.js';
-import { TRACK, createTrackState, playhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../realtime/track-state.js';
+import { NO_WORKER_STATS, type FromWorker, type RecoveryOptions, type ToWorker, type WatchdogOptions, type WorkerStats } from './worker-protocol.js';
+import { WorkerSupervisor, type WorkerRestart } from './worker-client.js';
+import { TRACK, createTrackState } from '../realtime/track-state.js';
 import { STEM_OUT_PROCESSOR_NAME, type ToStemOutProcessor } from '../realtime/processor-messages.js';
 
-export type StemEngineMode = 'quality' | 'low-latency';
-export type StemEngineModelSource = Uint8Array | ArrayBuffer | string | URL;
-/**
- * Several models run on every segment, their stems combined with per-source
- * weights (stem s = Σ w[m][s]·out_m[s] / Σ w[m][s]), like Demucs' bags
- * (htdemucs_ft). All members need the same sources, segment and sample rate.
- */
-export interface StemEngineModelSet {
-  name?: string;
-  members: { model: StemEngineModelSource; weights?: number[] }[];
-}
-/** 'live': separate whatever is connected to `engine.input`; 'track': play and separate decoded tracks (loadTrack). */
-export type StemEngineSourceKind = 'live' | 'track';
-export type StemEngineBackend = 'auto' | 'webgpu' | 'wasm';
-
-export interface StemEngineOptions {
-  /** The model: its bytes, a URL to fetch, or a model set (a Demucs bag). */
-  model: StemEngineModelSource | StemEngineModelSet;
-  /** A name for the model shown in status and errors (default: its URL, or '(bytes)'). */
-  modelName?: string;
-  /** 'quality' (default): Demucs' segmentation, latency one segment + one stride.
-   *  'low-latency': a window every `hop`, its newest `lookahead` context only. */
-  mode?: StemEngineMode;
-  /** Low-latency mode: seconds between windows (default 1; rounded to frames). hop + lookahead ≤ the model's segment. */
-  hop?: number;
-  /** Low-latency mode: seconds of context after the kept region (default 1; 0 allowed). */
-  lookahead?: number;
-  /** Quality mode: overlap between segments (default 0.25). */
-  overlap?: number;
-  /** 'live' (default) or 'track' (then latencySamples is 0: stems are computed ahead of the playhead). */
-  sourceKind?: StemEngineSourceKind;
-  /**
-   * 'auto' (default): WebGPU on a hardware adapter that can hold the model
-   * (software and fallback adapters are skipped), WASM otherwise; on WebGPU,
-   * moves to WASM mid-stream if WebGPU fails, or if it measures slower than
-   * real time and WASM measures faster (event 'backend-switch').
-   * 'webgpu': any adapter, even a software one (WASM only if it fails). 'wasm'.
-   * `executionProviders`, when given, overrides this.
-   */
-  backend?: StemEngineBackend;
-  /** Compute time allowed per segment, seconds (default: one stride / one hop). */
-  computeMargin?: number;
-  /** onnxruntime-web execution providers, in order of preference (default: from `backend`). */
-  executionProviders?: string[];
-  /** WASM threads inside the inference worker (default: min(4, cores) when cross-origin isolated, else 1). */
-  threads?: number;
-  /** Gain ramp and dry/wet crossfade length on the audio thread, frames (default 512). */
-  rampFrames?: number;
-  /** Ring capacities, frames (default: from the model's geometry and the latency, ring-sizes.ts: latency + 8192 each). */
-  inputRingFrames?: number;
-  stemRingFrames?: number;
-  /** How often the underrun counter is polled, ms (default 250). */
-  pollIntervalMs?: number;
-  /** The bundled inference worker (a module worker); default: Vite's bundle of inference-worker-web.ts. */
-  workerUrl?: URL | string;
-  /** The bundled worklet module; default: Vite's bundle of worklets/stem-out-processor.ts. */
-  workletUrl?: URL | string;
-  /** Model download progress (URL models). */
-  onProgress?: (p: { loadedBytes: number; totalBytes?: number }) => void;
-  /**
-   * The inference watchdog's limits and the restart budget (worker-protocol.ts
-   * DEFAULT_WATCHDOG, DEFAULT_RECOVERY): how long a run may take before the
-   * worker is replaced, and how many failures are tolerated. The defaults suit
-   * htdemucs on a slow CPU; shorten them to notice a hung backend sooner.
-   */
-  watchdog?: WatchdogOptions & RecoveryOptions;
-}
-
-export interface StemEngineStats extends StemOutStats {
-  latencySamples: number;
-  /** The inference worker's counters as of its last message. */
-  worker: WorkerStats;
-  runtime: string;
-  /** Times the inference worker failed and was replaced by a fresh one. */
-  workerRestarts: number;
-}
-
-export interface StemEngineEventMap {
-  ready: Event;
-  /** Quanta played dry because the stems were late (live), or not ready under the playhead (track). */
-  underrun: CustomEvent<{ underrunQuanta: number; newQuanta: number }>;
-  /**
-   * The engine cannot go on separating: the inference worker failed too often
-   * (`error.code`: INFERENCE_FAILED, INFERENCE_TIMEOUT, DEVICE_LOST,
-   * WORKER_CRASHED, MODEL_LOAD_FAILED), or the audio-thread processor failed.
-   * Fired once; the audio goes on, dry, at the same latency.
-   */
-  error: CustomEvent<{ error: Error }>;
-  /**
-   * The inference worker failed (`error` says how) and a fresh one is starting
-   * with the model the engine holds; meanwhile the audio plays dry (live) or
-   * the track itself (track mode), at the same latency. `attempt`: failures
-   * within the restart window so far.
-   */
-  restart: CustomEvent<{ error: Error; attempt: number }>;
-  /** The fresh worker is running (`ms` after the failure was noticed); stems resume as it catches up. */
-  recovered: CustomEvent<{ ms: number; attempt: number }>;
-  /** The execution provider failed mid-stream; the engine now runs on `to` (the audio kept going). */
-  'backend-fallback': CustomEvent<{ from: string; to: string; reason: string }>;
-  /** 'auto' moved to another provider: the one running was slower than real time, or the other measured faster. */
-  'backend-switch': CustomEvent<{ from: string; to: string; reason: string }>;
-  /** A segment finished (stats updated). */
-  progress: CustomEvent<{ stats: WorkerStats }>;
-  /**
-   * Something in the input was wrong but the engine went on: NaN or ±Infinity
-   * samples (live input or a loaded track), which are separated and played as 0.
-   * `nonFiniteSamples`: the total so far (live) or in the track.
-   */
-  warning: CustomEvent<{ message: string; nonFiniteSamples: number }>;
-  /** Track mode: playback reached the end of the track. */
-  ended: Event;
-}
-
-export interface ExportStemsRequest {
-  /** File names are `${baseName}-${source}.wav`; the archive `${baseName}-stems.zip`. */
-  baseName?: string;
-  /** Default 'wav24'. */
-  format?: StemExportFormat;
-  /** 0..1 over the whole export (separating the rest of the track, then encoding). */
-  onProgress?: (p: { phase: 'separating' | 'encoding'; fraction: number }) => void;
-}
+export type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSet, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats } from './stem-engine-options.js';
+import type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats } from './stem-engine-options.js';
 
 /**
  * Which providers to ask onnxruntime-web for (backend-choice.ts): 'auto' takes
@@ -211,11 +81,6 @@ function noWebgpu(): StemstreamError {
   return new StemstreamError('NO_RUNTIME', 'WebGPU was asked for but this browser gives no WebGPU adapter (chrome://gpu tells why); use backend: "auto" or "wasm" to run on WASM');
 }
 
-function defaultThreads(): number {
-  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-  const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
-  return isolated ? Math.max(1, Math.min(4, cores)) : 1;
-}
 
 /** 'onnxruntime-web/webgpu' → 'webgpu'. */
 function providerId(backend: string): string {
@@ -271,13 +136,6 @@ function checkIsolation(): void {
   }
 }
 
-function seconds(name: string, v: number | undefined, fallback: number, allowZero = false): number {
-  const x = v ?? fallback;
-  if (!Number.isFinite(x) || x < 0 || (x === 0 && !allowZero)) {
-    throw new StemstreamError('BAD_OPTION', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${v}`);
-  }
-  return x;
-}
 
 export class StemEngine extends EventTarget {
   /** Connect the source here (the worklet node; C channels, other counts are up/down-mixed). */
@@ -314,8 +172,8 @@ export class StemEngine extends EventTarget {
   readonly threads: number;
   private modelBytes: number;
   private modelName: string;
-  private track: TrackState | undefined;
-  private peaksCache: { buckets: number; peaks: Float32Array } | undefined;
+  /** Track mode: the loaded track's transport (undefined before one, and in live mode). */
+  private transport: TrackTransport | undefined;
   private endedSeq = 0;
   private nextId = 10;
 
@@ -370,7 +228,7 @@ export class StemEngine extends EventTarget {
     }, 0);
   }
 
-  /** The supervisor's events (worker-protocol.ts WorkerSupervisor), bound once the engine exists. */
+  /** The supervisor's events (worker-client.ts WorkerSupervisor), bound once the engine exists. */
   private static hooks(engine: () => StemEngine | undefined) {
     return {
       onMessage: (m: FromWorker) => engine()?.onWorkerMessage(m),
@@ -383,7 +241,7 @@ export class StemEngine extends EventTarget {
 
   /** What a restarted worker needs before the requests still pending: the track (same shared memory, same generation). */
   private replayMessages(): ToWorker[] {
-    const t = this.track;
+    const t = this.transport?.track;
     if (!t) return [];
     return [{ type: 'load-track', id: 0, track: t.buffers, normalize: this.trackNormalize, generation: Atomics.load(t.transport, TRACK.GENERATION) || undefined }];
   }
@@ -400,11 +258,6 @@ export class StemEngine extends EventTarget {
   /** Loads the model, starts the worker and the audio-thread node; resolves when the worker is ready. */
   static async create(context: BaseAudioContext, options: StemEngineOptions): Promise<StemEngine> {
     checkIsolation();
-    const mode = options.mode ?? 'quality';
-    if (mode !== 'quality' && mode !== 'low-latency') throw new StemstreamError('BAD_OPTION', `mode must be 'quality' or 'low-latency', got ${String(mode)}`);
-    const overlap = options.overlap ?? 0.25;
-    if (!(overlap >= 0 && overlap < 1)) throw new StemstreamError('BAD_OPTION', `overlap must be in [0, 1), got ${overlap}`);
-    const rampFrames = options.rampFrames ?? DEFAULT_RAMP_FRAMES;
     const asSource = (m: StemEngineModelSource) => (typeof m === 'string' || m instanceof URL ? m : m instanceof ArrayBuffer ? new Uint8Array(m) : m);
     const setSpec = typeof options.model === 'object' && !(options.model instanceof URL) && 'members' in options.model ? options.model : undefined;
     let members: { model: Uint8Array; weights?: number[] }[] | undefined;
@@ -433,33 +286,16 @@ export class StemEngine extends EventTarget {
     if (context.sampleRate !== info.sampleRate) {
       throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the model runs at ${info.sampleRate} Hz but the AudioContext at ${context.sampleRate} Hz: create it with new AudioContext({ sampleRate: ${info.sampleRate} })`);
     }
-    const sr = info.sampleRate;
     const C = info.channels;
     const S = info.sources.length;
-    const sourceKind = options.sourceKind ?? 'live';
-    if (sourceKind !== 'live' && sourceKind !== 'track') throw new StemstreamError('BAD_OPTION', `sourceKind must be 'live' or 'track', got ${String(sourceKind)}`);
-    if (sourceKind === 'track' && mode === 'low-latency') throw new StemstreamError('BAD_OPTION', "low-latency mode is for live input; a track is separated ahead of the playhead in quality mode (leave mode unset)");
-    const lowLatency = mode === 'low-latency'
-      ? { hop: Math.round(seconds('hop', options.hop, 1) * sr), lookahead: Math.round(seconds('lookahead', options.lookahead, 1, true) * sr) }
-      : undefined;
-    const margin = options.computeMargin !== undefined ? Math.round(seconds('computeMargin', options.computeMargin, 1, true) * sr) : undefined;
-    const latency = sourceKind === 'track'
-      ? 0
-      : lowLatency
-        ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, margin, rampFrames)
-        : qualityLatency(info.segmentSamples, overlap, margin, rampFrames);
+    const o = resolveEngineOptions(options, info);
+    const { mode, overlap, rampFrames, sourceKind, lowLatency, latency, threads, sizes } = o;
     const choice: BackendChoice = options.executionProviders
       ? { executionProviders: options.executionProviders, reason: 'the providers given', forceWebgpu: true, switchByMeasurement: false }
       : await chooseBackend(options.backend ?? 'auto', navigatorGpu(), webgpuNeeds({ frames: info.layout.frames, sources: S, channels: C }));
     if (choice.executionProviders.length === 0) throw noWebgpu();
     const executionProviders = choice.executionProviders;
-    const threads = options.threads ?? defaultThreads();
-    const strideFrames = lowLatency ? lowLatency.hop : segmentStride(info.segmentSamples, overlap);
-    // Live: sized from the geometry (ring-sizes.ts). Track: the rings are unused (the track lives in shared memory).
-    const sizes = sourceKind === 'track'
-      ? { inputRingFrames: 8 * RENDER_QUANTUM, stemRingFrames: 16 * RENDER_QUANTUM, historyFrames: undefined }
-      : liveBufferSizes({ latencyFrames: latency, segmentFrames: info.segmentSamples, strideFrames, channels: C, sources: S });
-    const state = createSharedState({ channels: C, sources: S, inputRingFrames: options.inputRingFrames ?? sizes.inputRingFrames, stemRingFrames: options.stemRingFrames ?? sizes.stemRingFrames });
+    const state = createSharedState({ channels: C, sources: S, inputRingFrames: sizes.inputRingFrames, stemRingFrames: sizes.stemRingFrames });
 
     await ensureAudioWorklet(context);
     const worklet = options.workletUrl !== undefined ? String(options.workletUrl) : defaultWorkletUrl;
@@ -517,7 +353,7 @@ export class StemEngine extends EventTarget {
       });
       engine = new StemEngine({
         context, state, supervisor, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime,
-        pollIntervalMs: options.pollIntervalMs ?? 250, sourceKind, threads, modelBytes: totalBytes,
+        pollIntervalMs: o.pollIntervalMs, sourceKind, threads, modelBytes: totalBytes,
       });
       return engine;
     } catch (err) {
@@ -560,9 +396,8 @@ export class StemEngine extends EventTarget {
     if (bad.count > 0) {
       this.dispatchEvent(new CustomEvent('warning', { detail: { message: `in the track, ${describeNonFinite(bad, this.sampleRate)}: they play and separate as silence`, nonFiniteSamples: bad.count } }));
     }
-    this.track = track;
+    this.transport = new TrackTransport(track, this.sampleRate);
     this.trackNormalize = options.normalize ?? true;
-    this.peaksCache = undefined;
     this.endedSeq = 0;
     await this.request({ type: 'load-track', id: this.newId(), track: track.buffers, normalize: this.trackNormalize });
     this.node.port.postMessage({ type: 'track', track: track.buffers } satisfies ToStemOutProcessor);
@@ -570,75 +405,50 @@ export class StemEngine extends EventTarget {
 
   /** Track length, seconds (0 before a track is loaded). */
   get duration(): number {
-    return this.track ? this.track.length / this.sampleRate : 0;
+    return this.transport?.duration ?? 0;
   }
 
   /** Playhead, seconds. */
   get position(): number {
-    return this.track ? playhead(this.track) / this.sampleRate : 0;
+    return this.transport?.position ?? 0;
   }
 
   get playing(): boolean {
-    return this.track ? Atomics.load(this.track.transport, TRACK.PLAYING) !== 0 : false;
+    return this.transport?.playing ?? false;
   }
 
   get loop(): { start: number; end: number } | null {
-    const t = this.track;
-    if (!t || Atomics.load(t.transport, TRACK.LOOP_ON) === 0) return null;
-    return { start: Atomics.load(t.transport, TRACK.LOOP_START) / this.sampleRate, end: Atomics.load(t.transport, TRACK.LOOP_END) / this.sampleRate };
+    return this.transport?.loop ?? null;
   }
 
   /** Starts playback (from the start again when at the end). Fades in over rampFrames. */
   play(): void {
-    const t = this.requireTrack();
-    if (playhead(t) >= t.length) requestSeek(t, 0);
-    setPlaying(t, true);
+    this.requireTransport().play();
   }
 
   /** Pauses with a fade-out over rampFrames; the playhead stays. */
   pause(): void {
-    setPlaying(this.requireTrack(), false);
+    this.requireTransport().pause();
   }
 
   /** Moves the playhead (seconds): a short fade out and in; segments around it are separated first. */
   seek(seconds: number): void {
-    if (!Number.isFinite(seconds)) throw new StemstreamError('BAD_OPTION', `seek needs a finite time in seconds, got ${seconds}`);
-    requestSeek(this.requireTrack(), seconds * this.sampleRate);
+    this.requireTransport().seek(seconds);
   }
 
   /** Loops [start, end) seconds, or stops looping with null. */
   setLoop(region: { start: number; end: number } | null): void {
-    const t = this.requireTrack();
-    if (region !== null && !(Number.isFinite(region.start) && Number.isFinite(region.end) && region.end > region.start)) {
-      throw new StemstreamError('BAD_OPTION', `a loop needs start < end in seconds, got ${region.start}..${region.end}`);
-    }
-    setLoopRegion(t, region && { start: region.start * this.sampleRate, end: region.end * this.sampleRate });
+    this.requireTransport().setLoop(region);
   }
 
   /** How much of each of `buckets` parts of the track is separated (0..1), by the current model. */
   readyMap(buckets: number): Float32Array {
-    const t = this.track;
-    if (!t) return new Float32Array(buckets);
-    return readyFractions(t, buckets);
+    return this.transport?.readyMap(buckets) ?? new Float32Array(buckets);
   }
 
   /** Peak |sample| of each of `buckets` parts of the track (for an overview). */
   waveformPeaks(buckets: number): Float32Array {
-    const t = this.track;
-    if (!t) return new Float32Array(buckets);
-    if (this.peaksCache?.buckets === buckets) return this.peaksCache.peaks;
-    const peaks = new Float32Array(buckets);
-    for (const ch of t.audio) {
-      for (let k = 0; k < buckets; k++) {
-        const from = Math.floor((k * t.length) / buckets);
-        const to = Math.floor(((k + 1) * t.length) / buckets);
-        let m = peaks[k];
-        for (let i = from; i < to; i++) m = Math.max(m, Math.abs(ch[i]));
-        peaks[k] = m;
-      }
-    }
-    this.peaksCache = { buckets, peaks };
-    return peaks;
+    return this.transport?.waveformPeaks(buckets) ?? new Float32Array(buckets);
   }
 
   /**
@@ -647,7 +457,7 @@ export class StemEngine extends EventTarget {
    * progress). The engine keeps playing meanwhile.
    */
   async exportStems(request: ExportStemsRequest = {}): Promise<ExportedStems> {
-    this.requireTrack();
+    this.requireTransport();
     const id = this.newId();
     const reply = await this.request({ type: 'export', id, baseName: request.baseName ?? 'stemstream', format: request.format }, (m) => {
       if (m.type === 'export-progress') request.onProgress?.({ phase: m.phase, fraction: m.fraction });
@@ -699,13 +509,13 @@ export class StemEngine extends EventTarget {
       modelName: this.modelName,
       modelBytes: this.modelBytes,
       readyAheadSeconds: w.readyAheadSeconds,
-      sourceKind: this.sourceKind === 'track' ? (this.track ? 'track' : 'idle') : 'live',
+      sourceKind: this.sourceKind === 'track' ? (this.transport ? 'track' : 'idle') : 'live',
     };
   }
 
-  private requireTrack(): TrackState {
-    if (!this.track) throw new StemstreamError('BAD_OPTION', this.sourceKind === 'track' ? 'no track loaded yet: call loadTrack() first' : "transport controls need an engine created with sourceKind: 'track'");
-    return this.track;
+  private requireTransport(): TrackTransport {
+    if (!this.transport) throw new StemstreamError('BAD_OPTION', this.sourceKind === 'track' ? 'no track loaded yet: call loadTrack() first' : "transport controls need an engine created with sourceKind: 'track'");
+    return this.transport;
   }
 
   private newId(): number {
@@ -769,7 +579,7 @@ export class StemEngine extends EventTarget {
     const stats = await this.supervisor.stop(2000, new StemstreamError('ABORTED', 'the engine was disposed'));
     if (stats) this.workerStats = stats;
     this.node.port.close();
-    this.track = undefined;
+    this.transport = undefined;
   }
 
   override addEventListener<K extends keyof StemEngineEventMap>(type: K, listener: (ev: StemEngineEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
@@ -785,8 +595,8 @@ export class StemEngine extends EventTarget {
   }
 
   private poll(): void {
-    if (this.track) {
-      const e = Atomics.load(this.track.transport, TRACK.ENDED_SEQ);
+    if (this.transport) {
+      const e = Atomics.load(this.transport.track.transport, TRACK.ENDED_SEQ);
       if (e !== this.endedSeq) {
         this.endedSeq = e;
         this.dispatchEvent(new Event('ended'));

@@ -5,6 +5,7 @@
  * SegmentRunner, OverlapAdd); only when each job runs differs. Shifts are not
  * used in streaming.
  */
+import { DEFAULT_OVERLAP } from '../constants.js';
 import { assertSameShape } from '../model/same-shape.js';
 import { StemstreamError } from '../errors.js';
 import type { SeparationModel } from '../model/model.js';
@@ -69,7 +70,7 @@ export class StreamSeparator {
     this.channels = info.channels;
     this.rows = info.sources.length * info.channels;
     this.segment = info.segmentSamples;
-    this.overlap = options.overlap ?? 0.25;
+    this.overlap = options.overlap ?? DEFAULT_OVERLAP;
     this.lowLatency = options.lowLatency;
     if (this.lowLatency) checkLowLatency(this.segment, this.lowLatency.hop, this.lowLatency.lookahead);
     this.stride = this.lowLatency ? this.lowLatency.hop : segmentStride(this.segment, this.overlap);

@@ -9,7 +9,7 @@
  * ramp's length at the start, as when play() is pressed).
  */
 import { Worker } from 'node:worker_threads';
-import { RENDER_QUANTUM } from '../constants.js';
+import { DEFAULT_OVERLAP, RENDER_QUANTUM } from '../constants.js';
 import { StemstreamError } from '../errors.js';
 import type { AudioData } from '../audio/types.js';
 import { describeModel } from '../model/model.js';
@@ -18,21 +18,13 @@ import { StemOutCore } from '../../worklets/stem-out-core.js';
 import { DEFAULT_RAMP_FRAMES } from '../realtime/ramp.js';
 import { TrackPlayerCore } from '../../worklets/track-player-core.js';
 import { TRACK, createTrackState, readyAhead, setPlaying, type TrackState } from '../realtime/track-state.js';
-import { lowLatencyLatency, qualityLatency } from '../engine/latency.js';
+import { declaredLatency } from '../engine/latency.js';
 import { liveBufferSizes } from '../engine/ring-sizes.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { CTRL, readStats, setCaptureEnabled, type StemOutStats } from '../realtime/control-block.js';
 import { createSharedState, type SharedState } from '../realtime/shared-state.js';
-import {
-  NO_WORKER_STATS,
-  WorkerSupervisor,
-  type FromWorker,
-  type RecoveryOptions,
-  type WatchdogOptions,
-  type WorkerEndpoint,
-  type WorkerEvents,
-  type WorkerStats,
-} from '../engine/worker-protocol.js';
+import { NO_WORKER_STATS, type FromWorker, type RecoveryOptions, type WatchdogOptions, type WorkerStats } from '../engine/worker-protocol.js';
+import { WorkerSupervisor, type WorkerEndpoint, type WorkerEvents } from '../engine/worker-client.js';
 
 export interface HeadlessStreamOptions {
   /** 'quality' (default): Demucs' segmentation, latency N + margin. 'low-latency': see hop/lookahead. */
@@ -204,15 +196,11 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   if (input.sampleRate !== info.sampleRate || input.channelCount !== C) {
     throw new StemstreamError('SAMPLE_RATE_MISMATCH', `the stream must be ${C} channels at ${info.sampleRate} Hz, got ${input.channelCount} at ${input.sampleRate} Hz`);
   }
-  const overlap = options.overlap ?? 0.25;
+  const overlap = options.overlap ?? DEFAULT_OVERLAP;
   const lowLatency = options.mode === 'low-latency'
     ? { hop: options.hopFrames ?? info.sampleRate, lookahead: options.lookaheadFrames ?? info.sampleRate }
     : undefined;
-  const L = options.track
-    ? 0
-    : lowLatency
-      ? lowLatencyLatency(lowLatency.hop, lowLatency.lookahead, options.computeMarginFrames)
-      : qualityLatency(info.segmentSamples, overlap, options.computeMarginFrames);
+  const L = declaredLatency({ sourceKind: options.track ? 'track' : 'live', segmentSamples: info.segmentSamples, overlap, lowLatency, computeMarginFrames: options.computeMarginFrames });
   if (options.track && 'fill' in audio) throw new StemstreamError('BAD_OPTION', 'track mode needs the track in memory');
   const length = input.length;
   const total = length + L;
@@ -242,7 +230,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
   const fallbacks: HeadlessStreamResult['fallbacks'] = [];
   const swaps: number[] = [];
   const segmentLog: HeadlessStreamResult['segmentLog'] = [];
-  // Recovery (worker-protocol.ts WorkerSupervisor): a failed worker is replaced by a
+  // Recovery (worker-client.ts WorkerSupervisor): a failed worker is replaced by a
   // fresh one that resumes the stream; the clock goes on meanwhile (real time: dry;
   // virtual time: it waits for the fresh worker, then plays dry what it cannot have).
   const restarts: HeadlessRestart[] = [];
