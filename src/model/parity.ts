@@ -17,7 +17,7 @@ import type { InferenceRuntime, TensorFeed } from './runtime.js';
 export const PARITY_MAX_ABS_DIFF = 1e-3;
 /** float16 weights: each output's SDR against the float32 model's must reach this. */
 export const PARITY_MIN_SDR_DB = 40;
-/** Optimized (`--optimize web`, float32 weights): the exact rewrites must also keep every output's SDR at or above this. */
+/** Optimized (`--optimize native`, float32 weights): the exact rewrites must also keep every output's SDR at or above this. */
 export const PARITY_MIN_SDR_OPTIMIZED_DB = 60;
 /**
  * int8 linear layers (`--optimize web-int8`): a lossy variant. Its output SDR
