@@ -205,7 +205,7 @@ describe('the demo on a static host without COOP/COEP (service-worker fallback),
     expect(afterSw.filter((s) => s.dest !== 'empty' && !isUpdateCheck(s)), 'requests after the reload that bypassed the service worker').toEqual([]);
 
     const engine = await demoState(page, (d) => ({ ready: d.ready, kind: d.engine?.sourceKind, source: d.source, events: d.events, status: d.engine?.status() }));
-    expect(engine).toMatchObject({ ready: true, kind: 'track', source: 'clip', events: ['model-downloaded'], status: { backend: 'wasm', mode: 'track' } });
+    expect(engine).toMatchObject({ ready: true, kind: 'track', source: 'clip', events: ['model-downloaded'], status: { backend: 'wasm', sourceKind: 'track' } });
     // Multi-threaded WASM (needs SharedArrayBuffer): min(4, cores) threads, as on an isolated page with headers.
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     expect(engine.status!.threads, 'WASM threads').toBe(Math.max(1, Math.min(4, cores)));

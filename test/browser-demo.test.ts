@@ -480,6 +480,43 @@ describe('the demo page in Chromium', () => {
     }
   }, 120_000);
 
+  it("auto with only SwiftShader's adapter: WASM from the first segment, the reason in the status; the real model separates the clip in ≤ 1.3 × the WASM-only time", async () => {
+    /** Seconds from opening the page to the whole clip separated, and what the status said then. */
+    const separateClip = async (query: string) => {
+      const t0 = performance.now();
+      const page = await openDemo(await newContext(), query, 180_000);
+      await waitFor(page, (d) => d.engine !== undefined && d.engine.duration > 0 && d.engine.readyMap(1)[0] === 1, 300_000);
+      const seconds = (performance.now() - t0) / 1000;
+      const status = await demoState(page, (d) => d.engine!.status());
+      const events = await demoState(page, (d) => d.events);
+      const shown = await page.locator('engine-status dd.backend-reason').textContent();
+      await done(page);
+      return { seconds, status, events, shown };
+    };
+    const wasm = await separateClip('?backend=wasm');
+    let auto = await separateClip('');
+    // Both run on WASM here: a ratio over the limit can only be the shared machine's load, so
+    // measure the pair once more and compare the faster of each.
+    if (auto.seconds / wasm.seconds > 1.3) {
+      const wasm2 = await separateClip('?backend=wasm');
+      const auto2 = await separateClip('');
+      wasm.seconds = Math.min(wasm.seconds, wasm2.seconds);
+      auto = { ...auto, seconds: Math.min(auto.seconds, auto2.seconds) };
+    }
+    // Chromium offers SwiftShader (a fallback adapter): auto never creates a WebGPU session.
+    expect(auto.status.backend).toBe('wasm');
+    expect(auto.status.backendsTried.map((b) => b.backend)).toEqual(['wasm']);
+    expect(auto.status.backendsTried[0].realTimeFactor).toBeGreaterThan(0);
+    expect(auto.events).not.toContain('backend-switch');
+    expect(auto.events).not.toContain('backend-fallback');
+    expect(auto.status.backendReason).toMatch(/WebGPU adapter \(.*swiftshader.*\) is a fallback adapter.*WASM instead/i);
+    expect(auto.shown).toContain(auto.status.backendReason);
+    expect(wasm.status.backendReason).toBe('WASM was asked for');
+    const ratio = auto.seconds / wasm.seconds;
+    console.log('demo auto vs wasm, real model:', JSON.stringify({ autoSeconds: Number(auto.seconds.toFixed(1)), wasmSeconds: Number(wasm.seconds.toFixed(1)), ratio: Number(ratio.toFixed(2)), reason: auto.status.backendReason, rtf: auto.status.backendsTried }));
+    expect(ratio).toBeLessThanOrEqual(1.3);
+  }, 900_000);
+
   // The real model on the bundled clip: shared by the export test and the screenshots.
   let realPage: Page | undefined;
   async function openReal(): Promise<Page> {

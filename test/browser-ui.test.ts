@@ -369,7 +369,8 @@ describe('UI components in Chromium (fake engine)', () => {
     await expect(dd('rtf')).resolves.toBe('0.42×');
     await expect(dd('underruns')).resolves.toBe('0');
     await expect(dd('ahead')).resolves.toBe('42.3 s');
-    await expect(dd('mode')).resolves.toBe('Track');
+    await expect(dd('source-kind')).resolves.toBe('Track');
+    await expect(dd('backend-reason')).resolves.toBe('WebGPU adapter nvidia ampere');
     expect((await dd('model'))!.replace(/\s+/g, ' ').trim()).toBe('htdemucs_6s 109.0 MB');
     const live = page.locator('engine-status [aria-live=polite]');
     expect(await page.locator('engine-status dl').count()).toBe(1);
