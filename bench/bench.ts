@@ -416,6 +416,7 @@ const modes: Record<string, () => Promise<unknown>> = {
   timings: async () => (await import('./timings.js')).runTimings(),
   'ops-profile': () => childOpsProfile(args[0] as OpsRuntime, args[1] as OpsVariant),
   'ops-pair': () => childOpsPair(args[0] as OpsRuntime, Number(args[1] ?? 3), args.slice(2) as OpsVariant[]),
+  libraries: async () => { process.argv.splice(2, 1); await import('./libraries.js'); return 'done'; },
 };
 if (mode === undefined) {
   await orchestrate();
