@@ -38,16 +38,16 @@ import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 /**
- * The clips with true stems: the three of the workspace's optional test data set
- * when it is there (STEMSTREAM_TESTDATA or ../shared/testdata), else the demo clip
- * bundled in the repository (demo/clip: mixture.wav, stems/*.flac).
+ * The clips with true stems: the demo clip bundled in the repository (demo/clip:
+ * mixture.wav, stems/*.flac), or, when STEMSTREAM_TESTDATA names a folder of
+ * more clips (<clip>/mixture.wav, drums.wav, …), those three.
  */
-const sharedTestdata = process.env.STEMSTREAM_TESTDATA ?? join(root, '..', 'shared', 'testdata');
-const HAVE_SHARED = existsSync(sharedTestdata);
-const CLIPS = HAVE_SHARED ? ['tantalizingly-unusual', 'float-on-by', 'sunday-drivers'] : ['demo-clip'];
+const extraTestdata = process.env.STEMSTREAM_TESTDATA;
+const HAVE_EXTRA = extraTestdata !== undefined && existsSync(extraTestdata);
+const CLIPS = HAVE_EXTRA ? ['tantalizingly-unusual', 'float-on-by', 'sunday-drivers'] : ['demo-clip'];
 
 function clipFile(clip: string, name: string): string {
-  if (HAVE_SHARED) return join(sharedTestdata, clip, `${name}.wav`);
+  if (HAVE_EXTRA) return join(extraTestdata, clip, `${name}.wav`);
   return name === 'mixture' ? join(root, 'demo', 'clip', 'mixture.wav') : join(root, 'demo', 'clip', 'stems', `${name}.flac`);
 }
 
@@ -332,7 +332,7 @@ async function orchestrate() {
   const runs = Number(process.env.BENCH_RUNS ?? 3);
   const date = new Date().toISOString().slice(0, 10);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`stemstream bench, ${date}, ${cpus().length} × ${cpu}, Node ${process.versions.node}; medians of ${runs} runs; clips with true stems: ${HAVE_SHARED ? `${CLIPS.join(', ')} (${sharedTestdata})` : 'the bundled demo clip (no ../shared/testdata)'}\n`);
+  console.log(`stemstream bench, ${date}, ${cpus().length} × ${cpu}, Node ${process.versions.node}; medians of ${runs} runs; clips with true stems: ${HAVE_EXTRA ? `${CLIPS.join(', ')} (${extraTestdata})` : 'the bundled demo clip (STEMSTREAM_TESTDATA not set)'}\n`);
 
   const seg = child<Awaited<ReturnType<typeof childSegment>>>('segment', String(runs), 'node');
   const share = (seg.dspMs + seg.glueMs) / seg.runMs;

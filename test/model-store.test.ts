@@ -327,7 +327,7 @@ describe('one manifest format for the CLI (paths) and the web (URLs)', () => {
     name: 'htdemucs_ft', sources: ['drums', 'bass', 'other', 'vocals'], license: 'research only',
     models: [
       { url: 'ft-drums.onnx', sha256: 'C'.repeat(64), bytes: 7, weights: [1, 0, 0, 0] },
-      { file: '../shared/ft-rest.onnx', weights: [0, 1, 1, 1] },
+      { file: '../common/ft-rest.onnx', weights: [0, 1, 1, 1] },
       { url: 'https://cdn.example/abs.onnx' },
     ],
   };
@@ -337,7 +337,7 @@ describe('one manifest format for the CLI (paths) and the web (URLs)', () => {
     const cli = parseManifest(text, '/srv/models/ft.json');
     const web = parseManifest(text, 'https://site.example/models/ft.json');
     const urls = (m: ReturnType<typeof parseManifest>) => (m.kind === 'set' ? m.members.map((e) => e.url) : [m.url]);
-    expect(urls(cli)).toEqual(['/srv/models/ft-drums.onnx', '/srv/models/../shared/ft-rest.onnx', 'https://cdn.example/abs.onnx']);
+    expect(urls(cli)).toEqual(['/srv/models/ft-drums.onnx', '/srv/models/../common/ft-rest.onnx', 'https://cdn.example/abs.onnx']);
     expect(urls(web)).toEqual(['https://site.example/models/ft-drums.onnx', 'https://site.example/shared/ft-rest.onnx', 'https://cdn.example/abs.onnx']);
     // Everything but where the files are is identical.
     const strip = (m: ReturnType<typeof parseManifest>) => JSON.parse(JSON.stringify({ ...m, where: '', members: m.kind === 'set' ? m.members.map((e) => ({ ...e, url: '' })) : [] }));
