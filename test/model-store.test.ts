@@ -338,7 +338,7 @@ describe('one manifest format for the CLI (paths) and the web (URLs)', () => {
     const web = parseManifest(text, 'https://site.example/models/ft.json');
     const urls = (m: ReturnType<typeof parseManifest>) => (m.kind === 'set' ? m.members.map((e) => e.url) : [m.url]);
     expect(urls(cli)).toEqual(['/srv/models/ft-drums.onnx', '/srv/models/../common/ft-rest.onnx', 'https://cdn.example/abs.onnx']);
-    expect(urls(web)).toEqual(['https://site.example/models/ft-drums.onnx', 'https://site.example/shared/ft-rest.onnx', 'https://cdn.example/abs.onnx']);
+    expect(urls(web)).toEqual(['https://site.example/models/ft-drums.onnx', 'https://site.example/common/ft-rest.onnx', 'https://cdn.example/abs.onnx']);
     // Everything but where the files are is identical.
     const strip = (m: ReturnType<typeof parseManifest>) => JSON.parse(JSON.stringify({ ...m, where: '', members: m.kind === 'set' ? m.members.map((e) => ({ ...e, url: '' })) : [] }));
     expect(strip(cli)).toEqual(strip(web));
