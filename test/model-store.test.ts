@@ -347,7 +347,7 @@ describe('one manifest format for the CLI (paths) and the web (URLs)', () => {
     expect(parseManifest(set, '/srv/models/ft.json')).toEqual(cli);
     expect(urls(parseManifest(text, 'C:\\models\\ft.json'))[0]).toBe('C:\\models\\ft-drums.onnx');
     // file: URLs (a CLI given a URL) resolve as the browser would.
-    expect(urls(parseManifest(text, 'file:///srv/models/ft.json'))[1]).toBe('file:///srv/shared/ft-rest.onnx');
+    expect(urls(parseManifest(text, 'file:///srv/models/ft.json'))[1]).toBe('file:///srv/common/ft-rest.onnx');
   });
 
   it('every manifest shape the project writes still parses: the demo\'s default.json, the test sites\' model and set manifests', async () => {
