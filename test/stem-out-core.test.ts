@@ -5,12 +5,12 @@
  * stem ring, in time or late. Every test compares the outputs with a reference
  * computed here from the contract (docs/ARCHITECTURE.md §6), sample by sample.
  */
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { runColdStart, youngBytes, type Phase } from './fixtures/cold-start.js';
 import { RENDER_QUANTUM as Q } from '../src/constants.js';
 import { CTRL, PROC_TIME_WINDOW_QUANTA, readStats, setStemGain, setStemMute, setStemSolo, setStemsEnabled, setTimingEnabled, stemFramesBehind } from '../src/realtime/control-block.js';
 import { createSharedState, type SharedState } from '../src/realtime/shared-state.js';
@@ -617,13 +617,6 @@ const gc = (() => {
   return vm.runInNewContext('gc') as () => void;
 })();
 
-function youngBytes(): number {
-  let sum = 0;
-  for (const s of v8.getHeapSpaceStatistics()) {
-    if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') sum += s.space_used_size;
-  }
-  return sum;
-}
 
 /**
  * Bytes allocated in V8's young generation by `iterations` calls of `body`, and
@@ -755,10 +748,6 @@ describe('StemOutCore: zero allocation', () => {
 });
 
 describe('StemOutCore: cold paths', () => {
-  interface Phase {
-    bytes: number;
-    gcs: number;
-  }
   interface ColdStart {
     prime: boolean;
     phaseQuanta: number;
@@ -768,21 +757,10 @@ describe('StemOutCore: cold paths', () => {
     firstControls: Phase;
     timingOn: Phase;
     clockOnly: Phase;
-    deopts: number;
   }
   const fixture = fileURLToPath(new URL('./fixtures/stem-out-cold-start.ts', import.meta.url));
-  function coldStart(mode: 'prime' | 'noprime', phaseQuanta: number): ColdStart {
-    // A fresh V8 that has seen process() only in the fixture.
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--trace-deopt', fixture, mode, String(phaseQuanta)], {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    });
-    expect(r.status, r.stderr).toBe(0);
-    const json = r.stdout.split('\n').find((l) => l.startsWith('{'));
-    expect(json, r.stdout.slice(-2000)).toBeDefined();
-    const deopts = r.stdout.split('\n').filter((l) => l.startsWith('[bailout') && l.includes('<JSFunction process ')).length;
-    return { ...(JSON.parse(json as string) as Omit<ColdStart, 'deopts'>), deopts };
-  }
+  // A fresh V8 that has seen process() only in the fixture.
+  const coldStart = (mode: 'prime' | 'noprime', phaseQuanta: number) => runColdStart<ColdStart>(fixture, mode, phaseQuanta);
 
   it('rare paths met for the first time after optimization (first underrun, overflow, mute, bypass) neither deoptimize nor allocate', () => {
     // Without StemOutCore.prime() this fails on Node 20: the printed "not primed"

@@ -6,14 +6,10 @@
  * time after V8 has optimized process(). In a fresh process, so that V8's
  * feedback comes from the fixture alone.
  */
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runColdStart, type Phase } from './fixtures/cold-start.js';
 
-interface Phase {
-  bytes: number;
-  gcs: number;
-}
 interface ColdStart {
   prime: boolean;
   phaseQuanta: number;
@@ -21,19 +17,10 @@ interface ColdStart {
   baseline: Phase;
   firstRare: Phase;
   attaching: Phase;
-  deopts: number;
 }
 
 const fixture = fileURLToPath(new URL('./fixtures/track-player-cold-start.ts', import.meta.url));
-
-function coldStart(mode: 'prime' | 'noprime', phaseQuanta: number): ColdStart {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--trace-deopt', fixture, mode, String(phaseQuanta)], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  expect(r.status, r.stderr).toBe(0);
-  const json = r.stdout.split('\n').find((l) => l.startsWith('{'));
-  expect(json, r.stdout.slice(-2000)).toBeDefined();
-  const deopts = r.stdout.split('\n').filter((l) => l.startsWith('[bailout') && l.includes('<JSFunction process ')).length;
-  return { ...(JSON.parse(json as string) as Omit<ColdStart, 'deopts'>), deopts };
-}
+const coldStart = (mode: 'prime' | 'noprime', phaseQuanta: number) => runColdStart<ColdStart>(fixture, mode, phaseQuanta);
 
 describe('TrackPlayerCore: the audio thread rules', () => {
   it('after construction (with no track) nothing allocates and process() never deoptimizes: rare paths met late, tracks attached while playing', () => {

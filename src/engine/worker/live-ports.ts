@@ -10,6 +10,7 @@ import { CTRL, stemDeadline } from '../../realtime/control-block.js';
 import type { FrameRing } from '../../realtime/frame-ring.js';
 import type { SharedState } from '../../realtime/shared-state.js';
 import type { InputPort, StemPort } from '../inference-loop.js';
+import { sleep } from './session.js';
 
 const TWO_32 = 2 ** 32;
 
@@ -189,5 +190,3 @@ export async function resync(state: SharedState, inputAt: number): Promise<numbe
   drain();
   return position;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -13,9 +13,7 @@ import type { BackendPool } from '../backend-pool.js';
 import { NO_WORKER_STATS, type FromWorker, type WorkerInitOptions, type WorkerStats } from '../worker-protocol.js';
 import { exactPosition, publishPosition, PublishingInputPort, readPosition, resync, ResumingStemPort, ringHeader } from './live-ports.js';
 import type { ModelSlot } from './model-slot.js';
-import { reportFailure, type WorkerSession } from './session.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { reportFailure, sleep, type WorkerSession } from './session.js';
 
 export class LiveSession implements WorkerSession {
   readonly kind = 'live';

@@ -27,3 +27,6 @@ export function reportFailure(post: (m: FromWorker) => void, err: unknown, reque
   for (const id of requests) post({ type: 'error', id, code, message, fatal: true });
   post({ type: 'error', id: -1, code, message, fatal: true });
 }
+
+/** Yields to the worker's event loop for `ms` (between pumps, while waiting for input or a track). */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

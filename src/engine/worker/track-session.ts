@@ -13,9 +13,7 @@ import { TrackRenderer } from '../track-renderer.js';
 import { BUSY, NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerInitOptions, type WorkerStats } from '../worker-protocol.js';
 import type { ModelSlot } from './model-slot.js';
 import type { Liveness } from './run-guard.js';
-import { reportFailure, type WorkerSession } from './session.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { reportFailure, sleep, type WorkerSession } from './session.js';
 
 export class TrackSession implements WorkerSession {
   readonly kind = 'track';
