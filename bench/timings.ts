@@ -37,22 +37,9 @@ const SR = 44100;
 /** One model segment's stride in quality mode: a segment's work must fit in it. */
 const STRIDE_MS = (257985 / SR) * 1000;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+/** Seeded noise in [-amp, amp] (the parity check's generator: what it contains does not change the timing). */
 function randomSignal(n: number, seed: number, amp = 1): Float32Array {
-  const r = rng(seed);
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = amp * (2 * r() - 1);
-  return x;
+  return noiseInput(1, n, seed).audio[0].map((v) => v * 4 * amp);
 }
 
 const sorted = (xs: ArrayLike<number>): number[] => Array.from(xs).sort((a, b) => a - b);
