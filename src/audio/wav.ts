@@ -301,6 +301,17 @@ function decodeFrames(bytes: Uint8Array, view: DataView, p0: number, fmt: WavFor
   }
 }
 
+/**
+ * One float sample as a signed integer of `scale` = 2^(bits−1): rounded,
+ * clamped to [−scale, scale − 1], NaN → 0. The one rule for every integer
+ * output (WAV here, FLAC in src/export/flac-file-writer.ts), so the two decode
+ * to the same integers.
+ */
+export function pcmSample(x: number, scale: number): number {
+  const v = Math.round(x * scale);
+  return v > scale - 1 ? scale - 1 : v < -scale ? -scale : v | 0;
+}
+
 /** Parses a RIFF/WAVE file held in memory into planar float samples. */
 export function parseWav(bytes: Uint8Array, opts: ParseWavOptions = {}): AudioData {
   const { fmt, dataOffset, dataSize } = locateWav({ length: bytes.length, at: (pos, n) => bytes.subarray(pos, pos + n) }, opts);
@@ -569,9 +580,7 @@ function interleave(
       const src = planar[c];
       let p = dstOffset + c * 2;
       for (let i = 0; i < frames; i++, p += stride) {
-        let v = Math.round(src[start + i] * 32768);
-        v = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-        dst.setInt16(p, v | 0, true); // NaN → 0
+        dst.setInt16(p, pcmSample(src[start + i], 32768), true);
       }
     }
   } else if (format === 'pcm24') {
@@ -580,8 +589,7 @@ function interleave(
       const src = planar[c];
       let p = dstOffset + c * 3;
       for (let i = 0; i < frames; i++, p += stride) {
-        let v = Math.round(src[start + i] * 8388608);
-        v = v > 8388607 ? 8388607 : v < -8388608 ? -8388608 : v | 0; // NaN → 0
+        const v = pcmSample(src[start + i], 8388608);
         dst.setUint8(p, v & 0xff);
         dst.setUint16(p + 1, (v >> 8) & 0xffff, true);
       }

@@ -14,6 +14,7 @@
  * Node only. The asm.js build is used: the package's WebAssembly build tries
  * to fetch() its .wasm by file path, which Node 20 refuses.
  */
+import { pcmSample } from '../audio/wav.js';
 import type { FileHandle } from 'node:fs/promises';
 import { StemstreamError } from '../errors.js';
 
@@ -196,14 +197,9 @@ export class FlacFileWriter {
     if (this.interleaved.length < frames * C) this.interleaved = new Int32Array(CHUNK_FRAMES * C);
     const out = this.interleaved;
     const scale = this.bits === 16 ? 32768 : 8388608;
-    const max = scale - 1;
-    const min = -scale;
     for (let c = 0; c < C; c++) {
       const src = planar[c];
-      for (let i = 0, p = c; i < frames; i++, p += C) {
-        const v = Math.round(src[start + i] * scale);
-        out[p] = v > max ? max : v < min ? min : v | 0;
-      }
+      for (let i = 0, p = c; i < frames; i++, p += C) out[p] = pcmSample(src[start + i], scale);
     }
     return out.subarray(0, frames * C);
   }
