@@ -1,11 +1,13 @@
 /**
- * stemstream/web: the browser side, for pages bundled with Vite — the real-time
- * engine, the UI components, model download and cache, cross-origin isolation.
+ * stemstream/web: the browser side — the real-time engine, the UI components,
+ * model download and cache, cross-origin isolation.
  *
- * Shipped as TypeScript source: the engine's inference worker and audio worklet
- * are bundled by the page's own Vite build (see stem-engine.ts, "Bundling"; set
- * `worker: { format: 'es' }` in vite.config). The Node entry ('stemstream') is
- * the compiled library and CLI.
+ * The package ships it prebuilt (scripts/build-web.mjs → dist/web/stemstream.js,
+ * with the inference worker, the audio worklet and onnxruntime-web's WASM as
+ * files beside it, found with `new URL('./…', import.meta.url)`): any bundler, or
+ * a page with an import map, can load it. Inside this repo the demo and the test
+ * pages import the TypeScript source through Vite (src/web/engine-assets.ts).
+ * The Node entry ('stemstream') is the compiled library and CLI.
  */
 export {
   StemEngine,

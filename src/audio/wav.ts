@@ -15,6 +15,7 @@
  */
 import { StemstreamError } from '../errors.js';
 import type { AudioData } from './types.js';
+import { importNodeBuiltin } from '../node-builtin.js';
 
 export type WavOutputFormat = 'pcm16' | 'pcm24' | 'float32';
 
@@ -377,8 +378,7 @@ export class WavFileReader {
   /** Opens `path` and reads its header (errors as parseWav's; a failure to open is an 'IO' error). */
   static async open(path: string, opts: WavFileReaderOptions = {}): Promise<WavFileReader> {
     // A computed specifier: browser bundlers must not try to resolve node:fs (this path is Node only).
-    const spec = 'node:fs';
-    const fs = (await import(/* @vite-ignore */ spec)) as FsSync;
+    const fs = await importNodeBuiltin<FsSync>('node:fs');
     let fd: number;
     let size: number;
     try {
@@ -677,8 +677,7 @@ export class WavFileWriter {
     checkFormat(opts.format);
     checkShape(opts.sampleRate, opts.channels);
     // A computed specifier: browser bundlers must not try to resolve node:fs (this path is Node only).
-    const spec = 'node:fs/promises';
-    const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
+    const fs = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
     let handle: FileHandle;
     try {
       handle = await fs.open(path, 'w');
@@ -772,8 +771,7 @@ export class WavFileWriter {
     this.buffer = new Uint8Array(0);
     await handle?.close().catch(() => undefined);
     // A computed specifier: browser bundlers must not try to resolve node:fs (this path is Node only).
-    const spec = 'node:fs/promises';
-    const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
+    const fs = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
     await fs.rm(this.path, { force: true }).catch(() => undefined);
   }
 

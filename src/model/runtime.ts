@@ -4,6 +4,7 @@
  * (WASM SIMD + threads; WebGPU in browsers that have an adapter).
  */
 import { StemstreamError } from '../errors.js';
+import { importNodeBuiltin } from '../node-builtin.js';
 
 export type RuntimeChoice = 'auto' | 'node' | 'web';
 export type RuntimeName = 'onnxruntime-node' | 'onnxruntime-web';
@@ -77,8 +78,7 @@ const isNode = typeof process !== 'undefined' && typeof process.versions?.node =
 
 async function defaultThreads(): Promise<number> {
   if (isNode) {
-    const spec = 'node:os';
-    const os = (await import(/* @vite-ignore */ spec)) as typeof import('node:os');
+    const os = await importNodeBuiltin<typeof import('node:os')>('node:os');
     return Math.max(1, os.availableParallelism());
   }
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;

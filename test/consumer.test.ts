@@ -1,0 +1,164 @@
+/**
+ * The packed package as a consumer uses it (issue 13, part 1): `npm pack`, a
+ * temporary project that installs the tarball, and the same page script
+ * (test/consumer/app.js, importing 'stemstream/web') built three ways:
+ *   - Vite, zero config: it finds the worker, the worklet and onnxruntime-web's
+ *     WASM through their `new URL('./…', import.meta.url)` and emits them;
+ *   - esbuild: bundles the page; the three files are copied beside its output
+ *     (esbuild leaves `new URL(…, import.meta.url)` as it is: the README's recipe);
+ *   - no bundler: a static page with an import map pointing 'stemstream/web' at
+ *     node_modules/stemstream/dist/web/stemstream.js.
+ * Each page separates a song with a tiny model in Chromium (WASM, track mode,
+ * export as float32 WAVs); its stems must equal separate() in Node on the same
+ * song and model.
+ *
+ * Needs /usr/bin/chromium (CI installs it) and npm's cache of the repo's
+ * dependencies (filled by `npm ci`); fails with a message otherwise.
+ */
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { build as esbuild } from 'esbuild';
+import type { Browser } from 'playwright-core';
+import { build as viteBuild } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeWav, parseWav } from '../src/audio/wav.js';
+import { loadModel } from '../src/model/model.js';
+import { separate } from '../src/separate/separate.js';
+import { launchChromium, requireChromium, root, watchErrors } from './fixtures/demo-site.js';
+import { makePackedConsumer, type PackedConsumer } from './fixtures/packed-consumer.js';
+import { serveStatic } from './fixtures/static-server.js';
+import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
+
+const SR = 44100;
+/** The prebuilt files an esbuild page serves beside its bundle. */
+const BESIDE_THE_BUNDLE = ['stemstream-worker.js', 'stemstream-worklet.js', 'ort-wasm-simd-threaded.jsep.wasm'];
+
+/** A 3 s stereo song: two chirps and noise (not silence: the stems must carry it). */
+function song(): { sampleRate: number; channels: Float32Array[] } {
+  const n = 3 * SR;
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const channels = [0, 1].map((c) => Float32Array.from({ length: n }, (_, i) => 0.3 * Math.sin(2 * Math.PI * (110 + 200 * c) * (i / SR) * (1 + i / n)) + 0.05 * rand()));
+  return { sampleRate: SR, channels };
+}
+
+interface PageResult {
+  done: boolean;
+  error?: string;
+  crossOriginIsolated?: boolean;
+  files?: { name: string; base64: string }[];
+}
+
+describe('the packed package in a consumer project (Vite, esbuild, import map)', () => {
+  let consumer: PackedConsumer;
+  let browser: Browser;
+  let expected: { sources: string[]; stems: Record<string, Float32Array[]> };
+  let modelBytes: Uint8Array;
+  let songWav: Uint8Array;
+
+  beforeAll(async () => {
+    requireChromium();
+    consumer = await makePackedConsumer();
+    modelBytes = makeDemucsLayoutModel({ waveGains: [[0.1, 0.2], [0.3, 0.1], [0.2, 0.2], [0.1, 0.3]], waveRamp: true });
+    const audio = song();
+    songWav = encodeWav(audio, 'float32');
+    const model = await loadModel(modelBytes);
+    try {
+      const sep = await separate(audio, model);
+      expected = { sources: sep.sources, stems: sep.stems };
+    } finally {
+      await model.dispose();
+    }
+    for (const f of ['app.js', 'index.html', 'importmap.html']) await copyFile(join(root, 'test/consumer', f), join(consumer.dir, f));
+    await writeSite(consumer.dir);
+    browser = await launchChromium(['--disable-gpu', '--autoplay-policy=no-user-gesture-required']);
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (consumer) await rm(consumer.dir, { recursive: true, force: true });
+  });
+
+  /** The model and the song, where a page is served from. */
+  async function writeSite(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'tiny.onnx'), modelBytes);
+    await writeFile(join(dir, 'song.wav'), songWav);
+  }
+
+  /** Serves `dir`, opens `page`, returns what the page left in window.consumerTest, and what it fetched. */
+  async function runPage(dir: string, page: string): Promise<{ result: PageResult; requests: string[] }> {
+    const server = await serveStatic(dir);
+    const tab = await browser.newPage();
+    const errors = watchErrors(tab);
+    try {
+      await tab.goto(`${server.base}/${page}`);
+      await tab.waitForFunction(() => (globalThis as { consumerTest?: PageResult }).consumerTest?.done === true, undefined, { timeout: 120_000 });
+      const result = await tab.evaluate(() => (globalThis as unknown as { consumerTest: PageResult }).consumerTest);
+      expect(result.error).toBeUndefined();
+      expect(errors).toEqual([]);
+      return { result, requests: server.requests };
+    } finally {
+      await tab.close();
+      await server.close();
+    }
+  }
+
+  /** The page's stems equal separate()'s, stem by stem, sample by sample. */
+  function expectStemsMatch(result: PageResult, label: string): void {
+    expect(result.crossOriginIsolated).toBe(true);
+    const files = result.files ?? [];
+    expect(files.map((f) => f.name)).toHaveLength(expected.sources.length);
+    let worst = 0;
+    expected.sources.forEach((name, s) => {
+      expect(files[s].name).toContain(name);
+      const got = parseWav(new Uint8Array(Buffer.from(files[s].base64, 'base64')));
+      expect(got.sampleRate).toBe(SR);
+      const want = expected.stems[name];
+      expect(got.channels).toHaveLength(want.length);
+      for (let c = 0; c < want.length; c++) {
+        expect(got.channels[c].length).toBe(want[c].length);
+        let peak = 0;
+        for (let i = 0; i < want[c].length; i++) {
+          worst = Math.max(worst, Math.abs(got.channels[c][i] - want[c][i]));
+          peak = Math.max(peak, Math.abs(want[c][i]));
+        }
+        expect(peak).toBeGreaterThan(0.01); // a stem with something in it
+      }
+    });
+    console.log(`${label}: stems equal separate() within ${worst.toExponential(2)} (max abs difference)`);
+    // WASM in the browser and onnxruntime-node compute the same float32 graph; the STFT is ours on both sides.
+    expect(worst).toBeLessThan(1e-5);
+  }
+
+  it('Vite (no config): builds the page, and the page separates like separate()', async () => {
+    const out = join(consumer.dir, 'out-vite');
+    await viteBuild({ root: consumer.dir, configFile: false, logLevel: 'warn', build: { outDir: out, emptyOutDir: true, target: 'es2022' } });
+    await writeSite(out);
+    const { result, requests } = await runPage(out, 'index.html');
+    expectStemsMatch(result, 'Vite');
+    // Served from the build's own assets, nothing from node_modules.
+    expect(requests.filter((r) => r.includes('node_modules'))).toEqual([]);
+    expect(requests.some((r) => r.endsWith('.wasm'))).toBe(true);
+  }, 300_000);
+
+  it('esbuild: bundles the page, the prebuilt files beside it, and the page separates like separate()', async () => {
+    const out = join(consumer.dir, 'out-esbuild');
+    await esbuild({ entryPoints: [join(consumer.dir, 'app.js')], absWorkingDir: consumer.dir, bundle: true, format: 'esm', target: 'es2022', outdir: out, logLevel: 'warning' });
+    const web = join(consumer.dir, 'node_modules/stemstream/dist/web');
+    for (const f of BESIDE_THE_BUNDLE) await copyFile(join(web, f), join(out, f));
+    await copyFile(join(consumer.dir, 'index.html'), join(out, 'index.html'));
+    await writeSite(out);
+    const { result } = await runPage(out, 'index.html');
+    expectStemsMatch(result, 'esbuild');
+  }, 300_000);
+
+  it('no bundler: an import map to node_modules/stemstream/dist/web, and the page separates like separate()', async () => {
+    const { result, requests } = await runPage(consumer.dir, 'importmap.html');
+    expectStemsMatch(result, 'import map');
+    expect(requests).toContain('/node_modules/stemstream/dist/web/stemstream.js');
+    expect(requests).toContain('/node_modules/stemstream/dist/web/stemstream-worker.js');
+    const sizes = await Promise.all(['stemstream.js', 'stemstream-worker.js', 'stemstream-worklet.js'].map(async (f) => `${f} ${(await readFile(join(consumer.dir, 'node_modules/stemstream/dist/web', f))).length} B`));
+    console.log(`packed tarball ${consumer.tarballBytes} B; ${sizes.join(', ')}`);
+  }, 300_000);
+});
