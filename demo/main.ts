@@ -18,6 +18,7 @@ import { clearModelCache } from '../src/web/model-store.js';
 import { ensureCrossOriginIsolation } from '../src/web/cross-origin-isolation.js';
 import type { ExportedStems } from '../src/export/stems-export.js';
 import { DEFAULT_MANIFEST, loadDemoModel, type DemoModel } from './model-source.js';
+import { engineModelOf } from '../src/web/model-source.js';
 
 defineStemstreamElements();
 
@@ -127,7 +128,7 @@ async function createEngine(sourceKind: 'track' | 'live', mode: 'quality' | 'low
   const ctx = context(info.sampleRate);
   await disposeEngine();
   const engine = await StemEngine.create(ctx, {
-    model: model.set ? { name: model.name, members: model.set } : model.bytes,
+    model: engineModelOf(model),
     modelName: model.name,
     sourceKind,
     mode,

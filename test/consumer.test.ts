@@ -8,6 +8,8 @@
  *     (esbuild leaves `new URL(…, import.meta.url)` as it is: the README's recipe);
  *   - no bundler: a static page with an import map pointing 'stemstream/web' at
  *     node_modules/stemstream/dist/web/stemstream.js.
+ * And <stem-player> from the packed build through one plain <script type="module">
+ * (test/consumer/player.html), karaoke style: mute="vocals".
  * Each page separates a song with a tiny model in Chromium (WASM, track mode,
  * export as float32 WAVs); its stems must equal separate() in Node on the same
  * song and model.
@@ -24,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import { loadModel } from '../src/model/model.js';
 import { separate } from '../src/separate/separate.js';
-import { launchChromium, requireChromium, root, watchErrors } from './fixtures/demo-site.js';
+import { launchChromium, requireChromium, root, watchErrors, writeModelWithManifest } from './fixtures/demo-site.js';
 import { makePackedConsumer, type PackedConsumer } from './fixtures/packed-consumer.js';
 import { serveStatic } from './fixtures/static-server.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
@@ -55,6 +57,7 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
   let expected: { sources: string[]; stems: Record<string, Float32Array[]> };
   let modelBytes: Uint8Array;
   let songWav: Uint8Array;
+  let mutedRmsExpected: number;
 
   beforeAll(async () => {
     requireChromium();
@@ -69,8 +72,21 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
     } finally {
       await model.dispose();
     }
-    for (const f of ['app.js', 'index.html', 'importmap.html']) await copyFile(join(root, 'test/consumer', f), join(consumer.dir, f));
+    for (const f of ['app.js', 'index.html', 'importmap.html', 'player.html']) await copyFile(join(root, 'test/consumer', f), join(consumer.dir, f));
     await writeSite(consumer.dir);
+    // <stem-player>'s model: everything in 'vocals' (wave path, gain 1), the other stems silent.
+    const vocalsModel = makeDemucsLayoutModel({ specGains: [[0, 0], [0, 0], [0, 0], [0, 0]], waveGains: [[0, 0], [0, 0], [0, 0], [1, 1]] });
+    await writeModelWithManifest(consumer.dir, 'vocals', vocalsModel);
+    // What the player must sound like with the vocals muted: drums + bass + other, which for
+    // this model is only what the track normalisation adds back (its mean), a small constant.
+    const karaoke = await loadModel(vocalsModel);
+    try {
+      const sep = await separate(audio, karaoke);
+      const rest = sep.stems.drums[0].map((x, i) => x + sep.stems.bass[0][i] + sep.stems.other[0][i]);
+      mutedRmsExpected = Math.sqrt(rest.reduce((a, x) => a + x * x, 0) / rest.length);
+    } finally {
+      await karaoke.dispose();
+    }
     browser = await launchChromium(['--disable-gpu', '--autoplay-policy=no-user-gesture-required']);
   }, 300_000);
 
@@ -160,5 +176,75 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
     expect(requests).toContain('/node_modules/stemstream/dist/web/stemstream-worker.js');
     const sizes = await Promise.all(['stemstream.js', 'stemstream-worker.js', 'stemstream-worklet.js'].map(async (f) => `${f} ${(await readFile(join(consumer.dir, 'node_modules/stemstream/dist/web', f))).length} B`));
     console.log(`packed tarball ${consumer.tarballBytes} B; ${sizes.join(', ')}`);
+  }, 300_000);
+
+  it('<stem-player> from a plain <script type="module">: loads, separates, plays with the vocals muted, unmutes, themes, exports', async () => {
+    const server = await serveStatic(consumer.dir);
+    const tab = await browser.newPage();
+    const errors = watchErrors(tab);
+    type Ev = { type: string; detail: unknown };
+    const events = () => tab.evaluate(() => (globalThis as unknown as { playerEvents: Ev[] }).playerEvents);
+    try {
+      await tab.goto(`${server.base}/player.html`);
+      await tab.waitForFunction(() => (globalThis as unknown as { playerEvents?: Ev[] }).playerEvents?.some((e) => e.type === 'load' || e.type === 'error'), undefined, { timeout: 120_000 });
+      expect((await events()).filter((e) => e.type === 'error')).toEqual([]);
+      // Separated through (the tiny model takes well under a second per segment), so what plays is stems, not the track.
+      await tab.waitForFunction(() => {
+        const engine = (document.querySelector('stem-player') as unknown as { engine: { readyMap(n: number): Float32Array } | null }).engine;
+        return engine !== null && engine.readyMap(16).every((x) => x >= 1);
+      }, undefined, { timeout: 120_000 });
+      const vocalsButton = tab.getByRole('button', { name: 'Mute vocals' });
+      expect(await vocalsButton.getAttribute('aria-pressed')).toBe('true');
+      expect(await tab.getByRole('button', { name: 'Mute drums' }).getAttribute('aria-pressed')).toBe('false');
+
+      // RMS of the player's output (engine.output) while it plays: with the vocals muted this
+      // model leaves only the other stems, which are silent; unmuted, the song comes back.
+      await tab.evaluate(() => {
+        const player = document.querySelector('stem-player') as unknown as { engine: { output: AudioNode }; context: AudioContext; play(): void };
+        const analyser = player.context.createAnalyser();
+        analyser.fftSize = 2048;
+        player.engine.output.connect(analyser);
+        Object.assign(globalThis, {
+          outputRms: async (ms: number) => {
+            const buf = new Float32Array(analyser.fftSize);
+            let worst = 0;
+            for (const end = performance.now() + ms; performance.now() < end; ) {
+              await new Promise((r) => setTimeout(r, 40));
+              analyser.getFloatTimeDomainData(buf);
+              let sum = 0;
+              for (const x of buf) sum += x * x;
+              worst = Math.max(worst, Math.sqrt(sum / buf.length));
+            }
+            return worst;
+          },
+        });
+        player.play();
+      });
+      const rms = (ms: number) => tab.evaluate((t) => (globalThis as unknown as { outputRms(ms: number): Promise<number> }).outputRms(t), ms);
+      await tab.waitForFunction(() => (document.querySelector('stem-player') as unknown as { engine: { position: number } }).engine.position > 0.3);
+      const muted = await rms(600);
+      await vocalsButton.click();
+      expect(await vocalsButton.getAttribute('aria-pressed')).toBe('false');
+      await tab.waitForTimeout(200); // the gain ramp (512 frames) and the analyser's window
+      const unmuted = await rms(600);
+      console.log(`<stem-player>: output RMS with the vocals muted ${muted.toExponential(2)} (separate(): ${mutedRmsExpected.toExponential(2)}), unmuted ${unmuted.toFixed(3)}`);
+      expect(muted).toBeGreaterThan(0.8 * mutedRmsExpected);
+      expect(muted).toBeLessThan(1.2 * mutedRmsExpected);
+      expect(unmuted).toBeGreaterThan(0.1);
+
+      // Theming: a custom property reaches the export button, ::part styles it.
+      const exportButton = tab.getByRole('button', { name: 'Export stems' });
+      const style = await exportButton.evaluate((b) => ({ bg: getComputedStyle(b).backgroundColor, radius: getComputedStyle(b).borderRadius }));
+      expect(style).toEqual({ bg: 'rgb(233, 30, 99)', radius: '0px' });
+
+      // Export: a ZIP download named after the song.
+      const [download] = await Promise.all([tab.waitForEvent('download', { timeout: 60_000 }), exportButton.click()]);
+      expect(download.suggestedFilename()).toBe('song-stems.zip');
+      await tab.waitForFunction(() => (globalThis as unknown as { playerEvents: Ev[] }).playerEvents.some((e) => e.type === 'exported'));
+      expect(errors).toEqual([]);
+    } finally {
+      await tab.close();
+      await server.close();
+    }
   }, 300_000);
 });
