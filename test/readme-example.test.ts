@@ -1,4 +1,8 @@
-/** The README's embed example is the code that test/browser-engine.test.ts runs in Chromium (demo/embed.ts), verbatim. */
+/**
+ * The README's examples are the code the browser tests run: the embed example is
+ * demo/embed.ts (test/browser-engine.test.ts), the <stem-player> script tag is
+ * test/consumer/player.html's (test/consumer.test.ts), verbatim but for the paths.
+ */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
@@ -10,5 +14,21 @@ describe('README', () => {
     expect(m).not.toBeNull();
     const example = m![1].replace("from '../src/engine/stem-engine.js'", "from 'stemstream/web'").replace("from '../src/ui/index.js'", "from 'stemstream/web'");
     expect(readme).toContain(example.trim());
+  });
+
+  it('opens the browser section with player.html\'s <stem-player> script tag, verbatim but for the model and song', () => {
+    const page = readFileSync(new URL('./consumer/player.html', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const m = /<!-- README-PLAYER-START[^\n]*\n([\s\S]*?)\n\s*<!-- README-PLAYER-END -->/.exec(page);
+    expect(m).not.toBeNull();
+    const lines = m![1].split('\n').map((l) => l.trim());
+    expect(lines).toHaveLength(2);
+    const example = lines.join('\n').replace('model="vocals.json" src="song.wav"', 'model="models/default.json" src="song.mp3"');
+    const section = readme.slice(readme.indexOf('## In the browser'));
+    const firstBlock = /```html\n([\s\S]*?)```/.exec(section);
+    expect(firstBlock).not.toBeNull();
+    expect(section.indexOf('```html')).toBeLessThan(section.indexOf('###'));
+    expect(firstBlock![1]).toContain(example);
+    expect(firstBlock![1].trim().split('\n').length).toBeLessThanOrEqual(5);
   });
 });
