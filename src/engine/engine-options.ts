@@ -12,6 +12,7 @@ import { DEFAULT_RAMP_FRAMES } from '../realtime/ramp.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { declaredLatency } from './latency.js';
 import { liveBufferSizes } from './ring-sizes.js';
+import { STEM_CACHE_DEFAULT_MAX_BYTES, hasOriginPrivateFileSystem } from '../web/stem-cache.js';
 
 export type EngineMode = 'quality' | 'low-latency';
 export type EngineSourceKind = 'live' | 'track';
@@ -29,6 +30,7 @@ export interface EngineOptionsIn {
   inputRingFrames?: number;
   stemRingFrames?: number;
   pollIntervalMs?: number;
+  cache?: boolean | { maxBytes?: number };
 }
 
 /** Every default in one place (seconds where the option is in seconds). */
@@ -56,6 +58,8 @@ export interface ResolvedEngineOptions {
   threads: number;
   pollIntervalMs: number;
   sizes: { inputRingFrames: number; stemRingFrames: number; historyFrames?: number };
+  /** Track mode's stem cache (src/web/stem-cache.ts), or false: off (live mode, no OPFS, or turned off). */
+  cache: false | { maxBytes: number };
 }
 
 /** A positive (or, with allowZero, non-negative) number of seconds, or the default. */
@@ -72,6 +76,21 @@ function defaultThreads(): number {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
   return isolated ? Math.max(1, Math.min(ENGINE_DEFAULTS.maxDefaultThreads, cores)) : 1;
+}
+
+/**
+ * The stem cache: on by default in track mode where the browser has the Origin
+ * Private File System with createWritable(); live input has nothing to remember, so it is off there
+ * whatever was asked.
+ */
+function resolveCache(cache: EngineOptionsIn['cache'], sourceKind: EngineSourceKind): ResolvedEngineOptions['cache'] {
+  if (cache !== undefined && typeof cache !== 'boolean' && (typeof cache !== 'object' || cache === null)) {
+    throw new StemstreamError('BAD_OPTION', `cache must be true, false or { maxBytes }, got ${String(cache)}`);
+  }
+  const maxBytes = typeof cache === 'object' ? cache.maxBytes ?? STEM_CACHE_DEFAULT_MAX_BYTES : STEM_CACHE_DEFAULT_MAX_BYTES;
+  if (!(Number.isFinite(maxBytes) && maxBytes > 0)) throw new StemstreamError('BAD_OPTION', `cache.maxBytes must be a positive number of bytes, got ${maxBytes}`);
+  if (sourceKind !== 'track' || cache === false) return false;
+  return cache === undefined && !hasOriginPrivateFileSystem() ? false : { maxBytes };
 }
 
 export function resolveEngineOptions(options: EngineOptionsIn, info: Pick<ModelInfo, 'sampleRate' | 'segmentSamples' | 'channels' | 'sources'>): ResolvedEngineOptions {
@@ -96,6 +115,7 @@ export function resolveEngineOptions(options: EngineOptionsIn, info: Pick<ModelI
     ? { inputRingFrames: 8 * RENDER_QUANTUM, stemRingFrames: 16 * RENDER_QUANTUM, historyFrames: undefined }
     : liveBufferSizes({ latencyFrames: latency, segmentFrames: info.segmentSamples, strideFrames, channels: info.channels, sources: info.sources.length });
   return {
+    cache: resolveCache(options.cache, sourceKind),
     mode,
     sourceKind,
     overlap,

@@ -72,6 +72,18 @@ export interface StemEngineOptions {
    * htdemucs on a slow CPU; shorten them to notice a hung backend sooner.
    */
   watchdog?: WatchdogOptions & RecoveryOptions;
+  /**
+   * Track mode: remember separations in the browser's Origin Private File
+   * System (src/web/stem-cache.ts), keyed by the track's audio, the model's
+   * SHA-256 and the options that change the stems (normalize, overlap). A track
+   * opened again plays separated at once and exports without running the model.
+   * Default: on where `navigator.storage.getDirectory` and
+   * `FileSystemFileHandle.createWritable` exist, with a limit of
+   * 2 GiB (least recently used tracks are evicted). `false`: off; `{ maxBytes }`:
+   * another limit. A cache that cannot be opened or written is a 'warning'
+   * event, never an error. Ignored in live mode.
+   */
+  cache?: boolean | { maxBytes?: number };
 }
 
 export interface StemEngineStats extends StemOutStats {
@@ -110,13 +122,29 @@ export interface StemEngineEventMap {
   /** A segment finished (stats updated). */
   progress: CustomEvent<{ stats: WorkerStats }>;
   /**
-   * Something in the input was wrong but the engine went on: NaN or ±Infinity
-   * samples (live input or a loaded track), which are separated and played as 0.
-   * `nonFiniteSamples`: the total so far (live) or in the track.
+   * Something was wrong but the engine went on. `kind: 'non-finite'`: NaN or
+   * ±Infinity samples (live input or a loaded track), which are separated and
+   * played as 0. `kind: 'cache'`: the stem cache could not be opened, read or
+   * written (the track is separated as without a cache).
    */
-  warning: CustomEvent<{ message: string; nonFiniteSamples: number }>;
+  warning: CustomEvent<StemEngineWarning>;
+  /**
+   * Track mode: the loaded track's stems came from the stem cache (a track
+   * separated before with this model and options): every block is ready, no
+   * segment runs, an export is immediate. `key`: the cache key (hex SHA-256).
+   */
+  'cache-hit': CustomEvent<{ key: string }>;
+  /** Track mode: the loaded track, now separated whole, was written to the stem cache (`evicted`: keys removed to make room). */
+  'cache-stored': CustomEvent<{ key: string; bytes: number; evicted: string[] }>;
   /** Track mode: playback reached the end of the track. */
   ended: Event;
+}
+
+export interface StemEngineWarning {
+  kind: 'non-finite' | 'cache';
+  message: string;
+  /** 'non-finite': the total so far (live) or in the track; 0 for other kinds. */
+  nonFiniteSamples: number;
 }
 
 export interface ExportStemsRequest {

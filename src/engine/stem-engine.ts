@@ -42,7 +42,7 @@ import { StemstreamError } from '../errors.js';
 import { toChannelCount } from '../audio/channels.js';
 import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
 import type { ExportedStems, StemExportFormat } from '../export/stems-export.js';
-import type { EngineStatusSnapshot } from '../ui/engine-view.js';
+import type { EngineStatusSnapshot, StemCacheStatus } from '../ui/engine-view.js';
 import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
 import { assertSameShape } from '../model/same-shape.js';
 import { TrackTransport } from './track-transport.js';
@@ -52,11 +52,12 @@ import { createSharedState, type SharedState } from '../realtime/shared-state.js
 import { readStats, setStemGain, setStemMute, setStemSolo, setStemsEnabled, CTRL, type StemOutStats } from '../realtime/control-block.js';
 import { NO_WORKER_STATS, type FromWorker, type RecoveryOptions, type ToWorker, type WatchdogOptions, type WorkerStats } from './worker-protocol.js';
 import { WorkerSupervisor, type WorkerRestart } from './worker-client.js';
-import { TRACK, createTrackState } from '../realtime/track-state.js';
+import { TRACK, allReady, createTrackState, markAllReady, type TrackState } from '../realtime/track-state.js';
+import { StemCache, audioDigest, modelIdentity, stemCacheKey, type StemCacheUsage } from '../web/stem-cache.js';
 import { STEM_OUT_PROCESSOR_NAME, type ToStemOutProcessor } from '../realtime/processor-messages.js';
 
-export type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSet, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats } from './stem-engine-options.js';
-import type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats } from './stem-engine-options.js';
+export type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSet, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats, StemEngineWarning } from './stem-engine-options.js';
+import type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats, StemEngineWarning } from './stem-engine-options.js';
 
 /**
  * Which providers to ask onnxruntime-web for (backend-choice.ts): 'auto' takes
@@ -165,12 +166,26 @@ export class StemEngine extends EventTarget {
   /** 'live' or 'track', fixed at create(). */
   readonly sourceKind: StemEngineSourceKind;
   readonly threads: number;
+  /** Quality mode's overlap between segments (it changes the stems, so it is part of a cache key). */
+  private readonly overlap: number;
   private modelBytes: number;
   private modelName: string;
   /** Track mode: the loaded track's transport (undefined before one, and in live mode). */
   private transport: TrackTransport | undefined;
   private endedSeq = 0;
   private nextId = 10;
+  /** The model generation the worker separates the loaded track as (mirrors the worker's counter: +1 per track, +1 per swap). */
+  private generation = 0;
+  /** Track mode's stem cache: opening or open; undefined when off or it failed to open. */
+  private readonly stemCache: Promise<StemCache | undefined> | undefined;
+  /** The identity (SHA-256) of the model the worker runs, for cache keys; a pending swap's once it is done. */
+  private modelSha: Promise<string> | undefined;
+  /** Bumped when a model swap starts: a key computed across one may name the old model. */
+  private modelSerial = 0;
+  /** The loaded track's cache identity; `target`: the key to store under once generation `target.generation` is final everywhere. */
+  private trackCache: { track: TrackState; audio: string; normalize: boolean; precomputed: boolean; target?: { generation: number; key: string }; storing: boolean } | undefined;
+  private cacheState: StemCacheStatus['state'];
+  private cacheUsage: StemCacheUsage | undefined;
 
   private constructor(parts: {
     context: BaseAudioContext;
@@ -185,6 +200,10 @@ export class StemEngine extends EventTarget {
     sourceKind: StemEngineSourceKind;
     threads: number;
     modelBytes: number;
+    cache: false | { maxBytes: number };
+    overlap: number;
+    /** What the model's identity is computed from (the bytes, or a set's members). */
+    modelSource: Uint8Array | { members: { model: Uint8Array; weights?: number[] }[] };
   }) {
     super();
     const { context, state, supervisor, node, info } = parts;
@@ -203,6 +222,7 @@ export class StemEngine extends EventTarget {
     this.sourceKind = parts.sourceKind;
     this.threads = parts.threads;
     this.modelBytes = parts.modelBytes;
+    this.overlap = parts.overlap;
     this.input = node;
     const C = info.channels;
     const gain = () => new GainNode(context, { channelCount: C, channelCountMode: 'explicit', channelInterpretation: 'speakers' });
@@ -214,6 +234,26 @@ export class StemEngine extends EventTarget {
       return g;
     });
     node.onprocessorerror = () => this.fail(new Error('stemstream: the audio-thread processor failed'));
+    this.cacheState = parts.cache ? 'none' : 'off';
+    if (parts.cache) {
+      // Both in the background: create() does not wait for storage; loadTrack() does.
+      this.modelSha = modelIdentity(parts.modelSource);
+      // Awaited by loadTrack, which reports a failure; until then it must not surface as unhandled.
+      this.modelSha.catch(() => undefined);
+      this.stemCache = StemCache.open({ maxBytes: parts.cache.maxBytes }).then(
+        (cache) => {
+          this.cacheUsage = cache.usage();
+          void cache.persistRequest.then(() => (this.cacheUsage = cache.usage()));
+          return cache;
+        },
+        (err: unknown) => {
+          this.cacheState = 'off';
+          // After 'ready', so that listeners added right after create() hear it.
+          setTimeout(() => this.warn('cache', `the stem cache is off: ${(err as Error).message}`), 0);
+          return undefined;
+        },
+      );
+    }
     this.pollTimer = setInterval(() => this.poll(), parts.pollIntervalMs);
     // create() resolves first; listeners added right after `await create()` still see 'ready'.
     setTimeout(() => {
@@ -238,7 +278,10 @@ export class StemEngine extends EventTarget {
   private replayMessages(): ToWorker[] {
     const t = this.transport?.track;
     if (!t) return [];
-    return [{ type: 'load-track', id: 0, track: t.buffers, normalize: this.trackNormalize, generation: Atomics.load(t.transport, TRACK.GENERATION) || undefined }];
+    const generation = Atomics.load(t.transport, TRACK.GENERATION);
+    // A track filled from the stem cache and still whole for its generation needs no segment again.
+    const precomputed = this.trackCache?.track === t && this.trackCache.precomputed && generation > 0 && allReady(t, generation);
+    return [{ type: 'load-track', id: 0, track: t.buffers, normalize: this.trackNormalize, generation: generation || undefined, precomputed }];
   }
 
   /** The worker failed too often: one error event, the audio bypassed to dry (no stems will come), no more underrun events. */
@@ -349,6 +392,7 @@ export class StemEngine extends EventTarget {
       engine = new StemEngine({
         context, state, supervisor, node, info: { ...info, sources: ready.sources }, latency, mode, runtime: ready.runtime,
         pollIntervalMs: o.pollIntervalMs, sourceKind, threads, modelBytes: totalBytes,
+        cache: o.cache, overlap, modelSource: members ? { members } : bytes,
       });
       return engine;
     } catch (err) {
@@ -372,7 +416,10 @@ export class StemEngine extends EventTarget {
    * planar channels at the model's rate) and starts separating it around the
    * playhead (position 0, paused). Resolves when the worker has it. Mono is
    * duplicated, more channels than the model's are down-mixed. `normalize`
-   * (default true) applies separate()'s track normalisation.
+   * (default true) applies separate()'s track normalisation. With the stem
+   * cache (option `cache`), a track separated before with this model and these
+   * options comes from it: all of it ready at once, no segment run
+   * ('cache-hit'); any other is written there once separated whole ('cache-stored').
    */
   async loadTrack(buffer: AudioBuffer | { sampleRate: number; channels: Float32Array[] }, options: { normalize?: boolean } = {}): Promise<void> {
     if (this.sourceKind !== 'track') throw new StemstreamError('BAD_OPTION', "loadTrack() needs an engine created with sourceKind: 'track' (this one separates its live input)");
@@ -388,14 +435,115 @@ export class StemEngine extends EventTarget {
     // NaN or ±Infinity in the track would poison its segments' stems and play as
     // garbage where dry: the shared copy holds 0 there (the caller's buffer is left alone).
     const bad = replaceNonFinite({ sampleRate: this.sampleRate, channels: track.audio });
-    if (bad.count > 0) {
-      this.dispatchEvent(new CustomEvent('warning', { detail: { message: `in the track, ${describeNonFinite(bad, this.sampleRate)}: they play and separate as silence`, nonFiniteSamples: bad.count } }));
-    }
+    if (bad.count > 0) this.warn('non-finite', `in the track, ${describeNonFinite(bad, this.sampleRate)}: they play and separate as silence`, bad.count);
+    const normalize = options.normalize ?? true;
+    // The stem cache, before the worker has the track: on a hit its stems are all final already.
+    const cached = await this.lookUpTrack(track, normalize);
+    const generation = this.generation + 1;
+    if (cached?.hit) markAllReady(track, generation);
     this.transport = new TrackTransport(track, this.sampleRate);
-    this.trackNormalize = options.normalize ?? true;
+    this.trackNormalize = normalize;
     this.endedSeq = 0;
-    await this.request({ type: 'load-track', id: this.newId(), track: track.buffers, normalize: this.trackNormalize });
+    this.trackCache = cached && { track, audio: cached.audio, normalize, precomputed: cached.hit, target: cached.hit ? undefined : { generation, key: cached.key }, storing: false };
+    // 'off' stays off (the cache did not open); a lookup that failed is a miss.
+    if (this.cacheState !== 'off') this.cacheState = cached?.hit ? 'hit' : 'miss';
+    await this.request({ type: 'load-track', id: this.newId(), track: track.buffers, normalize, generation, precomputed: cached?.hit === true });
+    this.generation = generation;
     this.node.port.postMessage({ type: 'track', track: track.buffers } satisfies ToStemOutProcessor);
+    if (cached?.hit) this.dispatchEvent(new CustomEvent('cache-hit', { detail: { key: cached.key } }));
+  }
+
+  /**
+   * The track's cache key and whether its stems were read from the cache into
+   * the track's shared stems; undefined without a cache or when it failed (a
+   * 'warning'), or when a model swap started meanwhile (the key could name the
+   * old model). On a miss the stems view may hold a partial read: harmless,
+   * nothing reads a block before the worker marks it final.
+   */
+  private async lookUpTrack(track: TrackState, normalize: boolean): Promise<{ audio: string; key: string; hit: boolean } | undefined> {
+    const cache = await this.stemCache;
+    if (!cache || !this.modelSha) return undefined;
+    const serial = this.modelSerial;
+    try {
+      const modelSha = await this.modelSha;
+      const audio = await audioDigest(track.audio);
+      const key = await this.trackKey(audio, modelSha, normalize);
+      const hit = await cache.get(key, new Float32Array(track.buffers.stems), { rows: track.sources * track.channels, frames: track.length });
+      this.cacheUsage = cache.usage();
+      return serial === this.modelSerial ? { audio, key, hit } : undefined;
+    } catch (err) {
+      this.warn('cache', `the stem cache could not be read, so the track is separated again: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Everything that changes the stems besides the audio and the model: normalisation, the overlap (the worker's segmentation). */
+  private trackKey(audio: string, modelSha: string, normalize: boolean): Promise<string> {
+    return stemCacheKey({ audio: { digest: audio }, sampleRate: this.sampleRate, modelSha256: modelSha, options: { normalize, overlap: this.overlap } });
+  }
+
+  /**
+   * Writes the loaded track's stems to the cache once the generation they are
+   * to be stored for is final in every block (called on each segment and poll).
+   */
+  private maybeStore(): void {
+    const tc = this.trackCache;
+    const target = tc?.target;
+    if (!tc || !target || tc.storing || this.disposed) return;
+    const t = tc.track.transport;
+    if (Atomics.load(t, TRACK.GENERATION) !== target.generation) return;
+    if (Atomics.load(t, TRACK.SEGMENTS_DONE) !== Atomics.load(t, TRACK.SEGMENTS_TOTAL)) return;
+    if (!allReady(tc.track, target.generation)) return;
+    tc.storing = true;
+    void this.store(tc, target);
+  }
+
+  private async store(tc: NonNullable<StemEngine['trackCache']>, target: { generation: number; key: string }): Promise<void> {
+    const track = tc.track;
+    try {
+      const cache = await this.stemCache;
+      if (!cache) return;
+      const result = await cache.put(target.key, new Float32Array(track.buffers.stems), {
+        rows: track.sources * track.channels, frames: track.length, sampleRate: track.sampleRate, sources: this.sources,
+      });
+      // A model swap during the write may have replaced blocks under it: such an entry would mix two models.
+      const intact = Atomics.load(track.transport, TRACK.GENERATION) === target.generation && allReady(track, target.generation);
+      if (result.stored && !intact) await cache.delete(target.key);
+      this.cacheUsage = cache.usage();
+      if (!result.stored) this.warn('cache', `this separation is not remembered: ${result.message}`);
+      else if (intact) this.dispatchEvent(new CustomEvent('cache-stored', { detail: { key: result.key, bytes: result.bytes, evicted: result.evicted } }));
+    } catch (err) {
+      this.warn('cache', `this separation is not remembered: ${(err as Error).message}`);
+    } finally {
+      tc.storing = false;
+      // Tried once per generation (a full disk does not get better by retrying every poll); a swap sets a new target.
+      if (tc.target === target) tc.target = undefined;
+    }
+  }
+
+  /**
+   * Empties the stem cache (the "Clear cached stems" control): every remembered
+   * separation, of any track and model. The loaded track keeps its stems in memory.
+   */
+  async clearCache(): Promise<{ entries: number; bytes: number }> {
+    const cache = await this.stemCache;
+    if (!cache) return StemEngine.clearStemCache();
+    const removed = await cache.clear();
+    this.cacheUsage = cache.usage();
+    return removed;
+  }
+
+  /**
+   * Empties the stem cache without an engine (e.g. a settings page). While an
+   * engine is open, prefer its clearCache(): its own view of the cache then stays in step.
+   */
+  static async clearStemCache(): Promise<{ entries: number; bytes: number }> {
+    const cache = await StemCache.open({ storage: null });
+    return cache.clear();
+  }
+
+  private warn(kind: StemEngineWarning['kind'], message: string, nonFiniteSamples = 0): void {
+    this.dispatchEvent(new CustomEvent('warning', { detail: { kind, message, nonFiniteSamples } satisfies StemEngineWarning }));
   }
 
   /** Track length, seconds (0 before a track is loaded). */
@@ -469,13 +617,48 @@ export class StemEngine extends EventTarget {
    */
   async setModel(model: Uint8Array | ArrayBuffer | string | URL, onProgress?: (p: { loadedBytes: number; totalBytes?: number }) => void): Promise<void> {
     const source = typeof model === 'string' || model instanceof URL ? model : model instanceof ArrayBuffer ? new Uint8Array(model) : model;
-    const { bytes, name } = await readModelBytes(source, { onProgress });
-    describeModel(bytes, name);
-    await this.request({ type: 'swap-model', id: this.newId(), model: bytes });
-    // A worker restarted from now on loads this one.
-    this.supervisor.setModel(bytes);
-    this.modelName = name;
-    this.modelBytes = bytes.length;
+    // Cache keys wait for the swap: a track loaded meanwhile is keyed by the model that separates it.
+    this.modelSerial++;
+    const previousSha = this.modelSha;
+    let settleSha: ((next: Promise<string> | undefined) => void) | undefined;
+    if (previousSha) {
+      this.modelSha = new Promise<string>((resolve, reject) => (settleSha = (next) => (next ?? previousSha).then(resolve, reject)));
+      this.modelSha.catch(() => undefined); // reported where awaited (loadTrack, the swap's key)
+    }
+    try {
+      const { bytes, name } = await readModelBytes(source, { onProgress });
+      describeModel(bytes, name);
+      const reply = await this.request({ type: 'swap-model', id: this.newId(), model: bytes });
+      // A worker restarted from now on loads this one.
+      this.supervisor.setModel(bytes);
+      this.modelName = name;
+      this.modelBytes = bytes.length;
+      const sha = previousSha ? modelIdentity(bytes) : undefined;
+      settleSha?.(sha);
+      if (reply.type === 'model-swapped') this.onModelSwapped(reply.generation, sha);
+    } catch (err) {
+      settleSha?.(undefined);
+      throw err;
+    }
+  }
+
+  /** The worker recomputes the track as `generation` with the new model: store that under the new model's key once final. */
+  private onModelSwapped(generation: number, sha: Promise<string> | undefined): void {
+    this.generation = generation;
+    const tc = this.trackCache;
+    if (!tc || !sha) return;
+    tc.target = undefined;
+    tc.precomputed = false;
+    sha.then((s) => this.trackKey(tc.audio, s, tc.normalize)).then(
+      (key) => {
+        // Unless another swap or track came first.
+        if (this.trackCache === tc && this.generation === generation) {
+          tc.target = { generation, key };
+          this.maybeStore();
+        }
+      },
+      (err: unknown) => this.warn('cache', `the stem cache cannot key the new model: ${(err as Error).message}`),
+    );
   }
 
   // ---- views for the UI components (src/ui/engine-view.ts) ----
@@ -505,7 +688,13 @@ export class StemEngine extends EventTarget {
       modelBytes: this.modelBytes,
       readyAheadSeconds: w.readyAheadSeconds,
       sourceKind: this.sourceKind === 'track' ? (this.transport ? 'track' : 'idle') : 'live',
+      cache: this.sourceKind === 'track' ? this.cacheStatus() : undefined,
     };
+  }
+
+  private cacheStatus(): StemCacheStatus {
+    const u = this.cacheUsage;
+    return { state: this.cacheState, entries: u?.entries ?? 0, bytes: u?.bytes ?? 0, maxBytes: u?.maxBytes ?? 0, persisted: u?.persisted };
   }
 
   private requireTransport(): TrackTransport {
@@ -590,6 +779,7 @@ export class StemEngine extends EventTarget {
   }
 
   private poll(): void {
+    this.maybeStore();
     if (this.transport) {
       const e = Atomics.load(this.transport.track.transport, TRACK.ENDED_SEQ);
       if (e !== this.endedSeq) {
@@ -612,9 +802,10 @@ export class StemEngine extends EventTarget {
         const newNonFinite = m.stats.nonFiniteSamples - this.workerStats.nonFiniteSamples;
         this.workerStats = m.stats;
         if (newNonFinite > 0) {
-          this.dispatchEvent(new CustomEvent('warning', { detail: { message: `${newNonFinite} input sample${newNonFinite === 1 ? ' was' : 's were'} NaN or infinite and separated as silence (check the source feeding the engine)`, nonFiniteSamples: m.stats.nonFiniteSamples } }));
+          this.warn('non-finite', `${newNonFinite} input sample${newNonFinite === 1 ? ' was' : 's were'} NaN or infinite and separated as silence (check the source feeding the engine)`, m.stats.nonFiniteSamples);
         }
         this.dispatchEvent(new CustomEvent('progress', { detail: { stats: m.stats } }));
+        this.maybeStore();
         break;
       }
       case 'done':

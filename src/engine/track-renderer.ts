@@ -19,7 +19,8 @@ import { readSegment } from '../separate/separate.js';
 import { SegmentRunner } from '../separate/segment-runner.js';
 import type { SegmentRunnerLike } from '../separate/set-runner.js';
 import { planSegments, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
-import { TRACK, TRACK_BLOCK, type TrackState } from '../realtime/track-state.js';
+import { TRACK, TRACK_BLOCK, allReady, type TrackState } from '../realtime/track-state.js';
+import { StemstreamError } from '../errors.js';
 
 export interface TrackRendererOptions {
   overlap?: number;
@@ -29,6 +30,12 @@ export interface TrackRendererOptions {
   generation?: number;
   /** Runs the segments (default: a SegmentRunner of the model; a SetSegmentRunner for a model set). */
   runner?: SegmentRunnerLike;
+  /**
+   * Every block already holds this generation's final stems (the main thread
+   * filled them from the stem cache and marked them): no job is left to run.
+   * A model swap still redoes every job.
+   */
+  precomputed?: boolean;
 }
 
 interface PendingBlock {
@@ -67,6 +74,14 @@ export class TrackRenderer {
     this.generation = options.generation ?? 1;
     this.done = new Uint8Array(this.plan.jobs.length);
     this.remaining = this.coverage();
+    if (options.precomputed) {
+      if (!allReady(track, this.generation)) {
+        throw new StemstreamError('BAD_OPTION', `a precomputed track must have every block marked final as generation ${this.generation} before the worker gets it`);
+      }
+      this.done.fill(1);
+      this.doneCount = this.plan.jobs.length;
+      this.remaining.fill(0);
+    }
     this.publishProgress();
   }
 

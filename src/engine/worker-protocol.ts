@@ -108,7 +108,20 @@ export type ToWorker =
   | { type: 'init'; id: number; buffers: SharedStateBuffers; model: Uint8Array; options: WorkerInitOptions }
   | { type: 'end-of-input'; id: number; frames: number }
   /** Track input: separate this track (replaces the previous one). */
-  | { type: 'load-track'; id: number; track: TrackBuffers; normalize: boolean; /** A restarted worker: the model generation the track's ready map carries (default: the next). */ generation?: number }
+  | {
+    type: 'load-track';
+    id: number;
+    track: TrackBuffers;
+    normalize: boolean;
+    /** The model generation to separate the track as (a restarted worker: the one its ready map carries; default: the next). */
+    generation?: number;
+    /**
+     * The stems are already there, every block marked final as `generation`
+     * (from the stem cache, src/web/stem-cache.ts): plan no segment; exports
+     * are answered at once. A model swap still recomputes them.
+     */
+    precomputed?: boolean;
+  }
   /**
    * Another model (same segment, sources and channels). Track: its stems replace
    * the old as they are computed. Live: the next segments run on it (crossfaded

@@ -181,3 +181,13 @@ export function allReady(t: TrackState, generation: number): boolean {
   for (let b = 0; b < t.ready.length; b++) if (Atomics.load(t.ready, b) !== generation) return false;
   return true;
 }
+
+/**
+ * Main thread, before the worker has the track: every block final as model
+ * generation `generation`, because its stems were filled whole from the stem
+ * cache (src/web/stem-cache.ts); the worker is told (load-track `precomputed`).
+ */
+export function markAllReady(t: TrackState, generation: number): void {
+  for (let b = 0; b < t.ready.length; b++) Atomics.store(t.ready, b, generation);
+  Atomics.store(t.transport, TRACK.GENERATION, generation);
+}

@@ -4,7 +4,7 @@
  * WASM) is announced to screen readers: numbers that move every poll would be noise.
  */
 import { LitElement, css, html, type PropertyValues } from 'lit';
-import type { EngineStatusSnapshot, EngineStatusSource } from './engine-view.js';
+import type { EngineStatusSnapshot, EngineStatusSource, StemCacheStatus } from './engine-view.js';
 import { defineOnce, themeStyles } from './theme.js';
 
 const POLL_MS = 250;
@@ -25,6 +25,13 @@ function formatMB(bytes: number): string {
   return bytes > 0 ? `${(bytes / 1e6).toFixed(1)} MB` : '';
 }
 
+/** The stem cache in a few words: whether this track came from it, what it holds. */
+export function cacheLabel(c: StemCacheStatus): string {
+  if (c.state === 'off') return 'Off';
+  const state = c.state === 'hit' ? 'Hit' : c.state === 'miss' ? 'Miss' : 'On';
+  return `${state} · ${c.entries} track${c.entries === 1 ? '' : 's'}${c.bytes > 0 ? `, ${formatMB(c.bytes)}` : ''}`;
+}
+
 export class EngineStatus extends LitElement {
   static override properties = {
     engine: { attribute: false },
@@ -38,6 +45,9 @@ export class EngineStatus extends LitElement {
   /** Backend of the previous poll; undefined until the first, which sets the baseline silently. */
   private lastBackend: string | undefined;
   private announcement = '';
+  /** The outcome of the last "Clear cached stems", shown beside the button. */
+  private cleared = '';
+  private clearing = false;
 
   constructor() {
     super();
@@ -96,8 +106,26 @@ export class EngineStatus extends LitElement {
     }
   }
 
+  private async clearCache(): Promise<void> {
+    const engine = this.engine;
+    if (!engine?.clearCache || this.clearing) return;
+    this.clearing = true;
+    this.requestUpdate();
+    try {
+      const r = await engine.clearCache();
+      this.cleared = `${r.entries} cached track${r.entries === 1 ? '' : 's'} removed`;
+    } catch (err) {
+      this.cleared = `Could not clear: ${(err as Error).message}`;
+    } finally {
+      this.clearing = false;
+      this.poll();
+      this.requestUpdate();
+    }
+  }
+
   protected override render(): unknown {
     const s = this.snap;
+    const cache = s?.cache;
     const rtf = s?.realTimeFactor ?? 0;
     // < 0.9 leaves the headroom the engine needs (docs/ARCHITECTURE.md §7); ≥ 1 cannot keep up.
     const rtfClass = !s || rtf <= 0 ? '' : rtf < 0.9 ? 'good' : rtf < 1 ? 'warn' : 'bad';
@@ -144,6 +172,12 @@ export class EngineStatus extends LitElement {
           <dt>Model</dt>
           <dd class="model" title=${model}>${model}${size ? html` <span class="size tabular">${size}</span>` : ''}</dd>
         </div>
+        ${cache ? html`<div class="item wide">
+          <dt title="Separations kept in this browser: a track opened again plays separated at once">Stem cache</dt>
+          <dd class="cache tabular">${cacheLabel(cache)}${this.engine?.clearCache && cache.state !== 'off'
+            ? html` <button type="button" class="clear-cache" ?disabled=${this.clearing} @click=${() => void this.clearCache()}>Clear cached stems</button>`
+            : ''}${this.cleared ? html` <span class="cleared" role="status">${this.cleared}</span>` : ''}</dd>
+        </div>` : ''}
       </dl>
       <div class="visually-hidden live" aria-live="polite">${this.announcement}</div>
     `;
@@ -180,6 +214,18 @@ export class EngineStatus extends LitElement {
         overflow: hidden;
         text-overflow: ellipsis;
       }
+      /* The button may wrap under the figures rather than be cut off. */
+      dd.cache {
+        white-space: normal;
+      }
+      .clear-cache {
+        font: inherit;
+        font-size: 11px;
+        font-weight: 400;
+        margin-left: 6px;
+        padding: 1px 6px;
+      }
+      .cleared,
       .size {
         font-weight: 400;
         color: var(--_muted);

@@ -45,6 +45,20 @@ export interface TrackTransportSource {
 /** An engine status view. */
 export interface EngineStatusSource {
   status(): EngineStatusSnapshot;
+  /** Empties the stem cache (the "Clear cached stems" button shows only where this exists). */
+  clearCache?(): Promise<{ entries: number; bytes: number }>;
+}
+
+/** Track mode's stem cache as the status shows it. */
+export interface StemCacheStatus {
+  /** off: no cache (live mode, turned off, or it could not open); none: no track loaded yet; hit/miss: the loaded track's stems came from it or not. */
+  state: 'off' | 'none' | 'hit' | 'miss';
+  /** Tracks kept and the bytes they take, of `maxBytes` allowed. */
+  entries: number;
+  bytes: number;
+  maxBytes: number;
+  /** Whether the browser granted persistent storage (undefined: not known). */
+  persisted?: boolean;
 }
 
 export interface EngineStatusSnapshot {
@@ -67,4 +81,6 @@ export interface EngineStatusSnapshot {
   readyAheadSeconds: number;
   /** What the engine separates: a live input, a loaded track, or nothing yet (a track engine with no track). */
   sourceKind: 'track' | 'live' | 'idle';
+  /** Track mode's stem cache; absent where the engine has none to report. */
+  cache?: StemCacheStatus;
 }

@@ -208,6 +208,12 @@ export class StemPlayer extends LitElement {
     await context?.close();
   }
 
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // Moved in the page (disconnected, hence disposed, then connected again): the song comes back.
+    if (this.hasUpdated && this.src && !this.currentEngine) void this.open(this.src).catch(() => {});
+  }
+
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     void this.dispose();

@@ -52,6 +52,7 @@ export class TrackSession implements WorkerSession {
       normalization: msg.normalize ? trackStats({ sampleRate: t.sampleRate, channels: t.audio }) : undefined,
       generation,
       runner: this.slot.setRunner,
+      precomputed: msg.precomputed === true,
     });
     this.exports.length = 0;
     this.post({ type: 'track-loaded', id: msg.id, segments: this.renderer.segmentsTotal });
