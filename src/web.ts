@@ -25,5 +25,7 @@ export {
 export * from './ui/index.js';
 export { fetchModel, loadManifest, loadModelManifest, clearModelCache, listCachedModels, type FetchedModel } from './web/model-store.js';
 export { parseManifest, manifestMembers, type Manifest, type ModelManifest, type SetManifest, type SetMemberManifest } from './model/manifest.js';
+export { StemCache, STEM_CACHE_DEFAULT_MAX_BYTES, type StemCacheOptions, type StemCacheUsage } from './web/stem-cache.js';
+export { loadModelSource, type LoadedModel } from './web/model-source.js';
 export { ensureCrossOriginIsolation, type CrossOriginIsolationResult } from './web/cross-origin-isolation.js';
 export type { ExportedStems, ExportedFile, StemExportFormat } from './export/stems-export.js';

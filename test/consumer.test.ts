@@ -178,7 +178,7 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
     console.log(`packed tarball ${consumer.tarballBytes} B; ${sizes.join(', ')}`);
   }, 300_000);
 
-  it('<stem-player> from a plain <script type="module">: loads, separates, plays with the vocals muted, unmutes, themes, exports, takes a dropped file', async () => {
+  it('<stem-player> from a plain <script type="module">: loads, separates, plays with the vocals muted, unmutes, themes, exports, takes a dropped file (a stem-cache hit)', async () => {
     const server = await serveStatic(consumer.dir);
     const tab = await browser.newPage();
     const errors = watchErrors(tab);
@@ -242,7 +242,9 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
       expect(download.suggestedFilename()).toBe('song-stems.zip');
       await tab.waitForFunction(() => (globalThis as unknown as { playerEvents: Ev[] }).playerEvents.some((e) => e.type === 'exported'));
 
-      // A file dropped on the player replaces the song; the mute attribute applies to it again.
+      // The separation was remembered (the stem cache, on by default in track mode)...
+      await tab.waitForFunction(() => (globalThis as unknown as { playerEvents: Ev[] }).playerEvents.some((e) => e.type === 'cache-stored'), undefined, { timeout: 60_000 });
+      // ...so a file dropped on the player with the same audio is a hit. It replaces the song; the mute attribute applies to it again.
       await tab.evaluate(async () => {
         const bytes = await (await fetch('song.wav')).arrayBuffer();
         const data = new DataTransfer();
@@ -253,6 +255,8 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
       await tab.waitForFunction(() => (globalThis as unknown as { playerEvents: Ev[] }).playerEvents.filter((e) => e.type === 'load').length === 2, undefined, { timeout: 60_000 });
       const loads = (await events()).filter((e) => e.type === 'load').map((e) => (e.detail as { name: string }).name);
       expect(loads).toEqual(['song.wav', 'dropped.wav']);
+      expect((await events()).map((e) => e.type).filter((t) => t.startsWith('cache-'))).toEqual(['cache-stored', 'cache-hit']);
+      await expect.poll(() => tab.getByRole('status').filter({ hasText: 'remembered' }).count(), { timeout: 5000 }).toBe(1);
       expect(await tab.evaluate(() => (document.querySelector('stem-player') as unknown as { engine: { stemState(n: string): { muted: boolean } } }).engine.stemState('vocals').muted)).toBe(true);
       await expect.poll(() => vocalsButton.getAttribute('aria-pressed'), { timeout: 5000 }).toBe('true'); // the mixer polls at 4 Hz
       expect(errors).toEqual([]);

@@ -12,7 +12,8 @@
  * separated, applied to each track as it loads: `mute="vocals"` is karaoke),
  * `backend` ('auto' | 'webgpu' | 'wasm').
  * Events: the engine's own (ready, progress, underrun, warning, restart,
- * recovered, backend-fallback, backend-switch, ended, error) re-dispatched from
+ * recovered, backend-fallback, backend-switch, ended, error, cache-hit,
+ * cache-stored) re-dispatched from
  * the element with the same detail, bubbling out of its shadow root; and
  * `load` (a track is loaded: { name, duration }), `model-progress` (download),
  * `exported` ({ zipName, bytes }).
@@ -35,6 +36,7 @@ import { defineOnce, themeStyles } from './theme.js';
 /** The engine's events that the element re-dispatches as its own. */
 export const STEM_PLAYER_FORWARDED_EVENTS = [
   'ready', 'progress', 'underrun', 'warning', 'restart', 'recovered', 'backend-fallback', 'backend-switch', 'ended', 'error',
+  'cache-hit', 'cache-stored',
 ] as const satisfies readonly (keyof StemEngineEventMap)[];
 
 /** How the element makes its engine: StemEngine.create unless a page or a test passes another. */
@@ -82,6 +84,8 @@ export class StemPlayer extends LitElement {
   /** Bumped by each open(): an older open that is still loading gives way. */
   private openSeq = 0;
   private trackName = '';
+  /** The current song's stems came from the stem cache (separated on an earlier visit). */
+  private remembered = false;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private readonly transportSource: TrackTransportSource;
 
@@ -152,6 +156,7 @@ export class StemPlayer extends LitElement {
       const audio = await this.decode(bytes);
       if (stale()) return;
       if (engine.duration > 0) engine.pause(); // the previous song
+      this.remembered = false;
       await engine.loadTrack(audio);
       if (stale()) return;
       this.applyStemAttributes(engine);
@@ -254,6 +259,7 @@ export class StemPlayer extends LitElement {
     for (const type of STEM_PLAYER_FORWARDED_EVENTS) {
       engine.addEventListener(type, (e: Event) => {
         if (type === 'error') this.setPhase('error', (e as CustomEvent<{ error: Error }>).detail.error.message);
+        if (type === 'cache-hit') this.remembered = true;
         this.emit(type, (e as CustomEvent).detail);
       });
     }
@@ -346,7 +352,7 @@ export class StemPlayer extends LitElement {
   private statusLine(): string {
     if (this.message) return this.message;
     if (this.phase === 'separating') return `Separating: ${Math.floor(this.separated * 100)} %`;
-    if (this.phase === 'ready') return 'Separated';
+    if (this.phase === 'ready') return this.remembered ? 'Separated (remembered from an earlier visit)' : 'Separated';
     if (this.phase === 'empty') return 'Drop a song here, or open one';
     return '';
   }
