@@ -17,8 +17,10 @@
  * Needs /usr/bin/chromium (CI installs it) and npm's cache of the repo's
  * dependencies (filled by `npm ci`); fails with a message otherwise.
  */
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { build as esbuild } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { build as viteBuild } from 'vite';
@@ -72,7 +74,7 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
     } finally {
       await model.dispose();
     }
-    for (const f of ['app.js', 'index.html', 'importmap.html', 'player.html']) await copyFile(join(root, 'test/consumer', f), join(consumer.dir, f));
+    for (const f of ['app.js', 'index.html', 'importmap.html', 'player.html', 'check.ts', 'tsconfig.json']) await copyFile(join(root, 'test/consumer', f), join(consumer.dir, f));
     await writeSite(consumer.dir);
     // <stem-player>'s model: everything in 'vocals' (wave path, gain 1), the other stems silent.
     const vocalsModel = makeDemucsLayoutModel({ specGains: [[0, 0], [0, 0], [0, 0], [0, 0]], waveGains: [[0, 0], [0, 0], [0, 0], [1, 1]] });
@@ -146,6 +148,19 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
     // WASM in the browser and onnxruntime-node compute the same float32 graph; the STFT is ours on both sides.
     expect(worst).toBeLessThan(1e-5);
   }
+
+  it('TypeScript: the types resolve from the package, with no Node types and skipLibCheck off; a type error is caught', async () => {
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    const run = promisify(execFile);
+    await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: consumer.dir }).catch((e: { stdout?: string; message: string }) => {
+      throw new Error(`the packed types do not check: ${e.stdout ?? e.message}`);
+    });
+    // The control: the same check must fail on a wrong use, or it checks nothing.
+    await writeFile(join(consumer.dir, 'wrong.ts'), "import { StemEngine } from 'stemstream/web';\nexport const wrong: string = StemEngine.clearStemCache;\n");
+    await writeFile(join(consumer.dir, 'tsconfig.wrong.json'), JSON.stringify({ extends: './tsconfig.json', files: ['wrong.ts'] }));
+    const failed = await run(process.execPath, [tsc, '-p', 'tsconfig.wrong.json'], { cwd: consumer.dir }).then(() => '', (e: { stdout?: string }) => e.stdout ?? '');
+    expect(failed).toContain('TS2322');
+  }, 120_000);
 
   it('Vite (no config): builds the page, and the page separates like separate()', async () => {
     const out = join(consumer.dir, 'out-vite');
