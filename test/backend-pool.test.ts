@@ -16,6 +16,7 @@ import { noiseInput } from '../src/model/parity.js';
 import type { TensorFeed } from '../src/model/runtime.js';
 import { separate } from '../src/separate/separate.js';
 import { makeDemucsLayoutModel, TINY_SEGMENT } from './fixtures/tiny-models.js';
+import { messageWaiter } from './fixtures/worker-messages.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -218,16 +219,7 @@ describe('inference worker: switching by measurement on a track (onnxruntime-nod
     const state = createSharedState({ channels: 2, sources: 4, inputRingFrames: 1024, stemRingFrames: 2048 });
     const options: WorkerInitOptions = { overlap: 0.25, runtime: 'node', sourceKind: 'track', executionProviders: ['slow-ep', 'cpu'], switchByMeasurement: true, backendReason: 'test' };
     handle({ type: 'init', id: 1, buffers: state.buffers, model: bytes, options });
-    const until = async (pred: (m: FromWorker) => boolean, what: string) => {
-      for (let i = 0; i < 4000; i++) {
-        const m = messages.find(pred);
-        if (m) return m;
-        const err = messages.find((x) => x.type === 'error');
-        if (err) throw new Error(`worker error while waiting for ${what}: ${JSON.stringify(err)}`);
-        await sleep(5);
-      }
-      throw new Error(`timed out waiting for ${what}`);
-    };
+    const until = messageWaiter(messages, 4000);
     await until((m) => m.type === 'ready', 'ready');
     const length = 6 * TINY_SEGMENT;
     const audio = { sampleRate: 44100, channels: noiseInput(2, length, 21).audio };

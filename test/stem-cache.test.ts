@@ -20,6 +20,7 @@ import { noiseInput } from '../src/model/parity.js';
 import { separate } from '../src/separate/separate.js';
 import { makeDemucsLayoutModel, TINY_SEGMENT } from './fixtures/tiny-models.js';
 import { resolveEngineOptions } from '../src/engine/engine-options.js';
+import { messageWaiter } from './fixtures/worker-messages.js';
 
 const DIR = 'stemstream-stems';
 const HEADER = 64;
@@ -312,16 +313,7 @@ describe("the worker's side of a cache hit (load-track precomputed)", () => {
     });
     const state = createSharedState({ channels: 2, sources: 4, inputRingFrames: 1024, stemRingFrames: 2048 });
     handle({ type: 'init', id: 1, buffers: state.buffers, model: bytes, options: { overlap: 0.25, runtime: 'node', sourceKind: 'track' } });
-    const until = async (pred: (m: FromWorker) => boolean, what: string) => {
-      for (let i = 0; i < 3000; i++) {
-        const m = messages.find(pred);
-        if (m) return m;
-        const err = messages.find((x) => x.type === 'error');
-        if (err) throw new Error(`worker error while waiting for ${what}: ${JSON.stringify(err)}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      throw new Error(`timed out waiting for ${what}`);
-    };
+    const until = messageWaiter(messages);
     await until((m) => m.type === 'ready', 'ready');
     return { handle: (m: ToWorker) => handle(m), messages, until, runs: () => runs };
   }

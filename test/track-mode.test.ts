@@ -21,6 +21,7 @@ import { separateWithSet } from '../src/separate/separate-set.js';
 import { SetSegmentRunner } from '../src/separate/set-runner.js';
 import { TrackPlayerCore } from '../worklets/track-player-core.js';
 import { makeDemucsLayoutModel, TINY_SEGMENT } from './fixtures/tiny-models.js';
+import { messageWaiter } from './fixtures/worker-messages.js';
 
 const Q = RENDER_QUANTUM;
 const waveGains = [[0.5, -0.25], [0.125, 1], [-1, 0.75], [0.25, 0.5]];
@@ -281,16 +282,7 @@ describe('inference worker, track input (the worker body in-process, onnxruntime
     };
     const state = createSharedState({ channels: 2, sources: 4, inputRingFrames: 1024, stemRingFrames: 2048 });
     handle({ type: 'init', id: 1, buffers: state.buffers, model: bytes, options: { overlap: 0.25, runtime: 'node', sourceKind: 'track', ...extra } });
-    const until = async (pred: (m: FromWorker) => boolean, what: string) => {
-      for (let i = 0; i < 3000; i++) {
-        const m = messages.find(pred);
-        if (m) return m;
-        const err = messages.find((x) => x.type === 'error');
-        if (err) throw new Error(`worker error while waiting for ${what}: ${JSON.stringify(err)}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      throw new Error(`timed out waiting for ${what}`);
-    };
+    const until = messageWaiter(messages);
     await until((m) => m.type === 'ready', 'ready');
     return { handle, messages, until };
   }
