@@ -58,6 +58,18 @@ async function result(page: Page, timeout = 60_000): Promise<StemCacheTestResult
 const dispose = (page: Page) => page.evaluate(() => (window as unknown as W).stemCacheTest.dispose());
 const stemFiles = (r: StemCacheTestResult) => r.opfs.filter((f) => f.name.endsWith('.stems'));
 
+/** A reopen that hit: the one stored entry read back, every block ready at once, no segment run, the miss's files again, stems still input × gain. */
+function expectHit(hit: StemCacheTestResult, miss: StemCacheTestResult, key: string, entryBytes: number): void {
+  expect(hit.warnings).toEqual([]);
+  expect(hit.hits).toEqual([key]);
+  expect(hit.stored).toEqual([]);
+  expect(hit.cache).toMatchObject({ state: 'hit', entries: 1, bytes: entryBytes });
+  expect(hit.readyAfterLoad).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+  expect(hit.segments).toBe(0);
+  expect(hit.files).toEqual(miss.files);
+  expect(hit.maxError).toBeLessThan(1e-6);
+}
+
 describe('the stem cache in Chromium', () => {
   let tmp = '';
   let server: PreviewServer | undefined;
@@ -107,14 +119,7 @@ describe('the stem cache in Chromium', () => {
       // 2. Reload: a hit. Every block ready as loadTrack resolves, no segment run, the export bit for bit the first's.
       await page.reload();
       const second = await result(page);
-      expect(second.warnings).toEqual([]);
-      expect(second.hits).toEqual([key]);
-      expect(second.stored).toEqual([]);
-      expect(second.cache).toMatchObject({ state: 'hit', entries: 1, bytes: ENTRY_BYTES });
-      expect(second.readyAfterLoad).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
-      expect(second.segments).toBe(0);
-      expect(second.files).toEqual(first.files);
-      expect(second.maxError).toBeLessThan(1e-6);
+      expectHit(second, first, key, ENTRY_BYTES);
       await expect.poll(() => page.locator('engine-status dd.cache').textContent()).toMatch(/^Hit · 1 track, 5\.6 MB/);
       const secondFinal = await dispose(page);
       expect(secondFinal).toEqual({ segments: 0, runMsTotal: 0 }); // the worker's own count: no session.run at all
@@ -203,15 +208,8 @@ describe('the stem cache in Chromium', () => {
         hit: { loadMs: ms(hit.loadMs), exportMs: ms(hit.exportMs), longTasksLoad: hit.longTasks.load },
         timeline: { miss: miss.marks, missLongTasks: miss.longTasks.all, hit: hit.marks, hitLongTasks: hit.longTasks.all },
       }));
-      expect(hit.warnings).toEqual([]);
-      expect(hit.hits).toEqual([key]);
-      expect(hit.stored).toEqual([]);
-      expect(hit.cache).toMatchObject({ state: 'hit', entries: 1, bytes: entryBytes });
-      expect(hit.readyAfterLoad).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
-      expect(hit.segments).toBe(0);
-      expect(hit.files).toEqual(miss.files);
+      expectHit(hit, miss, key, entryBytes);
       expect(hit.exportSha256).toBe(miss.exportSha256);
-      expect(hit.maxError).toBeLessThan(1e-6);
       await expect.poll(() => page.locator('engine-status dd.cache').textContent()).toMatch(/^Hit · 1 track, 423\.4 MB/);
       expect(await dispose(page)).toEqual({ segments: 0, runMsTotal: 0 });
 
