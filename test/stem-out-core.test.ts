@@ -778,6 +778,8 @@ describe('StemOutCore: cold paths', () => {
         `first control changes ${cold.firstControls.bytes} bytes/${cold.firstControls.gcs} GCs`,
     );
     expect(primed.deopts).toBe(0);
+    // The reference itself must be clean (quietBaseline retries it), else every "extra" is off by a scavenge.
+    expect(primed.baseline.gcs).toBe(0);
     // 100k quanta per phase (≈ 5 min of audio): < 8 kB beyond the empty loop's
     // count (the probe wanders by a few kB: allocation-buffer granularity, the
     // phase closure's lazily allocated feedback), i.e. < 0.08 byte per quantum:

@@ -30,9 +30,11 @@ describe('TrackPlayerCore: the audio thread rules', () => {
     console.log(
       `TrackPlayerCore cold paths, primed (construction ${primed.constructMs.toFixed(1)} ms): ${primed.deopts} deopts of process(); ` +
         `first rare paths +${extra(primed.firstRare)} bytes/${primed.firstRare.gcs} GCs, attaching tracks +${extra(primed.attaching)} bytes/${primed.attaching.gcs} GCs ` +
-        `over ${primed.phaseQuanta} quanta per phase. Not primed: ${cold.deopts} deopts, first rare paths ${cold.firstRare.bytes} bytes/${cold.firstRare.gcs} GCs`,
+        `over ${primed.phaseQuanta} quanta per phase (baseline ${primed.baseline.bytes} bytes/${primed.baseline.gcs} GCs). Not primed: ${cold.deopts} deopts, first rare paths ${cold.firstRare.bytes} bytes/${cold.firstRare.gcs} GCs`,
     );
     expect(primed.deopts).toBe(0);
+    // The reference itself must be clean (quietBaseline retries it), else every "extra" is off by a scavenge.
+    expect(primed.baseline.gcs).toBe(0);
     // 60k quanta per phase (≈ 3 min of audio): under 8 kB beyond the empty loop, i.e. not one 16-byte object per 100 quanta.
     for (const p of [primed.firstRare, primed.attaching]) {
       expect(p.gcs).toBe(0);
