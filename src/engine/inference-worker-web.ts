@@ -14,11 +14,11 @@
  */
 import { createInferenceWorker } from './inference-worker-core.js';
 import { createWebWorkerHost } from './web-worker-host.js';
-import type { FromWorker, ToWorker } from './worker-protocol.js';
+import { transferList, type FromWorker, type ToWorker } from './worker-protocol.js';
 
 interface WorkerScope {
   readonly name?: string;
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer: Transferable[]): void;
   addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
 }
 const scope = globalThis as unknown as WorkerScope;
@@ -26,6 +26,6 @@ const scope = globalThis as unknown as WorkerScope;
 // onnxruntime-web's WASM threads start this same bundle again as workers named
 // em-pthread (its glue lives in the bundle): there it runs the thread, not ours.
 if (!(scope.name ?? '').startsWith('em-pthread')) {
-  const handle = createInferenceWorker(createWebWorkerHost((m: FromWorker) => scope.postMessage(m)));
+  const handle = createInferenceWorker(createWebWorkerHost((m: FromWorker) => scope.postMessage(m, transferList(m))));
   scope.addEventListener('message', (event: MessageEvent) => handle(event.data as ToWorker));
 }

@@ -177,6 +177,7 @@ export type FromWorker =
   /** 'auto' moved to another provider because the one running was slower than real time (or back, to the faster). */
   | { type: 'backend-switch'; from: string; to: string; reason: string; stats: WorkerStats }
   | { type: 'export-progress'; id: number; phase: 'separating' | 'encoding'; fraction: number }
+  /** `files[i].data` are views into `zip`'s buffer, which is transferred (transferList), not copied. */
   | { type: 'exported'; id: number; files: ExportedFile[]; zip: Uint8Array; zipName: string; clipped: string[] }
   /**
    * `fatal`: the worker can do nothing more (its loop ended); a request it
@@ -184,3 +185,15 @@ export type FromWorker =
    * a fresh worker. id −1: no request; the worker itself failed.
    */
   | { type: 'error'; id: number; code: string; message: string; fatal?: boolean };
+
+/**
+ * What a host transfers with a message instead of copying it: an export's
+ * archive (hundreds of MB for a song; the worker keeps no reference to it), so
+ * the main thread neither waits for a copy nor holds two. Its files are views
+ * into the same buffer and arrive as views into the transferred one.
+ */
+export function transferList(m: FromWorker): ArrayBuffer[] {
+  if (m.type !== 'exported') return [];
+  const buffer = m.zip.buffer;
+  return buffer instanceof ArrayBuffer ? [buffer] : [];
+}
