@@ -97,7 +97,11 @@ class Rig {
       this.streamFrames += n;
       for (let f = 0; f < n; f++) {
         for (let s = 0; s < S; s++) {
-          for (let c = 0; c < C; c++) this.stemBuf[(f * S + s) * C + c] = this.sep[s] * this.inBuf[f * C + c];
+          for (let c = 0; c < C; c++) {
+            const v = this.inBuf[f * C + c];
+            // As the worker (StreamSeparator): a non-finite input sample is separated as 0.
+            this.stemBuf[(f * S + s) * C + c] = this.sep[s] * (v - v === 0 ? v : 0);
+          }
         }
       }
       stemRing.write(this.stemBuf, n);
@@ -253,6 +257,36 @@ describe('StemOutCore: fixed latency', () => {
       expect(stats.stemDeadline).toBe(frames - L);
     });
   }
+});
+
+describe('StemOutCore: non-finite input', () => {
+  it('a NaN or ±Infinity input sample plays as 0 in the mix, dry or fully wet, and reaches the worker unchanged to be counted', () => {
+    const L = 1024;
+    const bad = [1500, 1501, 6000];
+    const x = sines(2, 60 * Q, 0.5, 441);
+    x[0][bad[0]] = Number.NaN;
+    x[1][bad[1]] = Number.POSITIVE_INFINITY;
+    x[0][bad[2]] = Number.NEGATIVE_INFINITY;
+    // Dry: no stems ever arrive.
+    const dryRig = new Rig({ latency: L });
+    const dry = run(dryRig, x, () => false);
+    // Wet: the rig's worker separates the input as the real one does (non-finite → 0).
+    const wetRig = new Rig({ latency: L });
+    wetRig.stream = new Float32Array(60 * Q);
+    const wet = run(wetRig, x, () => true);
+    for (let c = 0; c < 2; c++) {
+      for (const rec of [dry, wet]) expect(rec.mix[c].every(Number.isFinite)).toBe(true);
+      for (let t = L; t < 60 * Q; t++) {
+        const v = x[c][t - L];
+        const finite = Number.isFinite(v);
+        expect(dry.mix[c][t]).toBe(finite ? v : 0);
+        if (t > 2 * L) expect(wet.mix[c][t]).toBeCloseTo(finite ? G * v : 0, 6);
+      }
+    }
+    // The worker saw the raw samples (channel 0: the NaN and the −Infinity).
+    expect(Number.isNaN(wetRig.stream[bad[0]])).toBe(true);
+    expect(wetRig.stream[bad[2]]).toBe(Number.NEGATIVE_INFINITY);
+  });
 });
 
 describe('StemOutCore: underrun', () => {

@@ -202,7 +202,7 @@ export class StemOutCore {
    * runs a 27-quantum script through all paths (no input, mono input, missing
    * outputs, the start before input frame 0, stems in time, fade-in, fade-out, underrun
    * with skip debt, input overflow and owed zeros, capture off, bypass, gain
-   * ramps, mute, solo, NaN gain, timing and its window). Once per realm (the
+   * ramps, mute, solo, NaN gain and input, timing and its window). Once per realm (the
    * feedback belongs to the method, shared by all instances); a few ms.
    */
   static prime(channels: number, sources: number, clock: Clock | null): void {
@@ -245,6 +245,9 @@ export class StemOutCore {
       if (q === 3) Atomics.store(i32, CTRL.MUTE + sources - 1, 1);
       if (q === 4) Atomics.store(i32, CTRL.SOLO, 1);
       if (q === 5) f32[CTRL.GAIN] = Number.NaN;
+      // A NaN input sample (the dry path's 0), in quanta the worker drops (overflow).
+      if (q === 7) input[0][5] = Number.NaN;
+      if (q === 8) input[0][5] = 0.25;
       if (q === 15) Atomics.store(i32, CTRL.STEMS_ENABLED, 0);
       if (q === 17) Atomics.store(i32, CTRL.STEMS_ENABLED, 1);
       if (q === 20) Atomics.store(i32, CTRL.TIMING_ENABLED, 0);
@@ -318,7 +321,10 @@ export class StemOutCore {
       if (src !== undefined && src.length >= Q) {
         for (let i = 0, k = c; i < Q; i++, k += C) {
           const v = src[i];
-          line[j] = v;
+          // The dry path plays 0 for NaN/±Infinity (x − x is NaN exactly for those):
+          // one would reach the speakers, and NaN·(1 − w) stays NaN even fully wet.
+          // The ring gets it raw, so the worker still counts it (nonFiniteSamples).
+          line[j] = v - v === 0 ? v : 0;
           inter[k] = v;
           if (++j === D) j = 0;
         }
