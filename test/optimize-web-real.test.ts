@@ -8,7 +8,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { convertModel } from '../src/model/convert.js';
 import { decodeModel } from '../src/model/onnx-proto.js';
 import { defaultModelPath, loadModel } from '../src/model/model.js';
 import { convertChecked, formatParity, PARITY_MIN_SDR_OPTIMIZED_DB } from '../src/model/parity.js';
@@ -34,8 +33,12 @@ describe('real model: convert --optimize', () => {
 
   it('--optimize web-int8: stem SDR on the demo clip against the float32 model loses at most 0.05 dB', async () => {
     const source = new Uint8Array(readFileSync(await defaultModelPath()));
-    const int8 = await convertModel(source, { optimize: 'web-int8' });
-    expect(int8.rewrites.quantizeLinearInt8).toBeGreaterThan(0);
+    // Through the converter's own parity check (the int8 rule: every output ≥ 30 dB against float32).
+    const int8 = await convertChecked(source, { optimize: 'web-int8', name: 'htdemucs.onnx' });
+    console.log(formatParity(int8.parity));
+    expect(int8.parity.passed).toBe(true);
+    expect(int8.rewrites.quantizeLinearInt8).toBe(40);
+    expect(int8.rewrites.quantizeAttentionScoresInt8).toBe(10);
     const mix = readClipMixture();
     const truth = await Promise.all(CLIP_STEMS.map((s) => readClipStem(s)));
     const losses: Record<string, number> = {};
@@ -48,7 +51,8 @@ describe('real model: convert --optimize', () => {
     }
     CLIP_STEMS.forEach((s, k) => { losses[s] = results.float32[k] - results.int8[k]; });
     console.log(`SDR (dB) float32 ${results.float32.map((v) => v.toFixed(3)).join(' ')}; int8 ${results.int8.map((v) => v.toFixed(3)).join(' ')}; loss ${JSON.stringify(losses)}`);
-    // The issue's bar for a quantized variant (measured: at most 0.003 dB lost, two stems gained 0.01 dB).
+    // The issue's bar for a quantized variant (measured 2026-12-03, linear layers and attention scores in int8:
+    // drums 0.004 dB lost, other 0.003, bass and vocals gained 0.003).
     for (const s of CLIP_STEMS) expect(losses[s]).toBeLessThanOrEqual(0.05);
   }, 600_000);
 });

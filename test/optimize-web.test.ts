@@ -28,6 +28,8 @@ function noise(n: number, seed: number, scale = 1): Float32Array {
  * x [1, 4, 8, 6] → Conv(8 out) → Split → a · sigmoid(b)    (GLU: rewritten)
  * x → Conv(8 out, also an output) → Split                  (shared: left alone)
  * v [5, K] → MatMul(W [K, N]) → Add(bias) → Gemm(W2ᵀ, transB = 1, bias)   (linear layers: int8 only)
+ * q [2, 4, 16] · k [2, 16, 6] → MatMul → Softmax               (attention scores: int8 only)
+ * q · k → MatMul, a graph output                               (no Softmax after it: left alone)
  */
 function patternModel(): Uint8Array {
   const nodes = [
@@ -41,6 +43,9 @@ function patternModel(): Uint8Array {
     makeNode('MatMul', ['v', 'wl'], ['mm']),
     makeNode('Add', ['bl', 'mm'], ['lin1']),
     makeNode('Gemm', ['lin1', 'wg', 'bg'], ['lin2'], { transB: 1 }),
+    makeNode('MatMul', ['q', 'k'], ['scores']),
+    makeNode('Softmax', ['scores'], ['attn'], { axis: -1 }),
+    makeNode('MatMul', ['q', 'k'], ['qk']),
   ];
   const inits = [
     makeTensor('w', [8, 4, 1, 3], noise(96, 1)),
@@ -53,8 +58,11 @@ function patternModel(): Uint8Array {
   const graph = makeGraph({
     nodes,
     initializers: inits,
-    inputs: [makeValueInfo('x', F, [1, 4, 8, 6]), makeValueInfo('v', F, [5, K])],
-    outputs: [makeValueInfo('glu', F, [1, 4, 8, 6]), makeValueInfo('shared', F, [1, 8, 8, 6]), makeValueInfo('split_sum', F, [1, 4, 8, 6]), makeValueInfo('lin2', F, [5, N])],
+    inputs: [makeValueInfo('x', F, [1, 4, 8, 6]), makeValueInfo('v', F, [5, K]), makeValueInfo('q', F, [2, 4, 16]), makeValueInfo('k', F, [2, 16, 6])],
+    outputs: [
+      makeValueInfo('glu', F, [1, 4, 8, 6]), makeValueInfo('shared', F, [1, 8, 8, 6]), makeValueInfo('split_sum', F, [1, 4, 8, 6]), makeValueInfo('lin2', F, [5, N]),
+      makeValueInfo('attn', F, [2, 4, 6]), makeValueInfo('qk', F, [2, 4, 6]),
+    ],
   });
   return encodeModel(makeModel({ graph }));
 }
@@ -71,7 +79,12 @@ function optimized(level: 'native' | 'web-int8'): Uint8Array {
   return encodeModel(model);
 }
 
-const feeds = { x: { data: noise(4 * 8 * 6, 7), dims: [1, 4, 8, 6] }, v: { data: noise(5 * K, 8), dims: [5, K] } };
+const feeds = {
+  x: { data: noise(4 * 8 * 6, 7), dims: [1, 4, 8, 6] },
+  v: { data: noise(5 * K, 8), dims: [5, K] },
+  q: { data: noise(2 * 4 * 16, 9, 2), dims: [2, 4, 16] },
+  k: { data: noise(2 * 16 * 6, 10, 2), dims: [2, 16, 6] },
+};
 
 async function runOn(runtime: RuntimeChoice, bytes: Uint8Array): Promise<Record<string, Float32Array>> {
   const rt = await loadRuntime({ runtime, threads: 1 });
@@ -101,18 +114,17 @@ describe('optimize web: rewrites', () => {
   it('splits a GLU convolution into two, leaves a shared one alone, and touches no linear layer', () => {
     const before = opCounts(patternModel());
     const after = opCounts(optimized('native'));
-    expect(before).toMatchObject({ Conv: 2, Split: 2, MatMul: 1, Gemm: 1 });
-    expect(after).toMatchObject({ Conv: 3, Split: 1, MatMul: 1, Gemm: 1 });
+    expect(before).toMatchObject({ Conv: 2, Split: 2, MatMul: 3, Gemm: 1 });
+    expect(after).toMatchObject({ Conv: 3, Split: 1, MatMul: 3, Gemm: 1 });
     expect(after.DynamicQuantizeMatMul).toBeUndefined();
   });
 
-  it('web-int8 turns MatMul + bias Add and Gemm (transB) into DynamicQuantizeMatMul, and leaves the convolutions (the GLU split slows WASM)', () => {
+  it('web-int8 turns MatMul + bias Add and Gemm (transB) into DynamicQuantizeMatMul and the MatMul before a Softmax into MatMulIntegerToFloat, and leaves the convolutions (the GLU split slows WASM) and the other activation MatMul', () => {
     const model = decodeModel(patternModel());
     const { rewrites } = optimizeModel(model, 'web-int8');
-    expect(rewrites).toEqual({ quantizeLinearInt8: 2 });
+    expect(rewrites).toEqual({ quantizeLinearInt8: 2, quantizeAttentionScoresInt8: 1 });
     const after = opCounts(encodeModel(model));
-    expect(after).toMatchObject({ Conv: 2, Split: 2, DynamicQuantizeMatMul: 2 });
-    expect(after.MatMul).toBeUndefined();
+    expect(after).toMatchObject({ Conv: 2, Split: 2, DynamicQuantizeMatMul: 2, DynamicQuantizeLinear: 2, MatMulIntegerToFloat: 1, Softmax: 1, MatMul: 1 });
     expect(after.Gemm).toBeUndefined();
     expect(model.opset_import?.some((o) => o.domain === 'com.microsoft')).toBe(true);
   });
@@ -136,6 +148,10 @@ describe('optimize web: rewrites', () => {
       const db = sdrDb(ref.lin2, int8.lin2);
       expect(db).toBeGreaterThan(30);
       expect(maxAbs(ref.lin2, int8.lin2)).toBeGreaterThan(1e-5);
+      // The attention scores likewise (batched, both sides quantized per tensor); the MatMul with no Softmax after it untouched.
+      expect(sdrDb(ref.attn, int8.attn)).toBeGreaterThan(30);
+      expect(maxAbs(ref.attn, int8.attn)).toBeGreaterThan(1e-6);
+      expect(maxAbs(ref.qk, int8.qk)).toBe(0);
     });
   }
 });

@@ -1,8 +1,9 @@
 /**
  * Graph rewrites for ONNX Runtime's CPU kernels, applied by the converter with
  * `--optimize native` (an exact rewrite that onnxruntime-node runs faster) or
- * `--optimize web-int8` (int8 weights for the transformer's linear layers,
- * faster on onnxruntime-web's WASM: an opt-in variant, it changes the numbers).
+ * `--optimize web-int8` (the transformer's linear layers and attention scores
+ * in int8, faster on onnxruntime-web's WASM: an opt-in variant, it changes the
+ * numbers).
  * No exact rewrite tried here made WASM faster, so there is no `web` level.
  *
  * Each rewrite was kept only if it measured faster side by side (one process,
@@ -100,6 +101,17 @@ function freshNamer(graph: OnnxGraph<number>): (base: string) => string {
   };
 }
 
+/** A fresh node name (ONNX Runtime refuses two nodes of the same name; unnamed ones are fine). */
+function freshNodeNamer(graph: OnnxGraph<number>): (base: string) => string {
+  const taken = new Set((graph.node ?? []).map((n) => n.name ?? '').filter((n) => n !== ''));
+  return (base) => {
+    let name = base;
+    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
+    taken.add(name);
+    return name;
+  };
+}
+
 /**
  * GLU after a convolution: Conv(2C out) → Split(axis 1, two halves) becomes two
  * Convs of C outputs each, so the Split's copy of the whole activation goes.
@@ -180,6 +192,7 @@ export function quantizeLinearInt8(model: OnnxModel<number>, minElements = 65536
   const graph = model.graph!;
   const index = new GraphIndex(graph);
   const fresh = freshNamer(graph);
+  const nodeName = freshNodeNamer(graph);
   const replace = new Map<OnnxNode, OnnxNode>();
   const drop = new Set<OnnxNode>();
   const newInits: OnnxTensor[] = [];
@@ -233,12 +246,56 @@ export function quantizeLinearInt8(model: OnnxModel<number>, minElements = 65536
     const qName = fresh(`${bName}__int8`);
     const sName = fresh(`${bName}__scale`);
     newInits.push(makeTensor(qName, [weight.k, weight.n], q), makeTensor(sName, [weight.n], scale));
-    replace.set(node, makeNode('DynamicQuantizeMatMul', [a, qName, sName, '', ...(bias ? [bias] : [])], [output], {}, { name: `${node.name ?? node.op_type}/stemstream_int8`, domain: 'com.microsoft' }) as OnnxNode);
+    replace.set(node, makeNode('DynamicQuantizeMatMul', [a, qName, sName, '', ...(bias ? [bias] : [])], [output], {}, { name: nodeName(`${node.name || node.op_type}/stemstream_int8`), domain: 'com.microsoft' }) as OnnxNode);
   }
   if (replace.size === 0) return 0;
   graph.node = (graph.node ?? []).flatMap((n) => (drop.has(n) ? [] : [replace.get(n) ?? n])) as typeof graph.node;
   graph.initializer = [...(graph.initializer ?? []), ...newInits] as typeof graph.initializer;
   removeUnusedInitializers(graph);
+  const imports = model.opset_import ?? [];
+  if (!imports.some((o) => o.domain === 'com.microsoft')) model.opset_import = [...imports, { domain: 'com.microsoft', version: 1 }];
+  return replace.size;
+}
+
+/**
+ * Attention scores in int8: a MatMul of two activations whose only consumer is
+ * a Softmax (Q·Kᵀ) becomes DynamicQuantizeLinear on each side (uint8, per
+ * tensor) and com.microsoft MatMulIntegerToFloat, which scales the int32
+ * products back to float32 inside the matrix kernel. The other attention
+ * product (softmax · V) stays float: per-tensor uint8 cannot hold a diffuse
+ * row's probabilities (≈ 1/L each, under half a step when the largest is near 1).
+ * htdemucs: 10 sites (self- and cross-attention of both branches). Full model,
+ * WASM, 2 threads, side by side (5 alternating runs after a warm-up, medians,
+ * 2026-12-03): unmodified 7693 ms, linear layers int8 6215 ms (1.24×), plus
+ * these 5775 ms (1.33×). Stem SDR on the demo clip against float32 moves by
+ * at most 0.007 dB (both runtimes; test/optimize-web-real.test.ts).
+ */
+export function quantizeAttentionScoresInt8(model: OnnxModel<number>): number {
+  const graph = model.graph!;
+  const index = new GraphIndex(graph);
+  const fresh = freshNamer(graph);
+  const nodeName = freshNodeNamer(graph);
+  const replace = new Map<OnnxNode, OnnxNode[]>();
+  const constant = (v: string) => index.initializers.has(v);
+  for (const node of graph.node ?? []) {
+    if (node.op_type !== 'MatMul' || (node.domain ?? '') !== '') continue;
+    const [a, b] = node.input ?? [];
+    const out = node.output?.[0];
+    if (!a || !b || out === undefined || constant(a) || constant(b)) continue;
+    const softmax = index.soleConsumer(out);
+    if (!softmax || softmax.op_type !== 'Softmax') continue;
+    const name = node.name || 'MatMul';
+    const side = (v: string, tag: string) => {
+      const q = [fresh(`${out}__${tag}_u8`), fresh(`${out}__${tag}_scale`), fresh(`${out}__${tag}_zp`)];
+      return { q, node: makeNode('DynamicQuantizeLinear', [v], q, {}, { name: nodeName(`${name}/stemstream_quantize_${tag}`) }) as OnnxNode };
+    };
+    const qa = side(a, 'a');
+    const qb = side(b, 'b');
+    const mm = makeNode('MatMulIntegerToFloat', [qa.q[0], qb.q[0], qa.q[1], qb.q[1], qa.q[2], qb.q[2]], [out], {}, { name: nodeName(`${name}/stemstream_int8`), domain: 'com.microsoft' }) as OnnxNode;
+    replace.set(node, [qa.node, qb.node, mm]);
+  }
+  if (replace.size === 0) return 0;
+  graph.node = (graph.node ?? []).flatMap((n) => replace.get(n) ?? [n]) as typeof graph.node;
   const imports = model.opset_import ?? [];
   if (!imports.some((o) => o.domain === 'com.microsoft')) model.opset_import = [...imports, { domain: 'com.microsoft', version: 1 }];
   return replace.size;
@@ -259,7 +316,10 @@ export function optimizeModel(model: OnnxModel<number>, level: OptimizeLevel): O
   const rewrites: Record<string, number> = {};
   if (!graph) return { rewrites };
   if (level === 'native') rewrites.splitConvGlu = splitConvGlu(graph);
-  if (level === 'web-int8') rewrites.quantizeLinearInt8 = quantizeLinearInt8(model);
+  if (level === 'web-int8') {
+    rewrites.quantizeLinearInt8 = quantizeLinearInt8(model);
+    rewrites.quantizeAttentionScoresInt8 = quantizeAttentionScoresInt8(model);
+  }
   return { rewrites };
 }
 
