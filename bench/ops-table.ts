@@ -2,8 +2,9 @@
  * `bench.js ops`: where session.run's time goes, per ONNX op, on onnxruntime-node
  * (native) and onnxruntime-web (WASM, 2 threads), for the unmodified model
  * (htdemucs.onnx converted to the canonical layout) and for `--optimize native`;
- * then both models side by side on each runtime in one process (alternating
- * runs, medians), since the machine's load varies more than the rewrites gain.
+ * then each rewrite (`native`, `web-int8`) against the unmodified model on
+ * each runtime, the two sessions in one process (alternating runs, medians),
+ * since the machine's load varies more than the rewrites gain.
  *
  * Each profile runs in its own child process: onnxruntime-web writes its
  * profile to stdout, onnxruntime-node to a file.
@@ -145,10 +146,13 @@ function runChild(benchFile: string, args: string[]): { stdout: string; result: 
   return { stdout, result: JSON.parse(last) };
 }
 
+export interface PairRow { variant: OpsVariant; medianMs: number; times: number[] }
+
 export interface OpsReport {
   tables: Record<OpsVariant, { op: string; nativeMs: number; wasmMs: number }[]>;
   profiledRunMs: Record<string, number>;
-  pairs: Record<OpsRuntime, { variant: OpsVariant; medianMs: number; times: number[] }[]>;
+  /** Per runtime, one pair per rewrite: [unmodified, rewritten], each pair in its own process. */
+  pairs: Record<OpsRuntime, PairRow[][]>;
 }
 
 /** Parent: profiles, tables, side-by-side runs. `benchFile` is bench.js itself (children run its modes). */
@@ -167,8 +171,10 @@ export function opsReport(benchFile: string, runs: number): OpsReport {
   }
   const pairs = {} as OpsReport['pairs'];
   // Side by side, each runtime against every variant: the rewrite that helps natively can slow WASM down.
+  // One process per pair: a third htdemucs session in the same WASM heap slowed the int8 one
+  // by 12 % (1.18× against 1.32× alone, 2026-12-03), so sessions are never measured three at a time.
   for (const rt of ['web', 'node'] as OpsRuntime[]) {
-    pairs[rt] = runChild(benchFile, ['ops-pair', rt, String(runs), 'base', 'native', 'web-int8']).result as OpsReport['pairs'][OpsRuntime];
+    pairs[rt] = (['native', 'web-int8'] as OpsVariant[]).map((v) => runChild(benchFile, ['ops-pair', rt, String(runs), 'base', v]).result as PairRow[]);
   }
   return { tables, profiledRunMs, pairs };
 }
@@ -184,11 +190,9 @@ export function formatOpsReport(report: OpsReport, top = 16): string {
     }
     lines.push(`  ${'total'.padEnd(24)}${total('nativeMs').toFixed(0).padStart(9)}${total('wasmMs').toFixed(0).padStart(9)}${(total('wasmMs') / total('nativeMs')).toFixed(2).padStart(13)}`);
   }
-  for (const [rt, rows] of Object.entries(report.pairs)) {
-    const base = rows.find((r) => r.variant === 'base');
-    if (!base) continue;
-    const others = rows.filter((r) => r.variant !== 'base').map((r) => `--optimize ${r.variant} ${r.medianMs.toFixed(0)} ms (${(base.medianMs / r.medianMs).toFixed(3)}×)`);
-    lines.push(`session.run side by side on ${rt === 'web' ? `onnxruntime-web WASM (${THREADS} threads)` : `onnxruntime-node (${THREADS} threads)`}, alternating, ${base.times.length} runs each (the first of each dropped as warm-up: medians of the rest): unmodified ${base.medianMs.toFixed(0)} ms; ${others.join('; ')}`);
+  for (const [rt, pairs] of Object.entries(report.pairs)) {
+    const cells = pairs.map(([base, other]) => `--optimize ${other.variant} ${other.medianMs.toFixed(0)} ms against ${base.medianMs.toFixed(0)} ms unmodified (${(base.medianMs / other.medianMs).toFixed(3)}×)`);
+    lines.push(`session.run side by side on ${rt === 'web' ? `onnxruntime-web WASM (${THREADS} threads)` : `onnxruntime-node (${THREADS} threads)`}, each rewrite against the unmodified model in its own process, alternating, ${pairs[0]?.[0].times.length ?? 0} runs each after a warm-up, medians: ${cells.join('; ')}`);
   }
   return lines.join('\n');
 }
@@ -200,7 +204,7 @@ export function formatOpsReport(report: OpsReport, top = 16): string {
 export function sessionOptionsReport(benchFile: string, runs: number): string {
   const lines = [`ONNX Runtime session options on onnxruntime-web WASM (${THREADS} threads), each against the defaults in one process, alternating, ${runs} runs after a warm-up, medians:`];
   for (const trial of Object.keys(SESSION_TRIALS) as SessionTrial[]) {
-    const rows = runChild(benchFile, ['ops-pair', 'web', String(runs), 'base', trial]).result as OpsReport['pairs'][OpsRuntime];
+    const rows = runChild(benchFile, ['ops-pair', 'web', String(runs), 'base', trial]).result as PairRow[];
     const [base, other] = rows;
     lines.push(`  ${trial.padEnd(20)} ${other.medianMs.toFixed(0).padStart(6)} ms against ${base.medianMs.toFixed(0).padStart(6)} ms (${(base.medianMs / other.medianMs).toFixed(3)}×)`);
   }
