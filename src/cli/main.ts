@@ -27,7 +27,7 @@ const USAGE = `usage:
   stemstream convert <in.onnx> -o <out.onnx> [--fp16-weights] [--optimize native|web-int8] [--sources a,b,...]
                       [--clip music.wav] [--no-parity-check]
                       --optimize native: exact graph rewrites onnxruntime-node runs faster (not WASM);
-                      web-int8: the transformer's linear layers as int8 (faster on WASM, not exact: opt-in)
+                      web-int8: the transformer's linear layers and attention scores as int8 (faster on WASM, not exact: opt-in)
   stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality|low-latency] [--hop 1] [--lookahead 1]
                       [--overlap 0.25] [--realtime] [--track] [--json stats.json] [--float]
                       [--runtime auto|node|web] [--threads n] [--strict]
