@@ -179,6 +179,11 @@ export function opsReport(benchFile: string, runs: number): OpsReport {
   return { tables, profiledRunMs, pairs };
 }
 
+/** "5705 ms against 7581 ms unmodified (1.329×)": a pair's medians and the speed-up. */
+function againstBase(base: PairRow, other: PairRow): string {
+  return `${other.medianMs.toFixed(0)} ms against ${base.medianMs.toFixed(0)} ms unmodified (${(base.medianMs / other.medianMs).toFixed(3)}×)`;
+}
+
 export function formatOpsReport(report: OpsReport, top = 16): string {
   const lines: string[] = [];
   for (const [variant, rows] of Object.entries(report.tables)) {
@@ -191,7 +196,7 @@ export function formatOpsReport(report: OpsReport, top = 16): string {
     lines.push(`  ${'total'.padEnd(24)}${total('nativeMs').toFixed(0).padStart(9)}${total('wasmMs').toFixed(0).padStart(9)}${(total('wasmMs') / total('nativeMs')).toFixed(2).padStart(13)}`);
   }
   for (const [rt, pairs] of Object.entries(report.pairs)) {
-    const cells = pairs.map(([base, other]) => `--optimize ${other.variant} ${other.medianMs.toFixed(0)} ms against ${base.medianMs.toFixed(0)} ms unmodified (${(base.medianMs / other.medianMs).toFixed(3)}×)`);
+    const cells = pairs.map(([base, other]) => `--optimize ${other.variant} ${againstBase(base, other)}`);
     lines.push(`session.run side by side on ${rt === 'web' ? `onnxruntime-web WASM (${THREADS} threads)` : `onnxruntime-node (${THREADS} threads)`}, each rewrite against the unmodified model in its own process, alternating, ${pairs[0]?.[0].times.length ?? 0} runs each after a warm-up, medians: ${cells.join('; ')}`);
   }
   return lines.join('\n');
@@ -206,7 +211,7 @@ export function sessionOptionsReport(benchFile: string, runs: number): string {
   for (const trial of Object.keys(SESSION_TRIALS) as SessionTrial[]) {
     const rows = runChild(benchFile, ['ops-pair', 'web', String(runs), 'base', trial]).result as PairRow[];
     const [base, other] = rows;
-    lines.push(`  ${trial.padEnd(20)} ${other.medianMs.toFixed(0).padStart(6)} ms against ${base.medianMs.toFixed(0).padStart(6)} ms (${(base.medianMs / other.medianMs).toFixed(3)}×)`);
+    lines.push(`  ${trial.padEnd(20)} ${againstBase(base, other)}`);
   }
   return lines.join('\n');
 }

@@ -245,7 +245,7 @@ export class StemOutCore {
       if (q === 3) Atomics.store(i32, CTRL.MUTE + sources - 1, 1);
       if (q === 4) Atomics.store(i32, CTRL.SOLO, 1);
       if (q === 5) f32[CTRL.GAIN] = Number.NaN;
-      // A NaN input sample (the dry path's 0), in quanta the worker drops (overflow).
+      // A NaN input sample: the delay line's non-finite arm (0) runs once here.
       if (q === 7) input[0][5] = Number.NaN;
       if (q === 8) input[0][5] = 0.25;
       if (q === 15) Atomics.store(i32, CTRL.STEMS_ENABLED, 0);

@@ -87,12 +87,8 @@ function attr(node: OnnxNode, name: string): { i?: number; f?: number; ints?: nu
   return { i: a.i === undefined || a.i === null ? undefined : int64ToNumber(a.i), f: a.f ?? undefined, ints: a.ints?.map((v) => int64ToNumber(v)) };
 }
 
-/** A fresh value name that no tensor of the graph uses. */
-function freshNamer(graph: OnnxGraph<number>): (base: string) => string {
-  const taken = new Set<string>();
-  for (const n of graph.node ?? []) for (const v of [...(n.input ?? []), ...(n.output ?? [])]) taken.add(v);
-  for (const t of graph.initializer ?? []) taken.add(t.name ?? '');
-  for (const v of [...(graph.input ?? []), ...(graph.output ?? [])]) taken.add(v.name ?? '');
+/** Names `base`, or `base_1`, `base_2`, … : never one in `taken`, nor one it gave before. */
+function namerAvoiding(taken: Set<string>): (base: string) => string {
   return (base) => {
     let name = base;
     for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
@@ -101,15 +97,24 @@ function freshNamer(graph: OnnxGraph<number>): (base: string) => string {
   };
 }
 
+/** A fresh value name that no tensor of the graph uses. */
+function freshNamer(graph: OnnxGraph<number>): (base: string) => string {
+  const taken = new Set<string>();
+  for (const n of graph.node ?? []) for (const v of [...(n.input ?? []), ...(n.output ?? [])]) taken.add(v);
+  for (const t of graph.initializer ?? []) taken.add(t.name ?? '');
+  for (const v of [...(graph.input ?? []), ...(graph.output ?? [])]) taken.add(v.name ?? '');
+  return namerAvoiding(taken);
+}
+
 /** A fresh node name (ONNX Runtime refuses two nodes of the same name; unnamed ones are fine). */
 function freshNodeNamer(graph: OnnxGraph<number>): (base: string) => string {
-  const taken = new Set((graph.node ?? []).map((n) => n.name ?? '').filter((n) => n !== ''));
-  return (base) => {
-    let name = base;
-    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
-    taken.add(name);
-    return name;
-  };
+  return namerAvoiding(new Set((graph.node ?? []).map((n) => n.name ?? '').filter((n) => n !== '')));
+}
+
+/** Declares the com.microsoft operator domain (ONNX Runtime's contrib ops) once. */
+function importMicrosoftDomain(model: OnnxModel<number>): void {
+  const imports = model.opset_import ?? [];
+  if (!imports.some((o) => o.domain === 'com.microsoft')) model.opset_import = [...imports, { domain: 'com.microsoft', version: 1 }];
 }
 
 /**
@@ -252,8 +257,7 @@ export function quantizeLinearInt8(model: OnnxModel<number>, minElements = 65536
   graph.node = (graph.node ?? []).flatMap((n) => (drop.has(n) ? [] : [replace.get(n) ?? n])) as typeof graph.node;
   graph.initializer = [...(graph.initializer ?? []), ...newInits] as typeof graph.initializer;
   removeUnusedInitializers(graph);
-  const imports = model.opset_import ?? [];
-  if (!imports.some((o) => o.domain === 'com.microsoft')) model.opset_import = [...imports, { domain: 'com.microsoft', version: 1 }];
+  importMicrosoftDomain(model);
   return replace.size;
 }
 
@@ -296,8 +300,7 @@ export function quantizeAttentionScoresInt8(model: OnnxModel<number>): number {
   }
   if (replace.size === 0) return 0;
   graph.node = (graph.node ?? []).flatMap((n) => replace.get(n) ?? [n]) as typeof graph.node;
-  const imports = model.opset_import ?? [];
-  if (!imports.some((o) => o.domain === 'com.microsoft')) model.opset_import = [...imports, { domain: 'com.microsoft', version: 1 }];
+  importMicrosoftDomain(model);
   return replace.size;
 }
 
