@@ -16,6 +16,7 @@ import { describeModel } from '../src/model/model.js';
 import { defineStemstreamElements, type EngineStatus, type ModelLoader, type StemMixer, type StemTransport } from '../src/ui/index.js';
 import { clearModelCache } from '../src/web/model-store.js';
 import { ensureCrossOriginIsolation } from '../src/web/cross-origin-isolation.js';
+import { assertCrossOriginIsolated } from '../src/web/isolation-check.js';
 import type { ExportedStems } from '../src/export/stems-export.js';
 import { DEFAULT_MANIFEST, loadDemoModel, type DemoModel } from './model-source.js';
 import { engineModelOf } from '../src/web/model-source.js';
@@ -200,6 +201,8 @@ async function loadModel(source: string | File): Promise<void> {
   ui.loader.busy = true;
   ui.loader.error = '';
   try {
+    // Every way to a model (the default, ?model=, the loader) checks first: a model this page cannot run is not downloaded.
+    assertCrossOriginIsolated();
     const model = await loadDemoModel(source, (p) => {
       ui.loader.progress = { loadedBytes: p.loadedBytes, totalBytes: p.totalBytes };
     });
@@ -326,7 +329,7 @@ async function start(): Promise<void> {
   const coi = await ensureCrossOriginIsolation({ serviceWorkerUrl: new URL('coi-serviceworker.js', document.baseURI).href });
   if (!coi.isolated && coi.reloading) return;
   ui.isolation.textContent = coi.isolated ? `Cross-origin isolated (${coi.via}).` : `Not cross-origin isolated: ${coi.reason}`;
-  if (!coi.isolated) throw new Error(`This page is not cross-origin isolated, which the real-time engine needs (SharedArrayBuffer): ${coi.reason}`);
+  if (!coi.isolated) assertCrossOriginIsolated({ detail: coi.reason });
   await loadModel(params.get('model') ?? DEFAULT_MANIFEST);
   ui.playDemo.disabled = false;
   ui.playDemo.textContent = 'Play / pause demo clip';

@@ -22,6 +22,8 @@ export type StemstreamErrorCode =
   | 'UNSUPPORTED_AUDIO_FORMAT'
   | 'BAD_OPTION'
   | 'NO_RUNTIME'
+  /** The page is not cross-origin isolated, so the real-time engine (SharedArrayBuffer) cannot run there; checked before any model download. */
+  | 'NOT_ISOLATED'
   | 'ABORTED'
   /** A model run (session.run) or the separation around it failed mid-way. */
   | 'RUN_FAILED'

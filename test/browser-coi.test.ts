@@ -9,9 +9,13 @@
  * `vite build` of the index page into a temporary folder, the tiny model with a
  * manifest next to it, and a minimal node:http static server (no isolation
  * headers at all) in place of `vite preview`. Needs /usr/bin/chromium.
+ *
+ * And <stem-player> (test/pages/player-test.html) on that plain server: it
+ * refuses with the isolation message before it fetches the model or the song;
+ * the same page on test/fixtures/static-server.ts (COOP/COEP) loads both.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,6 +25,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StemEngine } from '../src/engine/stem-engine.js';
 import { buildPage, launchChromium, requireChromium, watchErrors, writeModelWithManifest } from './fixtures/demo-site.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
+import { serveStatic } from './fixtures/static-server.js';
+import { encodeWav } from '../src/audio/wav.js';
+import { notIsolatedMessage } from '../src/web/isolation-check.js';
+import type { PlayerEvent } from './pages/player-test.js';
 
 const QUARTER_GAINS = [[0.25, 0.25], [0.25, 0.25], [0.25, 0.25], [0.25, 0.25]];
 const QUERY = '?model=/test-models/tiny.json&backend=wasm';
@@ -248,6 +256,7 @@ describe('the demo on a static host without COOP/COEP (service-worker fallback),
     const errors = watchErrors(page);
     const messages = consoleLog(page);
     const navs = countNavigations(page);
+    const servedBefore = served.length;
     await page.goto(`${base}/${QUERY}`);
     await waitReadyOrError(page, 20_000);
     await page.waitForTimeout(3000);
@@ -263,8 +272,101 @@ describe('the demo on a static host without COOP/COEP (service-worker fallback),
     expect(state.ready).toBe(false);
     expect(state.message).toMatch(/cross-origin isolat/i);
     expect(state.isolation).toMatch(/^Not cross-origin isolated: /);
+    // The shared message (src/web/isolation-check.ts) with the service worker's failure as its detail; the page is on 127.0.0.1.
+    const reason = state.isolation!.replace(/^Not cross-origin isolated: /, '');
+    expect(state.message).toBe(notIsolatedMessage({ crossOriginIsolated: false, sharedArrayBuffer: false, href: `${base}/${QUERY}` }, reason));
+    expect(state.message).toContain('`npx stemstream serve <dir>`');
+    // Refused before the download: the server saw the page and its code, never the model or its manifest.
+    const paths = served.slice(servedBefore).map((s) => s.path);
+    expect(paths).toContain('/index.html');
+    expect(paths.filter((p) => p.startsWith('/test-models/')), 'model requests').toEqual([]);
     // The demo shows its error; no console errors, page errors or HTTP errors besides.
     expect(errors, 'console errors, page errors, HTTP errors').toEqual([]);
     await page.close();
   }, 30_000);
+});
+
+describe('<stem-player> on a page without COOP/COEP, in Chromium: refused before any download', () => {
+  let tmp = '';
+  let plain: Server | undefined;
+  let isolated: Awaited<ReturnType<typeof serveStatic>> | undefined;
+  let browser: Browser | undefined;
+  let plainBase = '';
+  const served: Served[] = [];
+
+  beforeAll(async () => {
+    requireChromium();
+    tmp = await mkdtemp(join(tmpdir(), 'stemstream-player-coi-'));
+    const outDir = join(tmp, 'dist');
+    await buildPage('player-test.html', outDir, 'test');
+    await writeModelWithManifest(join(outDir, 'test-models'), 'tiny', makeDemucsLayoutModel({ specGains: QUARTER_GAINS }));
+    // Half a second of a 441 Hz tone at the tiny model's rate.
+    const tone = Float32Array.from({ length: 22050 }, (_, i) => 0.25 * Math.sin((2 * Math.PI * 441 * i) / 44100));
+    await writeFile(join(outDir, 'song.wav'), encodeWav({ sampleRate: 44100, channels: [tone, tone] }, 'pcm16'));
+    plain = staticServer(outDir, served);
+    await new Promise<void>((resolve, reject) => {
+      plain!.once('error', reject);
+      plain!.listen(0, '127.0.0.1', () => resolve());
+    });
+    plainBase = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
+    isolated = await serveStatic(outDir);
+    browser = await launchChromium();
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise<void>((resolve) => (plain ? plain.close(() => resolve()) : resolve()));
+    await isolated?.close();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  const playerEvents = (page: Page) => page.evaluate(() => (window as unknown as { playerEvents: PlayerEvent[] }).playerEvents);
+  const waitSettled = (page: Page, timeout: number) =>
+    page.waitForFunction(() => (window as unknown as { playerEvents?: PlayerEvent[] }).playerEvents?.some((e) => e.type === 'load' || e.type === 'error'), undefined, { timeout, polling: 100 });
+  const shown = (page: Page) =>
+    page.evaluate(() => {
+      const m = document.querySelector('stem-player')!.shadowRoot!.querySelector('[part="message"]')!;
+      return { text: m.textContent, role: m.getAttribute('role') };
+    });
+
+  it('without the headers: the player shows the isolation message (NOT_ISOLATED) and the server never sees the manifest, the .onnx or the song', async () => {
+    const page = await browser!.newPage();
+    const errors = watchErrors(page);
+    const before = served.length;
+    await page.goto(`${plainBase}/player-test.html`);
+    await waitSettled(page, 20_000);
+    // Anything the player would still fetch would come now.
+    await page.waitForTimeout(1000);
+    const facts = await page.evaluate(() => ({ isolated: crossOriginIsolated, sab: typeof SharedArrayBuffer === 'function', href: location.href }));
+    expect(facts.isolated).toBe(false);
+    const expected = notIsolatedMessage({ crossOriginIsolated: facts.isolated, sharedArrayBuffer: facts.sab, href: facts.href });
+    expect(expected).toContain('`npx stemstream serve <dir>`');
+    expect(await shown(page)).toEqual({ text: expected, role: 'alert' });
+    expect(await playerEvents(page)).toEqual([{ type: 'error', detail: { code: 'NOT_ISOLATED', message: expected } }]);
+    const paths = served.slice(before).map((s) => s.path);
+    console.log('player without COOP/COEP, served:', paths.join(', '));
+    expect(paths).toContain('/player-test.html');
+    expect(paths.some((p) => p.endsWith('.js')), 'the page\'s script').toBe(true);
+    expect(paths.filter((p) => p.startsWith('/test-models/') || p.endsWith('.onnx') || p === '/song.wav'), 'model and song requests').toEqual([]);
+    expect(await page.evaluate(() => (document.querySelector('stem-player') as unknown as { engine: unknown }).engine)).toBeNull();
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('control, with the headers: the same page downloads the manifest and the model and loads the song', async () => {
+    const page = await browser!.newPage();
+    const errors = watchErrors(page);
+    const before = isolated!.requests.length;
+    await page.goto(`${isolated!.base}/player-test.html`);
+    await waitSettled(page, 60_000);
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    const events = await playerEvents(page);
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
+    expect(events.filter((e) => e.type === 'load')).toEqual([{ type: 'load', detail: { name: 'song.wav', duration: 0.5 } }]);
+    const paths = isolated!.requests.slice(before);
+    expect(paths).toEqual(expect.arrayContaining(['/test-models/tiny.json', '/test-models/tiny.onnx', '/song.wav']));
+    expect((await shown(page)).role).toBe('status');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 90_000);
 });

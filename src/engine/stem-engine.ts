@@ -38,6 +38,7 @@
  * `workerUrl` / `workletUrl` replace either.
  */
 import { engineAssets } from '../web/engine-assets.js';
+import { assertCrossOriginIsolated } from '../web/isolation-check.js';
 import { StemstreamError } from '../errors.js';
 import { toChannelCount } from '../audio/channels.js';
 import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
@@ -116,19 +117,6 @@ async function ensureAudioWorklet(context: BaseAudioContext): Promise<void> {
   await import('audioworklet-polyfill');
   if ((context as { audioWorklet?: unknown }).audioWorklet === undefined) {
     throw new StemstreamError('NO_RUNTIME', 'this browser has no AudioWorklet and the polyfill could not install one on this context (create the AudioContext after loading stemstream)');
-  }
-}
-
-function checkIsolation(): void {
-  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-  if (typeof SharedArrayBuffer === 'undefined' || !isolated) {
-    throw new StemstreamError(
-      'NO_RUNTIME',
-      'stemstream needs SharedArrayBuffer, which browsers give only to cross-origin isolated pages: serve the page with the headers ' +
-        '"Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp" (vite dev / vite preview do with this ' +
-        "project's vite.config.ts), or, on a static host that cannot set headers, register a COI service worker (e.g. coi-serviceworker) " +
-        `that adds them. (crossOriginIsolated = ${String(isolated)}, SharedArrayBuffer ${typeof SharedArrayBuffer === 'undefined' ? 'missing' : 'present'}.)`,
-    );
   }
 }
 
@@ -295,7 +283,8 @@ export class StemEngine extends EventTarget {
 
   /** Loads the model, starts the worker and the audio-thread node; resolves when the worker is ready. */
   static async create(context: BaseAudioContext, options: StemEngineOptions): Promise<StemEngine> {
-    checkIsolation();
+    // Before any download: a page that cannot run the engine should not fetch the model first.
+    assertCrossOriginIsolated();
     const asSource = (m: StemEngineModelSource) => (typeof m === 'string' || m instanceof URL ? m : m instanceof ArrayBuffer ? new Uint8Array(m) : m);
     const setSpec = typeof options.model === 'object' && !(options.model instanceof URL) && 'members' in options.model ? options.model : undefined;
     let members: { model: Uint8Array; weights?: number[] }[] | undefined;

@@ -26,6 +26,7 @@ import { StemEngine } from '../engine/stem-engine.js';
 import type { StemEngineBackend, StemEngineEventMap, StemEngineOptions } from '../engine/stem-engine-options.js';
 import { describeModel } from '../model/model.js';
 import { engineModelOf, loadModelSource, type LoadedModel } from '../web/model-source.js';
+import { assertCrossOriginIsolated } from '../web/isolation-check.js';
 import type { ModelDownloadProgress } from '../web/model-store.js';
 import type { TrackTransportSource } from './engine-view.js';
 import './engine-status.js';
@@ -238,6 +239,8 @@ export class StemPlayer extends LitElement {
   private async ensureEngine(stale: () => boolean): Promise<StemEngine | null> {
     if (this.currentEngine && this.loadedModel?.from === this.model) return this.currentEngine;
     if (!this.model) throw new Error('<stem-player> has no model: set its model attribute to an .onnx file or a manifest .json');
+    // Here, not in loadModelSource: fetching a model without an engine is fine anywhere, but this one would be wasted.
+    assertCrossOriginIsolated();
     this.setPhase('model', 'Loading the model…');
     const model = await loadModelSource(this.model, (p) => this.onModelProgress(p));
     if (stale()) return null;
