@@ -16,19 +16,18 @@ describe('README', () => {
     expect(readme).toContain(example.trim());
   });
 
-  it('opens the browser section with player.html\'s <stem-player> script tag, verbatim but for the model and song', () => {
+  it("quick start: player.html's <stem-player> script tag, verbatim but for the song", () => {
     const page = readFileSync(new URL('./consumer/player.html', import.meta.url), 'utf8');
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const m = /<!-- README-PLAYER-START[^\n]*\n([\s\S]*?)\n\s*<!-- README-PLAYER-END -->/.exec(page);
     expect(m).not.toBeNull();
     const lines = m![1].split('\n').map((l) => l.trim());
     expect(lines).toHaveLength(2);
-    const example = lines.join('\n').replace('model="vocals.json" src="song.wav"', 'model="models/default.json" src="song.mp3"');
-    const section = readme.slice(readme.indexOf('## In the browser'));
-    const firstBlock = /```html\n([\s\S]*?)```/.exec(section);
-    expect(firstBlock).not.toBeNull();
-    expect(section.indexOf('```html')).toBeLessThan(section.indexOf('###'));
-    expect(firstBlock![1]).toContain(example);
-    expect(firstBlock![1].trim().split('\n').length).toBeLessThanOrEqual(5);
+    const example = lines.join('\n').replace('src="song.wav"', 'src="song.mp3"');
+    const quickStart = /<!-- README-QUICKSTART-START -->([\s\S]*?)<!-- README-QUICKSTART-END -->/.exec(readme);
+    expect(quickStart).not.toBeNull();
+    const html = /```html\n([\s\S]*?)```/.exec(quickStart![1]);
+    expect(html).not.toBeNull();
+    expect(html![1].trim()).toBe(example);
   });
 });
