@@ -50,6 +50,24 @@ describe('UI components in Chromium (fake engine)', () => {
     expect(entry.errors, 'console errors').toEqual([]);
   }
 
+  /** engine-status labels and values wider than their box (cut off, or ending in an ellipsis): "DT Real-time factor 106 > 96". */
+  const clippedStatus = (page: Page): Promise<string[]> =>
+    page.locator('engine-status').evaluate((el) =>
+      [...el.shadowRoot!.querySelectorAll('dt, dd')]
+        .filter((e) => e.scrollWidth > e.clientWidth)
+        .map((e) => `${e.tagName} ${(e.textContent ?? '').trim().replace(/\s+/g, ' ')} ${e.scrollWidth} > ${e.clientWidth}`));
+  /** What a WebGPU-less machine shows: a long backend choice, two measured backends, the stem cache. */
+  const longStatus = async (page: Page): Promise<void> => {
+    await page.evaluate(() => Object.assign((window as unknown as W).uiTest.engine.snapshot, {
+      backend: 'wasm',
+      threads: 4,
+      backendReason: 'WebGPU adapter (google swiftshader) is a fallback adapter: WASM instead',
+      backendsTried: [{ backend: 'webgpu', realTimeFactor: 1.8, runs: 2 }, { backend: 'wasm', realTimeFactor: 0.61, runs: 3 }],
+      realTimeFactor: 0.61,
+      cache: { state: 'hit', entries: 3, bytes: 52_400_000 },
+    }));
+  };
+
   const calls = (page: Page): Promise<Call[]> => page.evaluate(() => (window as unknown as W).uiTest.engine.calls);
   const clearCalls = (page: Page): Promise<void> => page.evaluate(() => { (window as unknown as W).uiTest.engine.calls.length = 0; });
   const stem = (page: Page, name: string) => page.evaluate((n) => (window as unknown as W).uiTest.engine.stemState(n), name);
@@ -387,6 +405,35 @@ describe('UI components in Chromium (fake engine)', () => {
     await page.evaluate(() => Object.assign((window as unknown as W).uiTest.engine.snapshot, { backend: 'wasm', threads: 4 }));
     await expect.poll(() => dd('backend')).toBe('WASM');
     await expect(live.textContent()).resolves.toBe('Inference backend: WASM, 4 threads');
+
+    // Labels and values wrap instead of being cut off, down to a narrow column ("Real-time factor" took
+    // 106 px of a 96 px column at 240 px); the values of a row still line up under a wrapped label.
+    await longStatus(page);
+    await expect.poll(() => dd('backend-reason')).toMatch(/^WebGPU adapter \(google swiftshader\) is a fallback adapter: WASM instead/);
+    const status = page.locator('engine-status');
+    for (const width of [240, 300, 470, 700]) {
+      await status.evaluate((el, w) => { (el as HTMLElement).style.width = `${w}px`; }, width);
+      await page.waitForTimeout(50);
+      expect(await clippedStatus(page), `engine-status ${width} px wide`).toEqual([]);
+      const rows = await status.evaluate((el) => {
+        const dt = (label: string) => [...el.shadowRoot!.querySelectorAll('dt')].find((d) => d.textContent === label)!;
+        const top = (label: string) => Math.round(dt(label).nextElementSibling!.getBoundingClientRect().top);
+        const rtfLabel = dt('Real-time factor');
+        return {
+          rtfLabelLines: Math.round(rtfLabel.getBoundingClientRect().height / parseFloat(getComputedStyle(rtfLabel).lineHeight)),
+          rtf: top('Real-time factor'),
+          latency: top('Latency'),
+          threads: top('Threads'),
+          backend: top('Backend'),
+        };
+      });
+      if (width === 240) {
+        // Two columns: "Real-time factor" wraps onto two lines, and its value still lines up with Latency's.
+        expect(rows.rtfLabelLines).toBe(2);
+        expect(rows.rtf).toBe(rows.latency);
+      }
+      expect(rows.threads).toBe(rows.backend);
+    }
     await done(page);
   });
 
@@ -468,8 +515,10 @@ describe('UI components in Chromium (fake engine)', () => {
         l.progress = { loadedBytes: 45e6, totalBytes: 90e6 };
         l.error = 'Could not load models/htdemucs_ft.onnx: HTTP 404 Not Found.';
       });
+      await longStatus(page);
       await page.waitForTimeout(400);
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      expect(await clippedStatus(page), 'engine-status labels cut off').toEqual([]);
       // Wide: strips side by side (one row); narrow: one strip per row, each fader horizontal.
       const rows = await page.locator('stem-mixer .strip').evaluateAll((els) => new Set(els.map((e) => Math.round(e.getBoundingClientRect().top))).size);
       const fader = (await page.getByRole('slider', { name: 'vocals gain', exact: true }).boundingBox())!;

@@ -186,37 +186,43 @@ export class EngineStatus extends LitElement {
   static override styles = [
     themeStyles,
     css`
+      /* Labels and values wrap rather than end in an ellipsis: a narrow column
+         (a small screen, a font wider than ours) must still say what it shows. */
       dl {
         display: grid;
         grid-template-columns: repeat(auto-fill, minmax(104px, 1fr));
-        gap: 8px 14px;
-        margin: 0;
+        gap: 2px 14px;
+        /* The last row's value padding (below) is not a gap. */
+        margin: 0 0 -6px;
       }
+      /* Each item takes two rows of the list (subgrid), so that the values of a
+         row line up even where one label wraps onto two lines. */
       .item {
         min-width: 0;
+        display: grid;
+        grid-row: span 2;
+        grid-template-rows: subgrid;
+        align-content: start;
       }
       .wide {
         grid-column: span 2;
+      }
+      dt,
+      dd {
+        min-width: 0;
+        overflow-wrap: anywhere;
       }
       dt {
         font-size: 10.5px;
         letter-spacing: 0.04em;
         text-transform: uppercase;
         color: var(--_muted);
-        white-space: nowrap;
-        overflow: hidden;
-        text-overflow: ellipsis;
+        align-self: end;
       }
       dd {
-        margin: 2px 0 0;
+        margin: 0;
+        padding-bottom: 6px;
         font-weight: 600;
-        white-space: nowrap;
-        overflow: hidden;
-        text-overflow: ellipsis;
-      }
-      /* The button may wrap under the figures rather than be cut off. */
-      dd.cache {
-        white-space: normal;
       }
       .clear-cache {
         font: inherit;
