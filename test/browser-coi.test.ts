@@ -276,6 +276,10 @@ describe('the demo on a static host without COOP/COEP (service-worker fallback),
     const reason = state.isolation!.replace(/^Not cross-origin isolated: /, '');
     expect(state.message).toBe(notIsolatedMessage({ crossOriginIsolated: false, sharedArrayBuffer: false, href: `${base}/${QUERY}` }, reason));
     expect(state.message).toContain('`npx stemstream serve <dir>`');
+    // A model chosen in the loader afterwards is refused the same way, before its download.
+    await page.getByLabel('Model URL').fill('/test-models/tiny.json');
+    await page.getByRole('button', { name: 'Load', exact: true }).click();
+    await expect.poll(() => page.locator('model-loader [role=alert]').textContent()).toBe(notIsolatedMessage({ crossOriginIsolated: false, sharedArrayBuffer: false, href: `${base}/${QUERY}` }));
     // Refused before the download: the server saw the page and its code, never the model or its manifest.
     const paths = served.slice(servedBefore).map((s) => s.path);
     expect(paths).toContain('/index.html');
