@@ -533,8 +533,9 @@ describe('toChannelCount', () => {
     expect(down.sampleRate).toBe(44100);
   });
 
-  it('other conversions are CHANNEL_MISMATCH', async () => {
-    await expectError(() => toChannelCount(audio(6), 2), 'CHANNEL_MISMATCH', /6 channels but 2 are needed.*ffmpeg -i in\.wav -ac 2/);
+  it('other conversions are CHANNEL_MISMATCH (3+ channels to stereo is the BS.775 downmix: test/downmix.test.ts)', async () => {
+    await expectError(() => toChannelCount(audio(6), 4), 'CHANNEL_MISMATCH', /6 channels but 4 are needed.*ffmpeg -i in\.wav -ac 4/);
+    await expectError(() => toChannelCount(audio(9), 2), 'CHANNEL_MISMATCH', /9 channels and no layout/);
     await expectError(() => toChannelCount(audio(1), 4), 'CHANNEL_MISMATCH');
     await expectError(() => toChannelCount(audio(2), 0), 'BAD_OPTION');
   });

@@ -283,7 +283,12 @@ describe('scanSource: trackStats and countNonFinite in streamed passes', () => {
     const two = [new Float32Array(900), new Float32Array(900)];
     channelSource(memorySource(mono), 2).read(300, 900, two);
     for (let c = 0; c < 2; c++) expect(sameBits(two[c], expected(up, 300, 900)[c])).toBe(true);
-    expect(() => channelSource(memorySource({ sampleRate: 44100, channels: signal(6, 10) }), 2)).toThrow(/only mono ↔ stereo is converted/);
+    // 5.1 → stereo: the BS.775 downmix, per read, as toChannelCount() on the buffer.
+    const surround = { sampleRate: 44100, channels: signal(6, 1000) };
+    const down = [new Float32Array(700), new Float32Array(700)];
+    channelSource(memorySource(surround), 2).read(400, 700, down);
+    for (let c = 0; c < 2; c++) expect(sameBits(down[c], expected(toChannelCount(surround, 2), 400, 700)[c])).toBe(true);
+    expect(() => channelSource(memorySource({ sampleRate: 44100, channels: signal(6, 10) }), 4)).toThrow(/only mono ↔ stereo and multichannel → stereo or mono are converted/);
   });
 });
 

@@ -90,11 +90,12 @@ describe('exportStems', () => {
     expect(Array.from(parseWav(mono.files[1].data).channels[0])).toHaveLength(5);
   });
 
-  it('reports clipping for integer formats and keeps overs in float32', () => {
+  it('reports clipping for integer formats and keeps overs in float32 (clip modes: test/clip-mode.test.ts)', () => {
     const hot = stems(100);
     hot[3][0][10] = 1.5;
-    const int = exportStemsSync({ stems: hot, sources: SOURCES, sampleRate: RATE, baseName: 'x', format: 'wav16' });
+    const int = exportStemsSync({ stems: hot, sources: SOURCES, sampleRate: RATE, baseName: 'x', format: 'wav16', clipMode: 'none' });
     expect(int.clipped).toEqual(['vocals']);
+    expect(int.clipping.map((c) => [c.name, c.clipped])).toEqual([['vocals', 1]]);
     expect(parseWav(int.files[3].data).channels[0][10]).toBeCloseTo(32767 / 32768, 6);
     const float = exportStemsSync({ stems: hot, sources: SOURCES, sampleRate: RATE, baseName: 'x', format: 'float32' });
     expect(float.clipped).toEqual([]);

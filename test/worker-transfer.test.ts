@@ -12,7 +12,7 @@ import { transferList, type FromWorker } from '../src/engine/worker-protocol.js'
 async function exportedMessage(): Promise<Extract<FromWorker, { type: 'exported' }>> {
   const stem = (k: number) => [Float32Array.from({ length: 4410 }, (_, i) => 0.5 * Math.sin(0.01 * k * i)), new Float32Array(4410).fill(0.01 * k)];
   const out = await exportStems({ stems: [stem(1), stem(2)], sources: ['drums', 'vocals'], sampleRate: 44100, baseName: 'song' });
-  return { type: 'exported', id: 7, files: out.files, zip: out.zip, zipName: out.zipName, clipped: out.clipped };
+  return { type: 'exported', id: 7, files: out.files, zip: out.zip, zipName: out.zipName, clipped: out.clipped, clipping: out.clipping };
 }
 
 function send(m: FromWorker, transfer: ArrayBuffer[]): Extract<FromWorker, { type: 'exported' }> {
@@ -49,6 +49,6 @@ describe('worker → main: transfer, not copy', () => {
   it('other messages transfer nothing (their buffers may be shared or still in use)', () => {
     expect(transferList({ type: 'export-progress', id: 1, phase: 'encoding', fraction: 0.5 })).toEqual([]);
     const shared = new Uint8Array(new SharedArrayBuffer(8));
-    expect(transferList({ type: 'exported', id: 1, files: [], zip: shared, zipName: 'x.zip', clipped: [] })).toEqual([]);
+    expect(transferList({ type: 'exported', id: 1, files: [], zip: shared, zipName: 'x.zip', clipped: [], clipping: [] })).toEqual([]);
   });
 });

@@ -1,12 +1,16 @@
 import { StemstreamError } from '../errors.js';
+import { downmixAudio, downmixFor, type ChannelLayout } from './downmix.js';
 import type { AudioData } from './types.js';
 
 /**
  * Returns `audio` with `n` channels: unchanged when it already has `n`,
  * mono → stereo by duplicating (two independent copies), stereo → mono by
- * averaging. Anything else is a 'CHANNEL_MISMATCH' error.
+ * averaging, 3 to 8 channels (or any `layout` BS.775 covers) → stereo by the
+ * ITU-R BS.775 downmix (downmix.ts; without `layout`, the channels are taken
+ * in the FLAC/WAV default order for their count), → mono by averaging that.
+ * Anything else is a 'CHANNEL_MISMATCH' error.
  */
-export function toChannelCount(audio: AudioData, n: number): AudioData {
+export function toChannelCount(audio: AudioData, n: number, layout?: ChannelLayout): AudioData {
   if (!Number.isInteger(n) || n < 1) {
     throw new StemstreamError('BAD_OPTION', `channel count must be a positive integer, got ${n}`);
   }
@@ -22,10 +26,11 @@ export function toChannelCount(audio: AudioData, n: number): AudioData {
     for (let i = 0; i < mono.length; i++) mono[i] = 0.5 * (l[i] + r[i]);
     return { sampleRate: audio.sampleRate, channels: [mono] };
   }
+  if (have >= 3 && (n === 1 || n === 2)) return downmixAudio(audio, downmixFor(have, layout), n);
   const what = have === 0 ? 'no audio channels' : `${have} channels`;
   throw new StemstreamError(
     'CHANNEL_MISMATCH',
-    `the audio has ${what} but ${n} ${n === 1 ? 'is' : 'are'} needed; only mono ↔ stereo is converted ` +
-      `automatically. Downmix it first, e.g. \`ffmpeg -i in.wav -ac ${n} out.wav\``,
+    `the audio has ${what} but ${n} ${n === 1 ? 'is' : 'are'} needed; only mono ↔ stereo and multichannel → stereo or mono are converted ` +
+      `automatically. Convert it first, e.g. \`ffmpeg -i in.wav -ac ${n} out.wav\``,
   );
 }

@@ -67,6 +67,8 @@ interface WavFormat {
   sampleRate: number;
   blockAlign: number;
   bitsPerSample: number; // container size
+  /** WAVE_FORMAT_EXTENSIBLE's dwChannelMask: which speaker each channel is (absent in plain headers). */
+  channelMask?: number;
 }
 
 function parseFmt(bytes: Uint8Array, view: DataView, offset: number, size: number): WavFormat {
@@ -76,6 +78,7 @@ function parseFmt(bytes: Uint8Array, view: DataView, offset: number, size: numbe
   const sampleRate = view.getUint32(offset + 4, true);
   const blockAlign = view.getUint16(offset + 12, true);
   const bitsPerSample = view.getUint16(offset + 14, true);
+  let channelMask: number | undefined;
 
   if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
     if (size < 40) {
@@ -93,6 +96,7 @@ function parseFmt(bytes: Uint8Array, view: DataView, offset: number, size: numbe
       );
     }
     formatTag = view.getUint16(guid, true);
+    channelMask = view.getUint32(offset + 20, true);
   }
 
   if (formatTag !== WAVE_FORMAT_PCM && formatTag !== WAVE_FORMAT_IEEE_FLOAT) {
@@ -120,7 +124,7 @@ function parseFmt(bytes: Uint8Array, view: DataView, offset: number, size: numbe
         `${bitsPerSample}-bit samples need ${expectedAlign}`,
     );
   }
-  return { formatTag, channels, sampleRate, blockAlign, bitsPerSample };
+  return { formatTag, channels, sampleRate, blockAlign, bitsPerSample, channelMask };
 }
 
 export interface ParseWavOptions {
@@ -350,6 +354,8 @@ export class WavFileReader {
   readonly isFloat: boolean;
   /** "16-bit PCM", "32-bit float", ... */
   readonly encoding: string;
+  /** WAVE_FORMAT_EXTENSIBLE's channel mask (which speaker each channel is); undefined for a plain header. */
+  readonly channelMask: number | undefined;
   private fd: number | null;
   private readonly fs: FsSync;
   private readonly fmt: WavFormat;
@@ -372,6 +378,7 @@ export class WavFileReader {
     this.length = Math.floor(layout.dataSize / layout.fmt.blockAlign);
     this.isFloat = layout.fmt.formatTag === WAVE_FORMAT_IEEE_FLOAT;
     this.encoding = `${layout.fmt.bitsPerSample}-bit ${this.isFloat ? 'float' : 'PCM'}`;
+    this.channelMask = layout.fmt.channelMask;
     this.readAhead = readAhead;
   }
 

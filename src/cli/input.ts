@@ -2,14 +2,15 @@
  * The audio file a command works on: checked early, decoded with its damage
  * reported (or refused with --strict), NaN/±Infinity silenced, never empty.
  *
- * `openInputAudio` gives a WAV already at the model's rate (mono or stereo) as
- * a source read from disk as the separation goes, so memory does not grow with
- * its length; anything else (FLAC, MP3, Ogg, a WAV to resample or downmix from
- * more channels) is decoded whole, as `readInputAudio` does.
+ * `openInputAudio` gives a WAV already at the model's rate (mono, stereo or
+ * multichannel, downmixed per read) as a source read from disk as the
+ * separation goes, so memory does not grow with its length; anything else
+ * (FLAC, MP3, Ogg, a WAV to resample) is decoded whole, as `readInputAudio` does.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { decodeAudioFile } from '../audio/decode.js';
+import { decodeAudioFile, sniffAudio } from '../audio/decode.js';
+import { defaultChannelLayout, describeDownmix, downmixFor, downmixSource, maskChannelLayout, vorbisChannelLayout, type ChannelLayout, type LaidOutAudio } from '../audio/downmix.js';
 import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
 import { audioFrames, type AudioData } from '../audio/types.js';
 import { WavFileReader } from '../audio/wav.js';
@@ -38,11 +39,12 @@ export interface InputOptions {
 /**
  * Decodes `path`. Damage (fewer samples than the header declares, frames the
  * decoder skipped) and NaN/±Infinity samples (replaced by 0) are warned about,
- * or with `strict` refused before anything is written.
+ * or with `strict` refused before anything is written. Three or more channels
+ * come with the layout the file declares (fitAudio downmixes by it).
  */
-export async function readInputAudio(path: string, opts: InputOptions): Promise<AudioData> {
+export async function readInputAudio(path: string, opts: InputOptions): Promise<LaidOutAudio> {
   const warnings: string[] = [];
-  const audio = await decodeAudioFile(path, { onWarning: (m) => warnings.push(m) });
+  const audio: LaidOutAudio = await decodeAudioFile(path, { onWarning: (m) => warnings.push(m) });
   if (audioFrames(audio) === 0) {
     throw new StemstreamError('BAD_AUDIO_FILE', `${path} holds no audio (0 samples): there is nothing to separate`);
   }
@@ -55,7 +57,83 @@ export async function readInputAudio(path: string, opts: InputOptions): Promise<
     throw new StemstreamError('BAD_AUDIO_FILE', `${warnings[0]}${more}; --strict refuses damaged input, nothing was written`);
   }
   for (const w of warnings) opts.log(`warning: ${w}`);
+  if (audio.channels.length >= 3) audio.layout = await fileChannelLayout(path, audio.channels.length);
   return audio;
+}
+
+/** Reads up to `n` bytes at `pos` of an open file (fewer at its end). */
+function readAt(fd: number, pos: number, n: number): Buffer {
+  const buf = Buffer.alloc(n);
+  let done = 0;
+  while (done < n) {
+    const got = readSync(fd, buf, done, n - done, pos + done);
+    if (got === 0) break;
+    done += got;
+  }
+  return buf.subarray(0, done);
+}
+
+/** Where "fLaC" starts: after any ID3v2 tags (some taggers put them before FLAC too). */
+function flacStart(fd: number): number {
+  let pos = 0;
+  for (;;) {
+    const h = readAt(fd, pos, 10);
+    if (h.length < 10 || h.toString('latin1', 0, 3) !== 'ID3' || h.subarray(6, 10).some((b) => b & 0x80)) return pos;
+    pos += 10 + ((h[6] << 21) | (h[7] << 14) | (h[8] << 7) | h[9]) + (h[5] & 0x10 ? 10 : 0);
+  }
+}
+
+/**
+ * FLAC's WAVEFORMATEXTENSIBLE_CHANNEL_MASK tag (ffmpeg and flac write it for a
+ * layout that is not FLAC's default for the count), from the VORBIS_COMMENT
+ * block; the metadata blocks are walked by their headers, pictures skipped unread.
+ */
+function flacChannelMask(fd: number): number | undefined {
+  let pos = flacStart(fd) + 4;
+  for (let blocks = 0; blocks < 1024; blocks++) {
+    const h = readAt(fd, pos, 4);
+    if (h.length < 4) return undefined;
+    const size = (h[1] << 16) | (h[2] << 8) | h[3];
+    if ((h[0] & 0x7f) === 4) {
+      const b = readAt(fd, pos + 4, size);
+      let p = 4 + (b.length >= 4 ? b.readUInt32LE(0) : size); // past the vendor string
+      const count = p + 4 <= b.length ? b.readUInt32LE(p) : 0;
+      p += 4;
+      for (let i = 0; i < count && p + 4 <= b.length; i++) {
+        const len = b.readUInt32LE(p);
+        const m = /^WAVEFORMATEXTENSIBLE_CHANNEL_MASK=(0x[0-9a-f]+|\d+)$/i.exec(b.toString('utf8', p + 4, Math.min(b.length, p + 4 + len)));
+        if (m) return Number(m[1]);
+        p += 4 + len;
+      }
+      return undefined;
+    }
+    if (h[0] & 0x80) return undefined; // the last block
+    pos += 4 + size;
+  }
+  return undefined;
+}
+
+/**
+ * Which speaker each of the `count` channels of `path` is, as its container
+ * says: a WAV's channel mask, a FLAC's channel-mask tag, else the default
+ * order for the count (WAV, FLAC); Vorbis and Opus have their own order.
+ */
+async function fileChannelLayout(path: string, count: number): Promise<ChannelLayout | undefined> {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const container = sniffAudio(readAt(fd, 0, 65536));
+    if (container === 'wav') {
+      const reader = await WavFileReader.open(path, { onWarning: () => undefined });
+      reader.close();
+      return maskChannelLayout(count, reader.channelMask);
+    }
+    if (container === 'flac') return maskChannelLayout(count, flacChannelMask(fd));
+    if (container === 'ogg-vorbis' || container === 'ogg-opus') return vorbisChannelLayout(count);
+    return defaultChannelLayout(count);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 export interface InputAudio {
@@ -98,8 +176,9 @@ function looksLikeWav(path: string): boolean {
  * The input for a model that takes `sampleRate` Hz and `channels` channels,
  * with readInputAudio()'s warnings, --strict refusals and silenced NaN/±Infinity,
  * and fitAudio()'s conversions. A PCM or float WAV at that rate with that many
- * channels (or mono ↔ stereo) is read from disk as needed (one pass first when
- * it is float, to count NaN/±Infinity); anything else is decoded whole.
+ * channels (or mono ↔ stereo, or 3+ channels to downmix) is read from disk as
+ * needed (one pass first when it is float, to count NaN/±Infinity); anything
+ * else is decoded whole.
  */
 export async function openInputAudio(path: string, opts: OpenInputOptions): Promise<InputAudio> {
   const whole = async (): Promise<InputAudio> => {
@@ -119,7 +198,8 @@ export async function openInputAudio(path: string, opts: OpenInputOptions): Prom
   }
   const have = reader.channelCount;
   const monoStereo = (have === 1 && opts.channels === 2) || (have === 2 && opts.channels === 1);
-  if (reader.sampleRate !== opts.sampleRate || (have !== opts.channels && !monoStereo)) {
+  const downmix = have >= 3 && (opts.channels === 1 || opts.channels === 2);
+  if (reader.sampleRate !== opts.sampleRate || (have !== opts.channels && !monoStereo && !downmix)) {
     reader.close();
     return whole();
   }
@@ -141,7 +221,11 @@ export async function openInputAudio(path: string, opts: OpenInputOptions): Prom
       throw new StemstreamError('BAD_AUDIO_FILE', `${warnings[0]}${more}; --strict refuses damaged input, nothing was written`);
     }
     for (const w of warnings) opts.log(`warning: ${w}`);
-    if (have !== opts.channels) {
+    if (downmix) {
+      const mix = downmixFor(have, maskChannelLayout(have, reader.channelMask));
+      if (opts.logFit) opts.log(describeDownmix(mix, opts.channels));
+      source = downmixSource(source, mix, opts.channels as 1 | 2);
+    } else if (have !== opts.channels) {
       if (opts.logFit) opts.log(`converting ${have} channel(s) → ${opts.channels}`);
       source = channelSource(source, opts.channels);
     }

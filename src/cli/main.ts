@@ -18,6 +18,7 @@ import { runStream } from './stream-command.js';
 const USAGE = `usage:
   stemstream separate <input> [-o dir] [--model file.onnx] [--overlap 0.25] [--shifts 1] [--seed 0]
                       [--no-normalize] [--stems vocals,drums] [--two-stems vocals] [--float] [--format wav|flac]
+                      [--clip-mode rescale|clamp|none]
                       [--runtime auto|node|web] [--threads n] [--strict]
   stemstream separate <folders and files…> [-o out] [--force] [same options]
                       a library: out/<path without extension>/<stem>.wav for every audio file, folders walked;
@@ -29,11 +30,14 @@ const USAGE = `usage:
                       --optimize native: exact graph rewrites onnxruntime-node runs faster (not WASM);
                       web-int8: the transformer's linear layers and attention scores as int8 (faster on WASM, not exact: opt-in)
   stemstream stream <input> [-o dir] [--model file.onnx] [--mode quality|low-latency] [--hop 1] [--lookahead 1]
-                      [--overlap 0.25] [--realtime] [--track] [--json stats.json] [--float]
+                      [--overlap 0.25] [--realtime] [--track] [--json stats.json] [--float] [--clip-mode rescale|clamp|none]
                       [--runtime auto|node|web] [--threads n] [--strict]
   stemstream --help | --version
 
   --overlap is in [0, 0.99]; --strict refuses damaged input (by default it is decoded as far as it goes, with a warning).
+  --clip-mode: a stem over full scale in 16-bit files is rescaled (default: ÷ max(1.01 × peak, 1), as Demucs), clamped
+  to ±0.99 or left to clip (none); always warned; not with --float (nothing clips). 3 to 8 input channels (3.0 to 7.1)
+  are downmixed to stereo by ITU-R BS.775, the LFE left out.
   Output appears only when complete: files of an earlier run stay as they were until a new run succeeds.
   Exit codes: 0 done, 1 failed, 2 usage error, 130 interrupted (SIGINT, SIGTERM).`;
 
@@ -46,6 +50,7 @@ const AUDIO_JOB_OPTIONS = {
   model: { type: 'string', short: 'm' },
   overlap: { type: 'string' },
   float: { type: 'boolean' },
+  'clip-mode': { type: 'string' },
   runtime: { type: 'string' },
   threads: { type: 'string' },
   strict: { type: 'boolean' },

@@ -24,6 +24,7 @@ import { separateStream, type SeparationStats } from '../separate/separate.js';
 import { separateWithSet } from '../separate/separate-set.js';
 import { loadModelSet, type ModelSet } from '../model/model-set.js';
 import { openStemFile, type StemFileType, type StemFileWriter } from '../export/stem-file-writer.js';
+import { CLIP_MODES, DEFAULT_CLIP_MODE, describeClip, type ClipMode, type ClipReport } from '../export/clip.js';
 import type { AudioData } from '../audio/types.js';
 import { isAudioSource, memorySource, type AudioSource } from '../separate/audio-source.js';
 import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
@@ -42,6 +43,7 @@ export interface SeparateFlags {
   stems?: string;
   'two-stems'?: string;
   float?: boolean;
+  'clip-mode'?: string;
   runtime?: string;
   threads?: string;
   strict?: boolean;
@@ -70,6 +72,8 @@ export interface SeparateJob {
   format: WavOutputFormat;
   /** The stem files' container: wav (default) or flac (lossless, integer samples). */
   fileType: StemFileType;
+  /** What happens to samples over full scale in integer output (export/clip.ts); float output is written as is. */
+  clipMode: ClipMode;
   /** Library runs: separate again tracks whose stems are all there. */
   force: boolean;
   strict: boolean;
@@ -99,9 +103,34 @@ export function parseSeparateFlags(input: string, flags: SeparateFlags): Separat
     normalize: flags['no-normalize'] !== true,
     format: flags.float ? 'float32' : 'pcm16',
     fileType,
+    clipMode: clipModeOption(flags['clip-mode'], flags.float === true),
     force: flags.force === true,
     strict: flags.strict === true,
   };
+}
+
+/**
+ * --clip-mode (rescale, Demucs' default; clamp; none). With --float nothing
+ * clips, so asking for a mode there is refused rather than silently ignored.
+ */
+export function clipModeOption(raw: string | undefined, float: boolean): ClipMode {
+  if (raw !== undefined && float) throw usageError('--clip-mode applies to 16-bit output: float keeps samples over full scale as they are, so nothing clips; drop one of --float and --clip-mode');
+  return choiceOption('clip-mode', raw, CLIP_MODES, DEFAULT_CLIP_MODE);
+}
+
+/** The warning for a stem that went over full scale (16-bit output: the CLI writes pcm16 or float). */
+export function clipWarning(report: ClipReport): string {
+  return `warning: ${describeClip(report, 16)}`;
+}
+
+/** Where a stem over full scale is reported when the caller gives nowhere: a warning on stderr. */
+function warnClip(report: ClipReport): void {
+  process.stderr.write(`${clipWarning(report)}\n`);
+}
+
+/** The clip handling of the file `path` (named in reports by its stem: vocals, accompaniment, ...). */
+function clipFor(job: SeparateJob, path: string, onReport: (report: ClipReport) => void) {
+  return { mode: job.clipMode, name: basename(path, extname(path)), onReport };
 }
 
 /** A warning when overlap and shifts multiply the compute far beyond the default's. */
@@ -168,9 +197,11 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
       const seconds = input.frames / model.info.sampleRate;
       log(`separating ${job.input} (${seconds.toFixed(1)} s) with ${basename(modelPath)} on ${model.runtime.name} (${model.runtime.threads} threads) into ${job.outDir}`);
       const progress = createProgress('separating');
-      const stats = await separateToFiles(input.audio, model, job, files, (p) => progress.update(p.done, p.total, p.etaMs));
+      const clipped: ClipReport[] = [];
+      const stats = await separateToFiles(input.audio, model, job, files, (p) => progress.update(p.done, p.total, p.etaMs), (r) => clipped.push(r));
       const rtf = stats.wallMs / 1000 / Math.max(seconds, 1e-9);
       progress.finish(`done in ${(stats.wallMs / 1000).toFixed(1)} s (${rtf.toFixed(2)} s per second of audio, ${stats.segments} segments): ${files.all.join(', ')}`);
+      for (const r of clipped) log(clipWarning(r));
       return 0;
     } finally {
       input.close();
@@ -183,6 +214,8 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
 /**
  * Runs the separation into temporaries of `files` and puts them in place when
  * all of it succeeded; on any error they are removed and the error rethrown.
+ * A stem over full scale is handled by job.clipMode and told to `onClip` once
+ * its file is complete (default: a warning on stderr).
  */
 export async function separateToFiles(
   audio: AudioData | AudioSource,
@@ -190,13 +223,14 @@ export async function separateToFiles(
   job: SeparateJob,
   files: OutputFiles,
   onProgress: (p: { done: number; total: number; etaMs: number }) => void,
+  onClip: (report: ClipReport) => void = warnClip,
 ): Promise<SeparationStats> {
   const { info } = model;
   const C = info.channels;
   const output = AtomicOutput.begin(files.all);
   const writers: StemFileWriter[] = [];
   const open = async (path: string) => {
-    const w = await openStemFile(output.tempPath(path), { sampleRate: info.sampleRate, channels: C, format: job.format, fileType: job.fileType });
+    const w = await openStemFile(output.tempPath(path), { sampleRate: info.sampleRate, channels: C, format: job.format, fileType: job.fileType, clip: clipFor(job, path, onClip) });
     writers.push(w);
     return w;
   };
@@ -250,8 +284,10 @@ async function runSeparateWithSet(job: SeparateJob, manifest: string, log: (line
     log(`separating ${job.input} with the set ${set.name} (${set.members.length} models) into ${job.outDir}`);
     const progress = createProgress('separating');
     const t0 = performance.now();
-    const modelsRun = await separateSetToFiles(audio, set, job, files, (p) => progress.update(p.done, p.total, p.etaMs));
+    const clipped: ClipReport[] = [];
+    const modelsRun = await separateSetToFiles(audio, set, job, files, (p) => progress.update(p.done, p.total, p.etaMs), (r) => clipped.push(r));
     progress.finish(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s with ${modelsRun} of ${set.members.length} models: ${files.all.join(', ')}`);
+    for (const r of clipped) log(clipWarning(r));
     return 0;
   } finally {
     await set.dispose();
@@ -268,6 +304,7 @@ export async function separateSetToFiles(
   job: SeparateJob,
   files: OutputFiles,
   onProgress: (p: { done: number; total: number; etaMs: number }) => void,
+  onClip: (report: ClipReport) => void = warnClip,
 ): Promise<number> {
   const two = job.two;
   const wanted = [...files.stems.keys()];
@@ -287,7 +324,7 @@ export async function separateSetToFiles(
   const output = AtomicOutput.begin(files.all);
   try {
     for (const [path, channels] of contents) {
-      const w = await openStemFile(output.tempPath(path), { sampleRate: set.sampleRate, channels: set.channels, format: job.format, fileType: job.fileType });
+      const w = await openStemFile(output.tempPath(path), { sampleRate: set.sampleRate, channels: set.channels, format: job.format, fileType: job.fileType, clip: clipFor(job, path, onClip) });
       try {
         await w.write(channels);
         await w.close();

@@ -18,7 +18,9 @@ import { DEFAULT_OVERLAP } from '../constants.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { AudioData } from '../audio/types.js';
-import { WavFileWriter, type WavOutputFormat } from '../audio/wav.js';
+import { type WavOutputFormat } from '../audio/wav.js';
+import type { ClipMode, ClipReport } from '../export/clip.js';
+import { openStemFile, type StemFileWriter } from '../export/stem-file-writer.js';
 import { RENDER_QUANTUM } from '../constants.js';
 import { qualityLatency } from '../engine/latency.js';
 import { runHeadlessStream, type GeneratedInput } from '../node/node-harness.js';
@@ -30,7 +32,7 @@ import { checkLowLatency } from '../separate/segmentation.js';
 import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
 import { checkInputFile, openInputAudio } from './input.js';
 import { choiceOption, decimalOption, textOption, threadsOption, usageError } from './options.js';
-import { costWarning, overlapOption } from './separate-command.js';
+import { clipModeOption, clipWarning, costWarning, overlapOption } from './separate-command.js';
 
 export interface StreamFlags {
   out?: string;
@@ -45,6 +47,7 @@ export interface StreamFlags {
   runtime?: string;
   threads?: string;
   float?: boolean;
+  'clip-mode'?: string;
   strict?: boolean;
 }
 
@@ -63,6 +66,8 @@ interface StreamJob {
   runtime: RuntimeChoice;
   threads?: number;
   float: boolean;
+  /** What happens to samples over full scale in the 16-bit files (export/clip.ts). */
+  clipMode: ClipMode;
   strict: boolean;
 }
 
@@ -91,6 +96,7 @@ function parseStreamFlags(input: string, flags: StreamFlags): StreamJob {
     runtime: choiceOption('runtime', flags.runtime, ['auto', 'node', 'web'] as const, 'auto'),
     threads: threadsOption(flags.threads),
     float: flags.float === true,
+    clipMode: clipModeOption(flags['clip-mode'], flags.float === true),
     strict: flags.strict === true,
   };
 }
@@ -142,9 +148,10 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
       : audio;
     log(`streaming ${job.input} through the real-time engine (${job.track ? 'track, ' : ''}${job.mode} mode${job.realtime ? ', paced to real time' : ', as fast as possible'}) into ${job.outDir}`);
     const output = AtomicOutput.begin(finals);
-    const files = new StreamFiles(job.float ? 'float32' : 'pcm16', info.sampleRate, info.channels, info.sources.length);
+    const clipped: ClipReport[] = [];
+    const files = new StreamFiles(job.float ? 'float32' : 'pcm16', info.sampleRate, info.channels, info.sources.length, job.clipMode, (r) => clipped.push(r));
     try {
-      for (const [, path] of wavs) await files.open(output.tempPath(path));
+      for (const [name, path] of wavs) await files.open(output.tempPath(path), name);
       const result = await runHeadlessStream(feed, bytes, {
         mode: job.mode,
         track: job.track,
@@ -176,10 +183,13 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
         wallMs: result.wallMs,
         worklet: result.worklet,
         worker: result.worker,
+        clipMode: job.float ? undefined : job.clipMode,
+        clipped,
       };
       if (job.json !== undefined) await writeFile(output.tempPath(job.json), `${JSON.stringify(stats, null, 2)}\n`);
       output.commit();
       log(`${process.stderr.isTTY ? '\n' : ''}done: latency ${result.latencySamples} samples (${stats.latencySeconds.toFixed(2)} s), ${stats.underruns} underruns, ${stats.segments} segments; output n ↔ input n − ${result.latencySamples}`);
+      for (const r of clipped) log(clipWarning(r));
     } catch (err) {
       await files.abort();
       output.abort();
@@ -196,10 +206,11 @@ const BLOCK_FRAMES = 512 * RENDER_QUANTUM;
 
 /**
  * mix.wav and one WAV per stem, written as the audio thread renders: quanta
- * are gathered into blocks, each written to every file when full.
+ * are gathered into blocks, each written to every file when full. A file over
+ * full scale is handled by the clip mode and reported once complete.
  */
 class StreamFiles {
-  private readonly writers: WavFileWriter[] = [];
+  private readonly writers: StemFileWriter[] = [];
   /** Per file (mix, then stems in order): BLOCK_FRAMES frames per channel. */
   private readonly blocks: Float32Array[][];
   private filled = 0;
@@ -211,12 +222,15 @@ class StreamFiles {
     private readonly sampleRate: number,
     private readonly channels: number,
     sources: number,
+    private readonly clipMode: ClipMode,
+    private readonly onClip: (report: ClipReport) => void,
   ) {
     this.blocks = Array.from({ length: 1 + sources }, () => Array.from({ length: channels }, () => new Float32Array(BLOCK_FRAMES)));
   }
 
-  async open(path: string): Promise<void> {
-    this.writers.push(await WavFileWriter.open(path, { sampleRate: this.sampleRate, channels: this.channels, format: this.format }));
+  async open(path: string, name: string): Promise<void> {
+    const clip = { mode: this.clipMode, name, onReport: this.onClip };
+    this.writers.push(await openStemFile(path, { sampleRate: this.sampleRate, channels: this.channels, format: this.format, fileType: 'wav', clip }));
   }
 
   /** One quantum's output; a promise when a full block is being written. */

@@ -3,6 +3,7 @@
  * stats, its events and the export request.
  */
 import type { StemExportFormat } from '../export/stems-export.js';
+import type { ClipMode } from '../export/clip.js';
 import type { StemOutStats } from '../realtime/control-block.js';
 import type { RecoveryOptions, WatchdogOptions, WorkerStats } from './worker-protocol.js';
 
@@ -152,6 +153,8 @@ export interface ExportStemsRequest {
   baseName?: string;
   /** Default 'wav24'. */
   format?: StemExportFormat;
+  /** wav16/wav24: a stem over full scale is rescaled (default, as Demucs), clamped to ±0.99 or left to clip; the result's `clipping` reports each. */
+  clipMode?: ClipMode;
   /** 0..1 over the whole export (separating the rest of the track, then encoding). */
   onProgress?: (p: { phase: 'separating' | 'encoding'; fraction: number }) => void;
 }

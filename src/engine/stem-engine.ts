@@ -591,11 +591,11 @@ export class StemEngine extends EventTarget {
   async exportStems(request: ExportStemsRequest = {}): Promise<ExportedStems> {
     this.requireTransport();
     const id = this.newId();
-    const reply = await this.request({ type: 'export', id, baseName: request.baseName ?? 'stemstream', format: request.format }, (m) => {
+    const reply = await this.request({ type: 'export', id, baseName: request.baseName ?? 'stemstream', format: request.format, clipMode: request.clipMode }, (m) => {
       if (m.type === 'export-progress') request.onProgress?.({ phase: m.phase, fraction: m.fraction });
     });
     if (reply.type !== 'exported') throw new Error(`stemstream: unexpected reply ${reply.type} to an export`);
-    return { files: reply.files, zip: reply.zip, zipName: reply.zipName, clipped: reply.clipped, format: request.format ?? 'wav24' };
+    return { files: reply.files, zip: reply.zip, zipName: reply.zipName, clipped: reply.clipped, clipping: reply.clipping, format: request.format ?? 'wav24' };
   }
 
   /**

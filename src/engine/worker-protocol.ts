@@ -10,6 +10,7 @@ import { CTRL } from '../realtime/control-block.js';
 import { type SharedState, type SharedStateBuffers } from '../realtime/shared-state.js';
 import type { TrackBuffers } from '../realtime/track-state.js';
 import type { ExportedFile, StemExportFormat } from '../export/stems-export.js';
+import type { ClipMode, ClipReport } from '../export/clip.js';
 
 /**
  * The inference watchdog. Every session.run gets a time limit: the first run of
@@ -129,7 +130,7 @@ export type ToWorker =
    */
   | { type: 'swap-model'; id: number; model: Uint8Array }
   /** Track input: when the whole track is separated, one WAV per stem and a ZIP of them. */
-  | { type: 'export'; id: number; baseName: string; format?: StemExportFormat }
+  | { type: 'export'; id: number; baseName: string; format?: StemExportFormat; clipMode?: ClipMode }
   | { type: 'stop'; id: number };
 
 export interface WorkerStats {
@@ -178,7 +179,7 @@ export type FromWorker =
   | { type: 'backend-switch'; from: string; to: string; reason: string; stats: WorkerStats }
   | { type: 'export-progress'; id: number; phase: 'separating' | 'encoding'; fraction: number }
   /** `files[i].data` are views into `zip`'s buffer, which is transferred (transferList), not copied. */
-  | { type: 'exported'; id: number; files: ExportedFile[]; zip: Uint8Array; zipName: string; clipped: string[] }
+  | { type: 'exported'; id: number; files: ExportedFile[]; zip: Uint8Array; zipName: string; clipped: string[]; clipping: ClipReport[] }
   /**
    * `fatal`: the worker can do nothing more (its loop ended); a request it
    * answers so is not refused but orphaned, and the main thread may give it to

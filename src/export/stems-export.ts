@@ -3,18 +3,22 @@
  *
  * Formats: 'wav24' (the default: 24-bit PCM, opens everywhere, 144 dB of
  * range, 3/4 the size of float), 'wav16' (16-bit PCM, smallest), 'float32'
- * (32-bit IEEE float, lossless, keeps samples above full scale). Integer
- * formats clamp samples to [-1, 1); the result lists the stems that clipped.
+ * (32-bit IEEE float, lossless, keeps samples above full scale). In integer
+ * formats a stem over full scale is handled by `clipMode` (clip.ts: rescale,
+ * Demucs' default, clamp or none); the result reports each such stem (how
+ * many samples, the peak) so that a page can say so.
  *
  * Memory: the archive is allocated once (sizes are known from the shapes) and
  * each WAV is encoded, copied into it and dropped, so the peak is the archive
- * plus one WAV. The returned `files[i].data` are views into the archive's
- * buffer, not copies (slice() one to own it separately).
+ * plus one WAV (plus one stem's samples while a stem is rescaled or clamped).
+ * The returned `files[i].data` are views into the archive's buffer, not
+ * copies (slice() one to own it separately).
  */
 import type { AudioData } from '../audio/types.js';
 import { encodeWav, type WavOutputFormat } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
 import { checkStemName } from '../model/model-limits.js';
+import { applyClipMode, CLAMP_LIMIT, CLIP_MODES, ClipMeter, DEFAULT_CLIP_MODE, rescaleGain, type ClipMode, type ClipReport } from './clip.js';
 import { ZipWriter } from './zip.js';
 
 export type StemExportFormat = 'wav16' | 'wav24' | 'float32';
@@ -31,6 +35,8 @@ export interface ExportStemsOptions {
   baseName: string;
   /** Default 'wav24'. */
   format?: StemExportFormat;
+  /** Integer formats: what happens to a stem over full scale (default 'rescale', as Demucs); float32 is written as is. */
+  clipMode?: ClipMode;
   /** Fraction done, 0..1; reported per stem and while zipping; the last call is 1. */
   onProgress?: (fraction: number) => void;
   /** Modification time stored in the ZIP (default 1980-01-01, reproducible). */
@@ -50,8 +56,10 @@ export interface ExportedStems {
   /** Suggested name for the archive: `${baseName}-stems.zip`. */
   zipName: string;
   format: StemExportFormat;
-  /** Sources with samples outside [-1, 1] that an integer format clamped (empty for float32). */
+  /** Sources whose file holds clipped samples: over full scale and written with clipMode 'clamp' or 'none' (empty for float32 and rescale). */
   clipped: string[];
+  /** Each stem with samples outside [−1, 1], in an integer format: how many, the peak, what was done (describeClip() words it). */
+  clipping: ClipReport[];
 }
 
 const WAV_FORMAT: Record<StemExportFormat, WavOutputFormat> = { wav16: 'pcm16', wav24: 'pcm24', float32: 'float32' };
@@ -74,6 +82,7 @@ function bad(message: string): StemstreamError {
 
 interface Plan {
   format: StemExportFormat;
+  clipMode: ClipMode;
   wavFormat: WavOutputFormat;
   names: string[];
   sizes: number[];
@@ -83,6 +92,8 @@ interface Plan {
 function plan(o: ExportStemsOptions): Plan {
   const format = o.format ?? DEFAULT_STEM_EXPORT_FORMAT;
   if (!Object.hasOwn(WAV_FORMAT, format)) throw bad(`unknown format "${format}"; use "wav16", "wav24" or "float32"`);
+  const clipMode = o.clipMode ?? DEFAULT_CLIP_MODE;
+  if (!CLIP_MODES.includes(clipMode)) throw bad(`unknown clip mode "${clipMode}"; use ${CLIP_MODES.map((m) => `"${m}"`).join(', ')}`);
   if (!Array.isArray(o.stems) || o.stems.length === 0) throw bad('no stems given');
   if (!Array.isArray(o.sources) || o.sources.length !== o.stems.length) {
     throw bad(`${o.stems.length} stem(s) but ${o.sources?.length ?? 0} source name(s); give one name per stem`);
@@ -110,12 +121,24 @@ function plan(o: ExportStemsOptions): Plan {
   const header = encodeWav({ sampleRate: o.sampleRate, channels: Array.from({ length: channels }, () => new Float32Array(0)) }, wavFormat).length;
   const dataBytes = frames * channels * BYTES_PER_SAMPLE[format];
   const size = header + dataBytes + (dataBytes & 1);
-  return { format, wavFormat, names, sizes: names.map(() => size), zipName: `${base}-stems.zip` };
+  return { format, clipMode, wavFormat, names, sizes: names.map(() => size), zipName: `${base}-stems.zip` };
 }
 
-function clips(stem: Float32Array[]): boolean {
-  for (const ch of stem) for (let i = 0; i < ch.length; i++) if (ch[i] > 1 || ch[i] < -1) return true;
-  return false;
+/**
+ * The stem as it goes into an integer file: measured, and rescaled or clamped
+ * (a copy; the caller's samples stay as they are) when the mode changes it.
+ */
+function clipHandled(stem: Float32Array[], name: string, mode: ClipMode): { channels: Float32Array[]; report?: ClipReport } {
+  const frames = stem[0].length;
+  const meter = new ClipMeter();
+  meter.add(stem, 0, frames);
+  const report = meter.report(name, mode);
+  const gain = mode === 'rescale' ? rescaleGain(meter.peak) : 1;
+  const changes = (mode === 'rescale' && gain !== 1) || (mode === 'clamp' && meter.peak > CLAMP_LIMIT);
+  if (!changes) return { channels: stem, report };
+  const out = stem.map(() => new Float32Array(frames));
+  applyClipMode(mode, gain, stem, 0, frames, out);
+  return { channels: out, report };
 }
 
 /**
@@ -134,10 +157,19 @@ function* steps(o: ExportStemsOptions): Generator<void, ExportedStems, void> {
   );
   const files: ExportedFile[] = [];
   const clipped: string[] = [];
+  const clipping: ClipReport[] = [];
   progress(0);
   for (; stemIndex < n; stemIndex++) {
-    const audio: AudioData = { sampleRate: o.sampleRate, channels: o.stems[stemIndex] };
-    if (p.format !== 'float32' && clips(audio.channels)) clipped.push(o.sources[stemIndex]);
+    let channels = o.stems[stemIndex];
+    if (p.format !== 'float32') {
+      const handled = clipHandled(channels, o.sources[stemIndex], p.clipMode);
+      channels = handled.channels;
+      if (handled.report) {
+        clipping.push(handled.report);
+        if (p.clipMode !== 'rescale') clipped.push(o.sources[stemIndex]);
+      }
+    }
+    const audio: AudioData = { sampleRate: o.sampleRate, channels };
     const wav = encodeWav(audio, p.wavFormat);
     if (wav.length !== p.sizes[stemIndex]) {
       throw new StemstreamError('IO', `cannot export stems: ${p.names[stemIndex]} encoded to ${wav.length} bytes, ${p.sizes[stemIndex]} were expected (internal error)`);
@@ -150,7 +182,7 @@ function* steps(o: ExportStemsOptions): Generator<void, ExportedStems, void> {
   }
   const archive = zip.finish();
   progress(1);
-  return { files, zip: archive, zipName: p.zipName, format: p.format, clipped };
+  return { files, zip: archive, zipName: p.zipName, format: p.format, clipped, clipping };
 }
 
 /** The ZIP writer reports the fraction of all data written; this turns it into the fraction of stem `i`'s share. */

@@ -7,6 +7,7 @@
  * the input's length.
  */
 import { toChannelCount } from '../audio/channels.js';
+import { downmixFor, downmixSource, type ChannelLayout } from '../audio/downmix.js';
 import { finiteOrZero, type NonFiniteCount } from '../audio/finite.js';
 import type { AudioData } from '../audio/types.js';
 import { StemstreamError } from '../errors.js';
@@ -70,14 +71,17 @@ export function finiteSource(source: AudioSource): AudioSource {
 }
 
 /**
- * `source` with `channels` channels: unchanged, mono → stereo (copies) or
- * stereo → mono (the average), per read, with toChannelCount()'s arithmetic,
- * so the samples equal those of toChannelCount() on the decoded buffer. Any
- * other conversion is toChannelCount()'s 'CHANNEL_MISMATCH' error.
+ * `source` with `channels` channels: unchanged, mono → stereo (copies),
+ * stereo → mono (the average) or 3+ channels → stereo or mono (the BS.775
+ * downmix, channels in `layout` or the default order for their count), per
+ * read, with toChannelCount()'s arithmetic, so the samples equal those of
+ * toChannelCount() on the decoded buffer. Any other conversion is
+ * toChannelCount()'s 'CHANNEL_MISMATCH' error.
  */
-export function channelSource(source: AudioSource, channels: number): AudioSource {
+export function channelSource(source: AudioSource, channels: number, layout?: ChannelLayout): AudioSource {
   const have = source.channelCount;
   if (have === channels) return source;
+  if (have >= 3 && (channels === 1 || channels === 2)) return downmixSource(source, downmixFor(have, layout), channels);
   const base = { sampleRate: source.sampleRate, channelCount: channels, length: source.length };
   if (have === 1 && channels === 2) {
     return {

@@ -6,6 +6,7 @@
  */
 import { StemstreamError } from '../../errors.js';
 import { exportStems, type StemExportFormat } from '../../export/stems-export.js';
+import type { ClipMode } from '../../export/clip.js';
 import { TRACK, allReady, attachTrackState, readyAhead, type TrackState } from '../../realtime/track-state.js';
 import { trackStats } from '../../separate/normalize.js';
 import type { BackendPool } from '../backend-pool.js';
@@ -25,7 +26,7 @@ export class TrackSession implements WorkerSession {
   private renderer: TrackRenderer | undefined;
   private track: TrackState | undefined;
   /** Export requests waiting for the whole track. */
-  private readonly exports: { id: number; baseName: string; format?: StemExportFormat }[] = [];
+  private readonly exports: { id: number; baseName: string; format?: StemExportFormat; clipMode?: ClipMode }[] = [];
   private stopRequest: number | undefined;
   private running = false;
 
@@ -61,7 +62,7 @@ export class TrackSession implements WorkerSession {
   /** Answered with 'exported' once the whole track is separated. */
   exportStems(msg: Extract<ToWorker, { type: 'export' }>): void {
     if (!this.renderer) throw new StemstreamError('BAD_OPTION', 'nothing to export: load a track first');
-    this.exports.push({ id: msg.id, baseName: msg.baseName, format: msg.format });
+    this.exports.push({ id: msg.id, baseName: msg.baseName, format: msg.format, clipMode: msg.clipMode });
   }
 
   /** Recomputes everything on `next`; the old stems play until replaced. */
@@ -155,12 +156,13 @@ export class TrackSession implements WorkerSession {
         sampleRate: t.sampleRate,
         baseName: e.baseName,
         format: e.format,
+        clipMode: e.clipMode,
         onProgress: (fraction) => this.post({ type: 'export-progress', id: e.id, phase: 'encoding', fraction }),
       });
     } finally {
       done();
     }
     this.exports.shift();
-    this.post({ type: 'exported', id: e.id, files: out.files, zip: out.zip, zipName: out.zipName, clipped: out.clipped });
+    this.post({ type: 'exported', id: e.id, files: out.files, zip: out.zip, zipName: out.zipName, clipped: out.clipped, clipping: out.clipping });
   }
 }
