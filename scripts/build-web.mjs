@@ -10,6 +10,9 @@
  *   ort-wasm-simd-threaded.jsep.wasm   onnxruntime-web's WASM, which its code
  *                          finds with new URL('…', import.meta.url) beside the worker
  *   stemstream.d.ts        the types (re-exported from dist/src/web.d.ts, tsc's output)
+ *   coi-serviceworker.js   the cross-origin-isolation fallback for hosts that cannot send
+ *                          COOP/COEP (ensureCrossOriginIsolation registers it); a page copies
+ *                          it beside itself, since a service worker controls only its own folder
  *
  * Each file finds the next with `new URL('./file', import.meta.url)`
  * (src/web/engine-assets-prebuilt.ts, put here in place of engine-assets.ts).
@@ -55,9 +58,10 @@ await Promise.all([
 const require = createRequire(import.meta.url);
 await copyFile(require.resolve(`onnxruntime-web/${ORT_WASM}`), join(out, ORT_WASM));
 await writeFile(join(out, 'stemstream.d.ts'), "export * from '../src/web.js';\n");
+await copyFile(join(root, 'demo/public/coi-serviceworker.js'), join(out, 'coi-serviceworker.js'));
 
 const sizes = [];
-for (const f of ['stemstream.js', 'stemstream-worker.js', 'stemstream-worklet.js', ORT_WASM]) {
+for (const f of ['stemstream.js', 'stemstream-worker.js', 'stemstream-worklet.js', ORT_WASM, 'coi-serviceworker.js']) {
   sizes.push(`${f} ${((await stat(join(out, f))).size / 1024).toFixed(0)} KiB`);
 }
 console.log(`dist/web: ${sizes.join(', ')}`);

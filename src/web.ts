@@ -27,5 +27,11 @@ export { fetchModel, loadManifest, loadModelManifest, clearModelCache, listCache
 export { parseManifest, manifestMembers, type Manifest, type ModelManifest, type SetManifest, type SetMemberManifest } from './model/manifest.js';
 export { StemCache, STEM_CACHE_DEFAULT_MAX_BYTES, type StemCacheOptions, type StemCacheUsage } from './web/stem-cache.js';
 export { loadModelSource, type LoadedModel } from './web/model-source.js';
-export { ensureCrossOriginIsolation, type CrossOriginIsolationResult } from './web/cross-origin-isolation.js';
+// The service worker it registers ships as dist/web/coi-serviceworker.js; a page copies it beside itself (a worker controls only its folder).
+export {
+  ensureCrossOriginIsolation,
+  type CrossOriginIsolationOptions,
+  type CrossOriginIsolationResult,
+  type EmbedderPolicy,
+} from './web/cross-origin-isolation.js';
 export type { ExportedStems, ExportedFile, StemExportFormat } from './export/stems-export.js';

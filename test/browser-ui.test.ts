@@ -477,6 +477,32 @@ describe('UI components in Chromium (fake engine)', () => {
     await done(page);
   });
 
+  it('<stem-player> without a model says which command makes one and which attribute to set; opening a song fails with the same words', async () => {
+    const page = await load();
+    const noModel = '<stem-player> has no model: run `npx stemstream model web -o models/` in the page\'s folder, then set <stem-player model="models/default.json">';
+    const seen = await page.evaluate(async () => {
+      const player = document.createElement('stem-player');
+      document.body.append(player);
+      await player.updateComplete;
+      const message = () => player.shadowRoot!.querySelector('[part=message]')!.textContent!.trim();
+      const before = message();
+      const error = await player.open('song.wav').then(() => 'opened', (e: Error) => e.message);
+      await player.updateComplete;
+      const after = message();
+      // The control: with a model attribute the empty player asks for a song instead.
+      const withModel = document.createElement('stem-player');
+      withModel.setAttribute('model', 'models/default.json');
+      document.body.append(withModel);
+      await withModel.updateComplete;
+      const control = withModel.shadowRoot!.querySelector('[part=message]')!.textContent!.trim();
+      player.remove();
+      withModel.remove();
+      return { before, error, after, control };
+    });
+    expect(seen).toEqual({ before: noModel, error: noModel, after: noModel, control: 'Drop a song here, or open one' });
+    await done(page);
+  });
+
   it('Tab reaches every control in a sensible order, with a visible focus ring', async () => {
     const page = await load();
     const expected = [

@@ -48,6 +48,10 @@ type Phase = 'empty' | 'model' | 'decode' | 'separating' | 'ready' | 'error';
 const PROGRESS_POLL_MS = 250;
 const PROGRESS_BUCKETS = 200;
 
+/** What the element says with no `model` attribute: the command that makes one, and the attribute to set. */
+export const STEM_PLAYER_NO_MODEL =
+  '<stem-player> has no model: run `npx stemstream model web -o models/` in the page\'s folder, then set <stem-player model="models/default.json">';
+
 /** Stem names from an attribute: "vocals", "vocals drums", "vocals,drums". */
 export function stemList(value: string | null | undefined): string[] {
   return (value ?? '').split(/[\s,]+/).filter((s) => s.length > 0);
@@ -238,7 +242,7 @@ export class StemPlayer extends LitElement {
 
   private async ensureEngine(stale: () => boolean): Promise<StemEngine | null> {
     if (this.currentEngine && this.loadedModel?.from === this.model) return this.currentEngine;
-    if (!this.model) throw new Error('<stem-player> has no model: set its model attribute to an .onnx file or a manifest .json');
+    if (!this.model) throw new Error(STEM_PLAYER_NO_MODEL);
     // Here, not in loadModelSource: fetching a model without an engine is fine anywhere, but this one would be wasted.
     assertCrossOriginIsolated();
     this.setPhase('model', 'Loading the model…');
@@ -356,7 +360,7 @@ export class StemPlayer extends LitElement {
     if (this.message) return this.message;
     if (this.phase === 'separating') return `Separating: ${Math.floor(this.separated * 100)} %`;
     if (this.phase === 'ready') return this.remembered ? 'Separated (remembered from an earlier visit)' : 'Separated';
-    if (this.phase === 'empty') return 'Drop a song here, or open one';
+    if (this.phase === 'empty') return this.model ? 'Drop a song here, or open one' : STEM_PLAYER_NO_MODEL;
     return '';
   }
 
