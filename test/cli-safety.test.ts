@@ -118,7 +118,8 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 60_000): 
 describe('atomic output: an earlier result survives a failed or blocked run', () => {
   it('a model that fails in session.run: exit 1, one line, no temporaries, the earlier stems byte-identical', () => {
     const { out, before } = earlierResult('rerun-fails');
-    const r = cli('separate', wavInput, '--model', failingModel, '-o', out);
+    // --force: without it, a run whose stems are all there is skipped (resume).
+    const r = cli('separate', wavInput, '--model', failingModel, '-o', out, '--force');
     expect(r.code).toBe(1);
     expect(lastLine(r.stderr)).toMatch(/^stemstream: separation failed, nothing was written \(earlier files are unchanged\): .*Reshape/);
     expectUnchanged(out, before);
@@ -153,7 +154,7 @@ describe('signals: exit 130, one line, no temporaries, earlier result unchanged'
     it(`separate interrupted by ${signal} while the stems are being written`, async () => {
       const { out, before } = earlierResult(`signal-${signal}`);
       // 20 s with 10 shifts: about a minute of work on the tiny model, stopped within seconds.
-      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'separate', bigInput, '--model', model, '-o', out, '--shifts', '10'], { cwd: ROOT });
+      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'separate', bigInput, '--model', model, '-o', out, '--shifts', '10', '--force'], { cwd: ROOT });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));

@@ -17,15 +17,18 @@ import { checkParity, formatParity, noiseInput, type ParityInput } from '../mode
 import { AtomicOutput, checkFilesWritable } from './atomic-output.js';
 import { fitAudio } from './fit-audio.js';
 import { checkInputFile, readInputAudio } from './input.js';
+import { stderrLog } from './messages.js';
 import { choiceOption, nameListOption, textOption, usageError } from './options.js';
 
 export interface ConvertFlags {
+  /** -o, --output. */
   out?: string;
   'fp16-weights'?: boolean;
   optimize?: string;
   sources?: string;
   'no-parity-check'?: boolean;
   clip?: string;
+  quiet?: boolean;
 }
 
 /** The bundled demo clip, when this is a checkout of the project. */
@@ -47,13 +50,13 @@ function musicInput(name: string, decoded: AudioData, rate: number, channels: nu
 }
 
 export async function runConvert(input: string, flags: ConvertFlags): Promise<number> {
-  const out = textOption('out', flags.out);
-  if (out === undefined) throw usageError('convert needs -o <out.onnx>');
+  const out = textOption('output', flags.out);
+  if (out === undefined) throw usageError('convert needs -o <out.onnx> (or --output <out.onnx>)');
   const sources = nameListOption('sources', flags.sources, 'drums,bass,other,vocals');
   const optimize = flags.optimize === undefined ? undefined : choiceOption('optimize', flags.optimize, OPTIMIZE_LEVELS, 'native');
   const explicitClip = textOption('clip', flags.clip);
   if (explicitClip !== undefined && flags['no-parity-check']) throw usageError('--clip is for the parity check; it cannot go with --no-parity-check');
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = stderrLog(flags.quiet === true);
   checkInputFile(input, 'the model');
   checkFilesWritable([out]);
   const clip = flags['no-parity-check'] ? undefined : explicitClip ?? defaultClip();
@@ -79,7 +82,9 @@ export async function runConvert(input: string, flags: ConvertFlags): Promise<nu
     if (clip !== undefined && clipAudio !== undefined) inputs.push(musicInput(basename(clip), clipAudio, info.sampleRate, channels, segmentSamples));
     log(`parity check: running source and result on ${inputs.map((i) => i.name).join(' and ')} ...`);
     const report = await checkParity(source, converted.bytes, { inputs, fp16, sources, optimize });
-    log(formatParity(report));
+    // A quiet run still shows the comparison when it fails: it is the reason.
+    if (report.passed) log(formatParity(report));
+    else process.stderr.write(`${formatParity(report)}\n`);
     if (!report.passed) {
       throw new StemstreamError('PARITY_FAILED', `the converted model does not match its source (${report.rule}); nothing was written`);
     }

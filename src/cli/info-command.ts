@@ -1,11 +1,14 @@
 /** `stemstream info <model>`: layout, sources, rate, channels, segment, size, metadata. */
 import { readFile } from 'node:fs/promises';
 import { StemstreamError } from '../errors.js';
-import { defaultModelPath, describeModel } from '../model/model.js';
+import { describeModel } from '../model/model.js';
 import { escapeUnsafe } from '../model/model-limits.js';
+import { modelOrDefault } from './default-model.js';
+import { stderrLog } from './messages.js';
 
-export async function runInfo(path: string | undefined, opts: { json: boolean }): Promise<number> {
-  const file = path ?? (await defaultModelPath());
+export async function runInfo(path: string | undefined, opts: { json: boolean; quiet?: boolean }): Promise<number> {
+  // The licence note goes to stderr: stdout stays the description (and valid JSON with --json).
+  const file = await modelOrDefault(path, stderrLog(opts.quiet === true));
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(file));

@@ -5,7 +5,8 @@
  * single-file `separate -o` would write that folder.
  *
  * Resumable: a track whose stem files are all there is skipped (--force
- * separates it again). Stems are renamed into place only when a track's run
+ * separates it again; resume.ts, the single-file command's rule too).
+ * Stems are renamed into place only when a track's run
  * succeeded (atomic-output.ts), so a track stopped half-way (Ctrl-C, a crash)
  * has none of its files and is separated again on the next run.
  *
@@ -13,15 +14,18 @@
  * reason, and the run exits 1 at the end. A single file argument keeps the
  * single-file command (separate-command.ts) and its exact behaviour.
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { loadModelSet, type ModelSet } from '../model/model-set.js';
-import { defaultModelPath, loadModel, type SeparationModel } from '../model/model.js';
+import { loadModel, type SeparationModel } from '../model/model.js';
 import { checkFilesWritable, checkFolderWritable } from './atomic-output.js';
+import { modelOrDefault } from './default-model.js';
 import { fitAudio } from './fit-audio.js';
 import { openInputAudio, readInputAudio } from './input.js';
 import { estimateDuration, LibraryProgress, summaryTable, type TrackOutcome } from './library-progress.js';
 import { listLibrary, type LibraryTrack } from './library-tracks.js';
+import { discardStream, isWarning, stderrLog } from './messages.js';
+import { alreadySeparated, removeStaleTemporaries } from './resume.js';
 import {
   costWarning, outputFiles, parseSeparateFlags, runSeparate, separateSetToFiles, separateToFiles, wantedStems,
   type OutputFiles, type SeparateFlags, type SeparateJob,
@@ -42,41 +46,6 @@ function isDirectory(path: string): boolean {
 export async function runSeparateInputs(inputs: readonly string[], flags: SeparateFlags): Promise<number> {
   if (inputs.length === 1 && !isDirectory(inputs[0])) return runSeparate(inputs[0], flags);
   return runLibrary(inputs, flags);
-}
-
-/** Every stem file of the track is there (they appear together, at the end of a successful run). */
-function isComplete(files: OutputFiles): boolean {
-  return files.all.every((f) => {
-    try {
-      return statSync(f).isFile();
-    } catch {
-      return false;
-    }
-  });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes temporaries of `files` left by a run that was killed (SIGKILL, power loss) before it could clean up. */
-function removeStaleTemporaries(dir: string, files: OutputFiles): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return; // no folder yet
-  }
-  const finals = new Set(files.all.map((f) => basename(f)));
-  for (const name of names) {
-    const m = /^\.(.+)\.partial-(\d+)$/.exec(name);
-    if (m && finals.has(m[1]) && Number(m[2]) !== process.pid && !processAlive(Number(m[2]))) rmSync(join(dir, name), { force: true });
-  }
 }
 
 /** What loads once and runs per track: a model or a model set. */
@@ -127,14 +96,14 @@ function reasonOf(err: unknown): string {
 }
 
 export async function runLibrary(inputs: readonly string[], flags: SeparateFlags): Promise<number> {
-  const job = parseSeparateFlags(inputs[0], { ...flags, out: flags.out ?? DEFAULT_LIBRARY_OUT });
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const job = parseSeparateFlags(inputs[0], { ...flags, output: flags.output ?? DEFAULT_LIBRARY_OUT });
+  const log = stderrLog(job.quiet);
   const cost = costWarning(job.overlap, job.shifts);
   if (cost) log(cost);
   checkFolderWritable(job.outDir);
   const { tracks, notAudio } = listLibrary(inputs, job.outDir, log);
 
-  const modelPath = job.model ?? (await defaultModelPath());
+  const modelPath = await modelOrDefault(job.model, log);
   const separator = modelPath.toLowerCase().endsWith('.json')
     ? setSeparator(await loadModelSet(modelPath, { runtime: job.runtime, threads: job.threads }))
     : modelSeparator(await loadModel(modelPath, { runtime: job.runtime, threads: job.threads }), modelPath);
@@ -149,35 +118,37 @@ export async function runLibrary(inputs: readonly string[], flags: SeparateFlags
         continue;
       }
       outcomes.push({ label: track.label, status: 'skipped', ms: 0 }); // until it is run
-      if (job.force || !isComplete(files)) todo.push({ track, files, at: outcomes.length - 1 });
+      if (!alreadySeparated(files.all, job.force)) todo.push({ track, files, at: outcomes.length - 1 });
     }
     const skipped = outcomes.filter((o) => o.status === 'skipped').length - todo.length;
     log(`separating ${todo.length} of ${tracks.length} track(s) with ${separator.describe} into ${job.outDir}` +
       (skipped > 0 ? ` (${skipped} skipped: their stems are already there; --force separates them again)` : ''));
 
     const durations = await Promise.all(todo.map((t) => estimateDuration(t.track.input)));
-    const progress = new LibraryProgress(todo.map((t) => t.track.label), durations);
+    const progress = new LibraryProgress(todo.map((t) => t.track.label), durations, job.quiet ? discardStream() : process.stderr);
+    // Failures and warnings are never quiet; a quiet run has no bar to print them around.
+    const loud = (text: string) => (job.quiet ? process.stderr.write(`${text}\n`) : progress.line(text));
     for (let k = 0; k < todo.length; k++) {
       const { track, files, at } = todo[k];
       const t0 = performance.now();
       progress.start(k);
       try {
-        removeStaleTemporaries(track.outDir, files);
+        removeStaleTemporaries(track.outDir, files.all);
         checkFilesWritable(files.all);
-        await separator.run(track, { ...job, input: track.input, outDir: track.outDir }, files, progress, k, (l) => progress.line(`${track.label}: ${l}`));
+        await separator.run(track, { ...job, input: track.input, outDir: track.outDir }, files, progress, k, (l) => (isWarning(l) ? loud(`${track.label}: ${l}`) : progress.line(`${track.label}: ${l}`)));
         outcomes[at] = { label: track.label, status: 'done', ms: performance.now() - t0 };
       } catch (err) {
         // Whatever went wrong is this track's: the others still run.
         const reason = reasonOf(err);
         outcomes[at] = { label: track.label, status: 'failed', ms: performance.now() - t0, reason };
-        progress.line(`failed: ${track.label}: ${reason}`);
+        loud(`failed: ${track.label}: ${reason}`);
       }
       progress.finish();
     }
     progress.line('');
     log(summaryTable(outcomes, notAudio));
     const failed = outcomes.filter((o) => o.status === 'failed').length;
-    if (failed > 0) log(`${failed} track(s) failed; run the same command again to retry them (finished tracks are skipped)`);
+    if (failed > 0) loud(`${failed} track(s) failed; run the same command again to retry them (finished tracks are skipped)`);
     return failed > 0 ? 1 : 0;
   } finally {
     await separator.dispose();

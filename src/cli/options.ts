@@ -5,10 +5,17 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { StemstreamError } from '../errors.js';
+import type { OptionSpec, OptionValues } from './command.js';
+import { didYouMean } from './suggest.js';
 
 export type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
 
-export const HELP_HINT = 'stemstream --help lists the commands and options';
+export const HELP_HINT = 'stemstream --help lists the commands';
+
+/** Where a command's options are listed, for its usage errors. */
+export function commandHint(command: string): string {
+  return `stemstream ${command} --help lists its options`;
+}
 
 export function usageError(message: string): StemstreamError {
   return new StemstreamError('BAD_OPTION', message);
@@ -49,27 +56,35 @@ function attachNegativeValues(args: readonly string[], specs: OptionSpecs): stri
   return out;
 }
 
-/** parseArgs' own wording, shortened to what a user needs. */
-function rewordParseError(command: string, err: Error & { code?: string }): string {
+/** parseArgs' own wording, shortened to what a user needs; an unknown --name gets the command's nearest option. */
+function rewordParseError(command: string, err: Error & { code?: string }, names: readonly string[]): string {
   const option = /'(-[^' ,]+)/.exec(err.message)?.[1];
+  const hint = commandHint(command);
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    return `${command}: unknown option ${option ?? err.message} (${HELP_HINT})`;
+    const guess = option?.startsWith('--') ? didYouMean(option.slice(2), names, (n) => `--${n}`) : '';
+    return `${command}: unknown option ${option ?? err.message}${guess} (${hint})`;
   }
-  if (/argument missing/.test(err.message)) return `${command}: ${option ?? 'an option'} needs a value (${HELP_HINT})`;
+  if (/argument missing/.test(err.message)) return `${command}: ${option ?? 'an option'} needs a value (${hint})`;
   if (/ambiguous/.test(err.message)) {
     return `${command}: ${option ?? 'an option'} needs a value; for a value that starts with '-', write ${option ?? '--option'}=VALUE`;
   }
-  if (/does not take an argument/.test(err.message)) return `${command}: ${option ?? 'an option'} takes no value (${HELP_HINT})`;
-  return `${command}: ${err.message.split('. ')[0]} (${HELP_HINT})`;
+  if (/does not take an argument/.test(err.message)) return `${command}: ${option ?? 'an option'} takes no value (${hint})`;
+  return `${command}: ${err.message.split('. ')[0]} (${hint})`;
 }
 
-/** Parses `args` of `command`; unknown options and missing values are usage errors. */
-export function parseCommandLine<T extends OptionSpecs>(command: string, args: readonly string[], options: T) {
+/**
+ * Parses `args` of `command` against its options (--help is handled before,
+ * by the caller); unknown options and missing values are usage errors.
+ */
+export function parseCommandLine<O extends Readonly<Record<string, OptionSpec>>>(command: string, args: readonly string[], options: O): { positionals: string[]; values: OptionValues<O> } {
+  // parseArgs takes only its own fields of each option.
+  const specs: OptionSpecs = Object.fromEntries(Object.entries(options).map(([name, o]) => [name, o.short !== undefined ? { type: o.type, short: o.short } : { type: o.type }]));
   try {
-    return parseArgs({ args: attachNegativeValues(args, options), allowPositionals: true, strict: true, options });
+    const { positionals, values } = parseArgs({ args: attachNegativeValues(args, specs), allowPositionals: true, strict: true, options: specs });
+    return { positionals, values: values as OptionValues<O> };
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) throw usageError(rewordParseError(command, e));
+    if (typeof e.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS')) throw usageError(rewordParseError(command, e, [...Object.keys(options), 'help']));
     throw err;
   }
 }
@@ -78,7 +93,7 @@ export function parseCommandLine<T extends OptionSpecs>(command: string, args: r
 export function expectPositionals(command: string, positionals: string[], count: number, what: string): void {
   if (positionals.length !== count) {
     const extra = positionals.length > count ? `: ${positionals.slice(count).map(shown).join(' ')}` : '';
-    throw usageError(`${command} takes ${what}, got ${positionals.length} argument(s)${extra} (${HELP_HINT})`);
+    throw usageError(`${command} takes ${what}, got ${positionals.length} argument(s)${extra} (${commandHint(command)})`);
   }
 }
 

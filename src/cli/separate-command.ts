@@ -12,13 +12,15 @@
  * Every flag, the input and the output paths are checked before any work; the
  * stems are written under temporary names and renamed into place only when
  * the whole run succeeded (atomic-output.ts), so a failed or interrupted run
- * leaves the files of an earlier one as they were.
+ * leaves the files of an earlier one as they were. When every stem file the run
+ * would write is already there, it is skipped (--force redoes it): the rule of
+ * library runs (resume.ts).
  */
 import { DEFAULT_OVERLAP } from '../constants.js';
 import { basename, extname, join } from 'node:path';
 import { type WavOutputFormat } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
-import { defaultModelPath, loadModel, type SeparationModel } from '../model/model.js';
+import { describeModel, loadModel, readModelBytes, type SeparationModel } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import { separateStream, type SeparationStats } from '../separate/separate.js';
 import { separateWithSet } from '../separate/separate-set.js';
@@ -28,13 +30,15 @@ import { CLIP_MODES, DEFAULT_CLIP_MODE, describeClip, type ClipMode, type ClipRe
 import type { AudioData } from '../audio/types.js';
 import { isAudioSource, memorySource, type AudioSource } from '../separate/audio-source.js';
 import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
+import { modelOrDefault } from './default-model.js';
 import { fitAudio } from './fit-audio.js';
 import { checkInputFile, openInputAudio, readInputAudio } from './input.js';
+import { progressOrQuiet, stderrLog, type Log } from './messages.js';
 import { choiceOption, decimalOption, integerOption, nameListOption, textOption, threadsOption, usageError } from './options.js';
-import { createProgress } from './progress.js';
+import { alreadySeparated, removeStaleTemporaries } from './resume.js';
 
 export interface SeparateFlags {
-  out?: string;
+  output?: string;
   model?: string;
   overlap?: string;
   shifts?: string;
@@ -49,6 +53,7 @@ export interface SeparateFlags {
   strict?: boolean;
   format?: string;
   force?: boolean;
+  quiet?: boolean;
 }
 
 /** Largest overlap: 0.99 already runs every sample through the model 100 times. */
@@ -74,9 +79,11 @@ export interface SeparateJob {
   fileType: StemFileType;
   /** What happens to samples over full scale in integer output (export/clip.ts); float output is written as is. */
   clipMode: ClipMode;
-  /** Library runs: separate again tracks whose stems are all there. */
+  /** Separate again a track whose stems are all there (resume.ts). */
   force: boolean;
   strict: boolean;
+  /** Warnings and errors only. */
+  quiet: boolean;
 }
 
 export function overlapOption(raw: string | undefined): number | undefined {
@@ -91,7 +98,7 @@ export function parseSeparateFlags(input: string, flags: SeparateFlags): Separat
   if (fileType === 'flac' && flags.float) throw usageError('--format flac stores integer samples: drop --float (16-bit FLAC, lossless against the 16-bit WAV) or write float WAV');
   return {
     input,
-    outDir: textOption('out', flags.out) ?? join('separated', basename(input, extname(input))),
+    outDir: textOption('output', flags.output) ?? join('separated', basename(input, extname(input))),
     model: textOption('model', flags.model),
     overlap: overlapOption(flags.overlap),
     shifts: integerOption('shifts', flags.shifts, { min: 1, max: 100 }),
@@ -106,6 +113,7 @@ export function parseSeparateFlags(input: string, flags: SeparateFlags): Separat
     clipMode: clipModeOption(flags['clip-mode'], flags.float === true),
     force: flags.force === true,
     strict: flags.strict === true,
+    quiet: flags.quiet === true,
   };
 }
 
@@ -179,24 +187,53 @@ export function runFailed(err: unknown): StemstreamError {
   return new StemstreamError(code, `separation failed, nothing was written (earlier files are unchanged): ${message}`, { cause: err });
 }
 
+/** The line a skipped single-file run prints (library runs count them in their summary). */
+export function skippedLine(job: SeparateJob, files: OutputFiles): string {
+  return `skipped ${job.input}: its stems are already in ${job.outDir} (${files.all.map((f) => basename(f)).join(', ')}); --force separates it again`;
+}
+
+/**
+ * True (and says so) when the run would only rewrite what is there;
+ * otherwise clears what a killed run left and checks the files can be written.
+ */
+function skipOrPrepare(job: SeparateJob, files: OutputFiles, log: Log): boolean {
+  if (alreadySeparated(files.all, job.force)) {
+    log(skippedLine(job, files));
+    return true;
+  }
+  removeStaleTemporaries(job.outDir, files.all);
+  checkFilesWritable(files.all);
+  return false;
+}
+
+/**
+ * The files a run with the model at `modelPath` would write, from the model's
+ * description (no session): a finished track is skipped without loading it.
+ * The bytes read are dropped on return, not held through the run.
+ */
+async function plannedFiles(job: SeparateJob, modelPath: string): Promise<OutputFiles> {
+  const { bytes, name } = await readModelBytes(modelPath);
+  return outputFiles(job, wantedStems(job, describeModel(bytes, name).sources, 'the model'));
+}
+
 export async function runSeparate(input: string, flags: SeparateFlags): Promise<number> {
   const job = parseSeparateFlags(input, flags);
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = stderrLog(job.quiet);
   const cost = costWarning(job.overlap, job.shifts);
   if (cost) log(cost);
   checkInputFile(job.input);
   checkFolderWritable(job.outDir);
-  const modelPath = job.model ?? (await defaultModelPath());
+  const modelPath = await modelOrDefault(job.model, log);
   if (modelPath.toLowerCase().endsWith('.json')) return runSeparateWithSet(job, modelPath, log);
+  const files = await plannedFiles(job, modelPath);
+  if (skipOrPrepare(job, files, log)) return 0;
   const model = await loadModel(modelPath, { runtime: job.runtime, threads: job.threads });
   try {
-    const files = outputFiles(job, wantedStems(job, model.info.sources, 'the model'));
-    checkFilesWritable(files.all);
     const input = await openInputAudio(job.input, { strict: job.strict, log, logFit: true, sampleRate: model.info.sampleRate, channels: model.info.channels });
     try {
       const seconds = input.frames / model.info.sampleRate;
       log(`separating ${job.input} (${seconds.toFixed(1)} s) with ${basename(modelPath)} on ${model.runtime.name} (${model.runtime.threads} threads) into ${job.outDir}`);
-      const progress = createProgress('separating');
+      const progress = progressOrQuiet('separating', job.quiet);
       const clipped: ClipReport[] = [];
       const stats = await separateToFiles(input.audio, model, job, files, (p) => progress.update(p.done, p.total, p.etaMs), (r) => clipped.push(r));
       const rtf = stats.wallMs / 1000 / Math.max(seconds, 1e-9);
@@ -274,15 +311,15 @@ export async function separateToFiles(
 }
 
 /** The same job with a model set (manifest .json): members run whole, stems are written at the end. */
-async function runSeparateWithSet(job: SeparateJob, manifest: string, log: (line: string) => void): Promise<number> {
+async function runSeparateWithSet(job: SeparateJob, manifest: string, log: Log): Promise<number> {
   const set = await loadModelSet(manifest, { runtime: job.runtime, threads: job.threads });
   try {
     const wanted = wantedStems(job, set.sources, 'the model set');
     const files = outputFiles(job, wanted);
-    checkFilesWritable(files.all);
+    if (skipOrPrepare(job, files, log)) return 0;
     const audio = fitAudio(await readInputAudio(job.input, { strict: job.strict, log }), set.sampleRate, set.channels, log);
     log(`separating ${job.input} with the set ${set.name} (${set.members.length} models) into ${job.outDir}`);
-    const progress = createProgress('separating');
+    const progress = progressOrQuiet('separating', job.quiet);
     const t0 = performance.now();
     const clipped: ClipReport[] = [];
     const modelsRun = await separateSetToFiles(audio, set, job, files, (p) => progress.update(p.done, p.total, p.etaMs), (r) => clipped.push(r));

@@ -25,17 +25,19 @@ import { RENDER_QUANTUM } from '../constants.js';
 import { qualityLatency } from '../engine/latency.js';
 import { runHeadlessStream, type GeneratedInput } from '../node/node-harness.js';
 import { StemstreamError } from '../errors.js';
-import { defaultModelPath, describeModel, type ModelInfo } from '../model/model.js';
+import { describeModel, type ModelInfo } from '../model/model.js';
 import type { RuntimeChoice } from '../model/runtime.js';
 import { isAudioSource } from '../separate/audio-source.js';
 import { checkLowLatency } from '../separate/segmentation.js';
 import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-output.js';
+import { modelOrDefault } from './default-model.js';
 import { checkInputFile, openInputAudio } from './input.js';
+import { stderrLog } from './messages.js';
 import { choiceOption, decimalOption, textOption, threadsOption, usageError } from './options.js';
 import { clipModeOption, clipWarning, costWarning, overlapOption } from './separate-command.js';
 
 export interface StreamFlags {
-  out?: string;
+  output?: string;
   model?: string;
   mode?: string;
   hop?: string;
@@ -49,6 +51,7 @@ export interface StreamFlags {
   float?: boolean;
   'clip-mode'?: string;
   strict?: boolean;
+  quiet?: boolean;
 }
 
 /** The flags of a stream run, checked and typed. */
@@ -69,6 +72,7 @@ interface StreamJob {
   /** What happens to samples over full scale in the 16-bit files (export/clip.ts). */
   clipMode: ClipMode;
   strict: boolean;
+  quiet: boolean;
 }
 
 /** Longest hop or look-ahead: far more than any model's segment, so only a typo gets here. */
@@ -84,7 +88,7 @@ function parseStreamFlags(input: string, flags: StreamFlags): StreamJob {
   }
   return {
     input,
-    outDir: textOption('out', flags.out) ?? join('streamed', basename(input, extname(input))),
+    outDir: textOption('output', flags.output) ?? join('streamed', basename(input, extname(input))),
     model: textOption('model', flags.model),
     mode,
     hop: decimalOption('hop', flags.hop, { min: Number.MIN_VALUE, max: MAX_STREAM_SECONDS, rule: `seconds > 0 (at most ${MAX_STREAM_SECONDS})` }) ?? 1,
@@ -98,6 +102,7 @@ function parseStreamFlags(input: string, flags: StreamFlags): StreamJob {
     float: flags.float === true,
     clipMode: clipModeOption(flags['clip-mode'], flags.float === true),
     strict: flags.strict === true,
+    quiet: flags.quiet === true,
   };
 }
 
@@ -125,14 +130,14 @@ function checkGeometry(job: StreamJob, info: ModelInfo): { hopFrames: number; lo
 
 export async function runStream(input: string, flags: StreamFlags): Promise<number> {
   const job = parseStreamFlags(input, flags);
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = stderrLog(job.quiet);
   if (job.mode === 'quality') {
     const cost = costWarning(job.overlap, undefined);
     if (cost) log(cost);
   }
   checkInputFile(job.input);
   checkFolderWritable(job.outDir);
-  const modelPath = job.model ?? (await defaultModelPath());
+  const modelPath = await modelOrDefault(job.model, log);
   const bytes = new Uint8Array(await readFile(modelPath).catch((err: Error) => { throw new StemstreamError('IO', `cannot read the model file ${modelPath}: ${err.message}`); }));
   const info = describeModel(bytes, modelPath);
   const { hopFrames, lookaheadFrames } = checkGeometry(job, info);
@@ -163,7 +168,7 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
         threads: job.threads,
         keepOutput: false,
         onQuantum: (_n, frames, mix, stems) => files.add(frames, mix, stems),
-        onProgress: (n, total) => process.stderr.isTTY && process.stderr.write(`\rrendered ${(n / info.sampleRate).toFixed(1)} / ${(total / info.sampleRate).toFixed(1)} s `),
+        onProgress: (n, total) => !job.quiet && process.stderr.isTTY && process.stderr.write(`\rrendered ${(n / info.sampleRate).toFixed(1)} / ${(total / info.sampleRate).toFixed(1)} s `),
       });
       await files.close();
       const stats = {
@@ -188,7 +193,7 @@ export async function runStream(input: string, flags: StreamFlags): Promise<numb
       };
       if (job.json !== undefined) await writeFile(output.tempPath(job.json), `${JSON.stringify(stats, null, 2)}\n`);
       output.commit();
-      log(`${process.stderr.isTTY ? '\n' : ''}done: latency ${result.latencySamples} samples (${stats.latencySeconds.toFixed(2)} s), ${stats.underruns} underruns, ${stats.segments} segments; output n ↔ input n − ${result.latencySamples}`);
+      log(`${process.stderr.isTTY && !job.quiet ? '\n' : ''}done: latency ${result.latencySamples} samples (${stats.latencySeconds.toFixed(2)} s), ${stats.underruns} underruns, ${stats.segments} segments; output n ↔ input n − ${result.latencySamples}`);
       for (const r of clipped) log(clipWarning(r));
     } catch (err) {
       await files.abort();
