@@ -79,7 +79,7 @@ describe('stemstream CLI', () => {
     const bad = cli('separate', notAudio, '--model', demucsModel, '-o', join(dir, 'x'));
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-    expect(bad.stderr).toMatch(/^stemstream: cannot decode .*notes.txt: not WAV, FLAC, MP3 or Ogg/);
+    expect(bad.stderr).toMatch(/^stemstream: cannot decode .*notes.txt: not WAV, AIFF, M4A, FLAC, MP3 or Ogg/);
 
     const badModel = cli('separate', join(AUDIO, 'tone-44k1-stereo.wav'), '--model', notAudio, '-o', join(dir, 'y'));
     expect(badModel.code).toBe(1);

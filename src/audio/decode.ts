@@ -3,6 +3,11 @@
  *
  * The container is recognised from the bytes, never from the file name:
  *   RIFF/WAVE            → own parser (src/audio/wav.ts)
+ *   FORM/AIFF, AIFC      → own parser (src/audio/aiff.ts)
+ *   MP4/M4A (ftyp)       → own demuxer (src/audio/mp4.ts), then
+ *                          ALAC → own decoder (src/audio/alac.ts, bit-exact)
+ *                          AAC  → WebCodecs' AudioDecoder where there is one (browsers);
+ *                                 refused in Node, with the conversion to run
  *   fLaC, Ogg FLAC       → @wasm-audio-decoders/flac
  *   ID3 / MPEG frame sync → mpg123-decoder (MPEG-1/2/2.5 layers I–III)
  *   OggS + Vorbis        → @wasm-audio-decoders/ogg-vorbis
@@ -20,20 +25,30 @@
  * it only demuxes, decoding needs WebCodecs' AudioDecoder, absent in Node and
  * audio worklets, so it would not replace the WASM decoders above; and it adds
  * 124 KB (WAV/FLAC/MP3/Ogg readers) to 329 KB minified, MPL-2.0, against 13 KB
- * for this file and wav.ts. It reads MP4/M4A, WebM/Matroska and ADTS, which we
- * refuse: worth revisiting for AAC in browsers only.
+ * for this file and wav.ts. For MP4 it would only demux too (its AAC and ALAC
+ * go to WebCodecs), so the few boxes a music file needs are read in mp4.ts.
+ *
+ * AAC in Node: no decoder on npm is both usable and permissively licensed
+ * (@audio/decode-aac is FAAD2, GPL-2.0; `aac` for Aurora.js is LGPL, from
+ * 2014, AAC-LC only; libav.js is LGPL and none of its published builds has
+ * the AAC decoder; Node has no WebCodecs), so Node refuses AAC with the
+ * ffmpeg line that converts it. Browsers decode it with WebCodecs.
  */
 import { StemstreamError } from '../errors.js';
+import { importNodeBuiltin } from '../node-builtin.js';
+import { parseAiff } from './aiff.js';
+import { AlacDecoder } from './alac.js';
+import { parseMp4, type Mp4Audio } from './mp4.js';
 import type { AudioData } from './types.js';
 import { describeBytes, parseWav } from './wav.js';
 
-export type AudioContainer = 'wav' | 'flac' | 'mp3' | 'ogg-vorbis' | 'ogg-opus' | 'ogg-flac';
+export type AudioContainer = 'wav' | 'aiff' | 'mp4' | 'flac' | 'mp3' | 'ogg-vorbis' | 'ogg-opus' | 'ogg-flac';
 
 export interface DecodeOptions {
   /**
    * Told, in one line, when the file is damaged but some audio could be
    * decoded: how much of how much the header declares, and where the damage
-   * is. With it, a WAV cut short decodes as far as it goes; without it, that is an error.
+   * is. With it, a WAV or AIFF cut short decodes as far as it goes; without it, that is an error.
    */
   onWarning?: (message: string) => void;
 }
@@ -142,8 +157,6 @@ function oggCodec(bytes: Uint8Array): string {
 
 /** Names of common formats we do not decode, for a helpful message. */
 function knownUnsupported(bytes: Uint8Array, start: number): string | undefined {
-  if (ascii(bytes, 4, 'ftyp')) return 'MP4/M4A (AAC or ALAC)';
-  if (ascii(bytes, 0, 'FORM') && (ascii(bytes, 8, 'AIFF') || ascii(bytes, 8, 'AIFC'))) return 'AIFF';
   if (ascii(bytes, 0, 'caff')) return 'Core Audio (CAF)';
   if (bytes[0] === 0x1a && bytes[1] === 0x45 && bytes[2] === 0xdf && bytes[3] === 0xa3) return 'Matroska/WebM';
   if (ascii(bytes, 0, '#!AMR')) return 'AMR';
@@ -174,6 +187,8 @@ export function sniffAudio(bytes: Uint8Array): AudioContainer | undefined {
 function sniff(bytes: Uint8Array): Sniffed | undefined {
   if (ascii(bytes, 0, 'RIFF') && ascii(bytes, 8, 'WAVE')) return { container: 'wav', offset: 0 };
   if (ascii(bytes, 0, 'RF64') || ascii(bytes, 0, 'BW64')) return { container: 'wav', offset: 0 };
+  if (ascii(bytes, 0, 'FORM') && (ascii(bytes, 8, 'AIFF') || ascii(bytes, 8, 'AIFC'))) return { container: 'aiff', offset: 0 };
+  if (ascii(bytes, 4, 'ftyp')) return { container: 'mp4', offset: 0 };
   if (ascii(bytes, 0, 'OggS')) {
     const codec = oggCodec(bytes);
     if (codec === 'vorbis') return { container: 'ogg-vorbis', offset: 0 };
@@ -226,7 +241,7 @@ function unsupported(bytes: Uint8Array, name: string, start: number): Stemstream
         ? 'it is an Ogg file whose first page is missing or cut short'
         : `it is an Ogg file with ${codec === 'unknown' ? 'an unknown codec' : codec}, not Vorbis, Opus or FLAC`;
   } else {
-    what = `not WAV, FLAC, MP3 or Ogg (first bytes ${describeBytes(bytes, 0, 16)})`;
+    what = `not WAV, AIFF, M4A, FLAC, MP3 or Ogg (first bytes ${describeBytes(bytes, 0, 16)})`;
   }
   return new StemstreamError('UNSUPPORTED_AUDIO_FORMAT', `cannot decode ${name}: ${what}; ${CONVERT_HINT}`);
 }
@@ -484,18 +499,153 @@ async function runDecoder(container: AudioContainer, data: Uint8Array): Promise<
       }
     }
     case 'wav':
-      throw new Error('unreachable: WAV is parsed directly');
+    case 'aiff':
+    case 'mp4':
+      throw new Error(`unreachable: ${container} is parsed here, not by a WASM decoder`);
   }
 }
 
 const CODEC_LABEL: Record<AudioContainer, string> = {
   wav: 'WAV',
+  aiff: 'AIFF',
+  mp4: 'MP4',
   flac: 'FLAC',
   'ogg-flac': 'Ogg FLAC',
   mp3: 'MP3',
   'ogg-vorbis': 'Ogg Vorbis',
   'ogg-opus': 'Ogg Opus',
 };
+
+// ---------------------------------------------------------------------------
+// MP4/M4A: ALAC here, AAC with WebCodecs
+
+function aacProfile(track: Mp4Audio): string {
+  return track.objectType === 5 ? 'HE-AAC' : track.objectType === 29 ? 'HE-AAC v2' : track.objectType === 2 ? 'AAC-LC' : 'AAC';
+}
+
+/** The ALAC packets that are in the file; a damaged one leaves its length of silence and an error. */
+function decodeAlacTrack(bytes: Uint8Array, track: Mp4Audio): DecodedResult {
+  const decoder = new AlacDecoder(track.config);
+  // A packet holds at most frameLength samples, whatever a damaged time table says.
+  const most = decoder.config.frameLength;
+  let capacity = 0;
+  for (let i = 0; i < track.present; i++) capacity += Math.min(track.durations[i], most);
+  const channelData = Array.from({ length: decoder.config.channels }, () => new Float32Array(capacity));
+  const errors: DecodedResult['errors'] = [];
+  let at = 0;
+  for (let i = 0; i < track.present; i++) {
+    const start = track.offsets[i];
+    try {
+      at += decoder.decode(bytes.subarray(start, start + track.sizes[i]), channelData, at);
+    } catch (err) {
+      if (!(err instanceof StemstreamError)) throw err;
+      errors.push({ message: err.message, outputSamples: at });
+      const n = Math.min(track.durations[i], most, capacity - at);
+      for (const ch of channelData) ch.fill(0, at, at + n);
+      at += n;
+    }
+  }
+  return { channelData, samplesDecoded: at, sampleRate: decoder.config.sampleRate || track.sampleRate, errors };
+}
+
+/** AAC through WebCodecs' AudioDecoder (browsers); in Node, where there is none, the conversion to run. */
+async function decodeAacTrack(bytes: Uint8Array, track: Mp4Audio, name: string): Promise<DecodedResult> {
+  const web = globalThis as Partial<Pick<typeof globalThis, 'AudioDecoder' | 'EncodedAudioChunk'>>;
+  const profile = aacProfile(track);
+  const flac = `${name.replace(/\.[^.]*$/, '') || 'output'}.flac`;
+  const convert = `convert it first, e.g. \`ffmpeg -i "${name}" "${flac}"\` (or on a Mac \`afconvert -f WAVE -d LEI16 "${name}" output.wav\`)`;
+  if (!web.AudioDecoder || !web.EncodedAudioChunk) {
+    throw new StemstreamError(
+      'UNSUPPORTED_AUDIO_FORMAT',
+      `it is ${profile} audio in MP4/M4A, which stemstream decodes only where WebCodecs is (browsers): Node has no AAC ` +
+        `decoder that stemstream can ship (those on npm are GPL); ${convert}`,
+    );
+  }
+  const config: AudioDecoderConfig = {
+    codec: `mp4a.40.${track.objectType ?? 2}`,
+    sampleRate: track.sampleRate,
+    numberOfChannels: track.channels,
+    description: track.config,
+  };
+  const support = await web.AudioDecoder.isConfigSupported(config).catch(() => ({ supported: false }));
+  if (!support.supported) {
+    throw new StemstreamError('UNSUPPORTED_AUDIO_FORMAT', `it is ${profile} audio in MP4/M4A, which this browser's WebCodecs does not decode; ${convert}`);
+  }
+  const planes: Float32Array[][] = [];
+  const errors: DecodedResult['errors'] = [];
+  let frames = 0;
+  let sampleRate = 0;
+  const decoder = new web.AudioDecoder({
+    output: (data) => {
+      try {
+        const n = data.numberOfFrames;
+        const chunk: Float32Array[] = [];
+        for (let c = 0; c < data.numberOfChannels; c++) {
+          const plane = new Float32Array(n);
+          data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
+          chunk.push(plane);
+        }
+        planes.push(chunk);
+        frames += n;
+        sampleRate = data.sampleRate;
+      } finally {
+        data.close();
+      }
+    },
+    error: (err) => errors.push({ message: err.message, outputSamples: frames }),
+  });
+  try {
+    decoder.configure(config);
+    let time = 0;
+    for (let i = 0; i < track.present && decoder.state === 'configured'; i++) {
+      const start = track.offsets[i];
+      const timestamp = Math.round((time * 1e6) / track.timescale);
+      decoder.decode(new web.EncodedAudioChunk({ type: 'key', timestamp, data: bytes.subarray(start, start + track.sizes[i]) }));
+      time += track.durations[i];
+    }
+    if (decoder.state === 'configured') await decoder.flush().catch((err: Error) => errors.push({ message: err.message, outputSamples: frames }));
+  } finally {
+    if (decoder.state !== 'closed') decoder.close();
+  }
+  const channels = planes[0]?.length ?? 0;
+  const channelData = Array.from({ length: channels }, () => new Float32Array(frames));
+  let at = 0;
+  for (const chunk of planes) {
+    for (let c = 0; c < channels; c++) channelData[c].set(chunk[c] ?? new Float32Array(chunk[0].length), at);
+    at += chunk[0].length;
+  }
+  return { channelData, samplesDecoded: frames, sampleRate: sampleRate || track.sampleRate, errors };
+}
+
+/**
+ * An MP4/M4A file: its first sound track decoded, less the encoder delay
+ * and padding its edit list (or iTunSMPB tag) marks, so that the length is
+ * the source's. A file cut short decodes as far as its samples go, with a warning.
+ */
+async function decodeMp4(bytes: Uint8Array, name: string, opts: DecodeOptions): Promise<AudioData> {
+  const track = parseMp4(bytes);
+  const label = track.codec === 'alac' ? 'ALAC' : aacProfile(track);
+  let result: DecodedResult;
+  try {
+    result = track.codec === 'alac' ? decodeAlacTrack(bytes, track) : await decodeAacTrack(bytes, track, name);
+  } catch (err) {
+    if (err instanceof StemstreamError) throw err;
+    throw new StemstreamError('BAD_AUDIO_FILE', `the ${label} decoder failed (the file may be truncated or damaged): ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+  const rate = result.sampleRate;
+  const toFrames = (t: number) => Math.round((t * rate) / track.timescale);
+  const skip = Math.min(toFrames(track.skip), result.samplesDecoded);
+  const declared = toFrames(track.length);
+  const frames = Math.max(0, Math.min(declared, result.samplesDecoded - skip));
+  if (frames === 0 || result.channelData.length === 0) {
+    const why = result.errors[0] ? `decoder error: ${result.errors[0].message}` : track.present === 0 ? 'none of its audio is in the file: it was cut short' : 'the file may be damaged';
+    throw new StemstreamError('BAD_AUDIO_FILE', `it is ${label} in MP4/M4A but no audio could be decoded (${why})`);
+  }
+  const cut = track.present < track.offsets.length;
+  const damage = damageWarning(label, { samples: declared, header: `MP4 ${track.lengthFrom}`, tolerance: 0 }, result, frames, cut);
+  if (damage) opts.onWarning?.(damage);
+  return { sampleRate: rate, channels: result.channelData.map((ch) => ch.slice(skip, skip + frames)) };
+}
 
 /**
  * Decodes a whole audio file held in memory. `nameHint` (e.g. the file name)
@@ -507,10 +657,12 @@ export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: De
   const found = sniff(bytes);
   if (!found) throw unsupported(bytes, name, skipId3(bytes));
 
-  if (found.container === 'wav') {
+  if (found.container === 'wav' || found.container === 'aiff' || found.container === 'mp4') {
     const warn = opts.onWarning;
+    const parseOpts = warn ? { onWarning: (m: string) => warn(`${name}: ${m}`) } : {};
     try {
-      return parseWav(bytes, warn ? { onWarning: (m) => warn(`${name}: ${m}`) } : {});
+      if (found.container === 'mp4') return await decodeMp4(bytes, name, parseOpts);
+      return found.container === 'wav' ? parseWav(bytes, parseOpts) : parseAiff(bytes, parseOpts);
     } catch (err) {
       if (err instanceof StemstreamError) {
         throw new StemstreamError(err.code, `cannot decode ${name}: ${err.message}`, { cause: err });
@@ -550,7 +702,7 @@ export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: De
     const exact = ogg.granule - (opusPreSkip(bytes) ?? 0);
     if (exact > 0 && exact < frames && frames - exact <= 48000) frames = exact;
   }
-  const damage = damageWarning(found, bytes, result, frames, ogg?.cut === true);
+  const damage = damageWarning(label, declaredLength(found, bytes), result, frames, ogg?.cut === true);
   if (damage) opts.onWarning?.(`${name}: ${damage}`);
   let channels = result.channelData;
   // mpg123-decoder always returns two channels; a mono stream gives two identical ones.
@@ -582,11 +734,15 @@ function declaredLength(found: Sniffed, bytes: Uint8Array): { samples: number; h
  * where the audio stops). Undefined when nothing points to damage. `cut`: the
  * container shows the file was cut short (an Ogg stream without its end).
  */
-function damageWarning(found: Sniffed, bytes: Uint8Array, result: DecodedResult, frames: number, cut: boolean): string | undefined {
+function damageWarning(
+  label: string,
+  declared: { samples: number; header: string; tolerance: number } | undefined,
+  result: DecodedResult,
+  frames: number,
+  cut: boolean,
+): string | undefined {
   const rate = result.sampleRate;
   const secs = (n: number) => `${(n / rate).toFixed(2)} s`;
-  const label = CODEC_LABEL[found.container];
-  const declared = declaredLength(found, bytes);
   const short = declared !== undefined && frames < declared.samples - declared.tolerance;
   const errors = result.errors;
   if (!short && !cut && errors.length === 0) return undefined;
@@ -608,10 +764,10 @@ function damageWarning(found: Sniffed, bytes: Uint8Array, result: DecodedResult,
   return parts.join('; ');
 }
 
-/** Reads and decodes an audio file from disk (Node only). */
+/** Reads and decodes an audio file from disk (Node only; decodeAudio itself bundles for browsers). */
 export async function decodeAudioFile(path: string, opts: DecodeOptions = {}): Promise<AudioData> {
-  const fs = await import('node:fs/promises');
-  const { basename } = await import('node:path');
+  const fs = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
+  const { basename } = await importNodeBuiltin<typeof import('node:path')>('node:path');
   let bytes: Uint8Array;
   try {
     const buf = await fs.readFile(path);

@@ -4,7 +4,9 @@
  * measured so far (seconds of audio per second of wall time). A bar on a
  * terminal, a line per percent otherwise. Ends with a summary table.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { aiffHeaderLength } from '../audio/aiff.js';
+import { findMoov, mp4MoovSeconds } from '../audio/mp4.js';
 import { WavFileReader } from '../audio/wav.js';
 
 export type TrackStatus = 'done' | 'skipped' | 'failed';
@@ -20,22 +22,51 @@ export interface TrackOutcome {
 /** Bytes per second of a typical compressed file (128 kbit/s), until the file is decoded and its length known. */
 const COMPRESSED_BYTES_PER_SECOND = 16000;
 
+/** Bytes read from the start of a file for its header (an AIFF's COMM chunk is within them). */
+const HEAD_BYTES = 4096;
+
+/** Largest MP4 index read for a length estimate: a song's is tens of KB. */
+const MAX_MOOV_BYTES = 16 << 20;
+
+function readAt(fd: number, pos: number, n: number): Buffer {
+  const buf = Buffer.alloc(n);
+  return buf.subarray(0, readSync(fd, buf, 0, n, pos));
+}
+
+/** An MP4's sound track length from its index (the moov box, wherever it is in the file). */
+function mp4Seconds(fd: number): number | undefined {
+  const size = fstatSync(fd).size;
+  const { moov } = findMoov((pos, n) => readAt(fd, pos, n), size);
+  if (!moov || moov.end > size || moov.end - moov.start > MAX_MOOV_BYTES) return undefined;
+  return mp4MoovSeconds(readAt(fd, moov.start, moov.end - moov.start));
+}
+
 /**
- * A track's duration in seconds, cheaply: from the header for WAV and FLAC,
- * from the size for other formats (refined once the track is opened).
+ * A track's duration in seconds, cheaply: from the header for WAV, AIFF,
+ * FLAC and MP4, from the size for other formats (refined once the track is opened).
  */
 export async function estimateDuration(path: string): Promise<number> {
-  let head = Buffer.alloc(0);
+  let head: Buffer = Buffer.alloc(0);
   let fd: number | undefined;
+  let fromIndex: number | undefined;
   try {
     fd = openSync(path, 'r');
-    head = Buffer.alloc(42);
-    head = head.subarray(0, readSync(fd, head, 0, 42, 0));
+    head = readAt(fd, 0, HEAD_BYTES);
+    if (head.length >= 8 && head.toString('latin1', 4, 8) === 'ftyp') {
+      try {
+        fromIndex = mp4Seconds(fd);
+      } catch {
+        fromIndex = undefined; // the size estimate below
+      }
+    }
   } catch {
     return 0; // unreadable: its run fails and says why
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  if (fromIndex !== undefined && fromIndex > 0) return fromIndex;
+  const aiff = aiffHeaderLength(head);
+  if (aiff && aiff.frames > 0) return aiff.frames / aiff.sampleRate;
   if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WAVE') {
     try {
       const reader = await WavFileReader.open(path);
@@ -46,7 +77,7 @@ export async function estimateDuration(path: string): Promise<number> {
       return 0;
     }
   }
-  if (head.length === 42 && head.toString('latin1', 0, 4) === 'fLaC') {
+  if (head.length >= 42 && head.toString('latin1', 0, 4) === 'fLaC') {
     // STREAMINFO: 20-bit rate and a 36-bit sample count from byte 18.
     const rate = (head[18] << 12) | (head[19] << 4) | (head[20] >> 4);
     const samples = (head[21] & 0x0f) * 2 ** 32 + head.readUInt32BE(22);

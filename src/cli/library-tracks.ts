@@ -14,7 +14,7 @@ import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { StemstreamError } from '../errors.js';
 
 /** Extensions of the containers decode.ts reads (it sniffs the bytes; the walk goes by name). */
-export const AUDIO_EXTENSIONS: readonly string[] = ['.wav', '.wave', '.flac', '.mp3', '.ogg', '.oga', '.opus'];
+export const AUDIO_EXTENSIONS: readonly string[] = ['.wav', '.wave', '.aif', '.aiff', '.aifc', '.m4a', '.mp4', '.flac', '.mp3', '.ogg', '.oga', '.opus'];
 
 export interface LibraryTrack {
   /** The file to separate. */
