@@ -24,7 +24,7 @@ import { fitAudio } from './fit-audio.js';
 import { openInputAudio, readInputAudio } from './input.js';
 import { estimateDuration, LibraryProgress, summaryTable, type TrackOutcome } from './library-progress.js';
 import { listLibrary, type LibraryTrack } from './library-tracks.js';
-import { discardStream, isWarning, stderrLog } from './messages.js';
+import { discardStream, isWarning, runtimeNote, stderrLog } from './messages.js';
 import { alreadySeparated, removeStaleTemporaries } from './resume.js';
 import {
   costWarning, outputFiles, parseSeparateFlags, runSeparate, separateSetToFiles, separateToFiles, wantedStems,
@@ -53,6 +53,8 @@ interface Separator {
   sources: readonly string[];
   what: string;
   describe: string;
+  /** A line on the runtime's cost, when there is one to say (runtimeNote). */
+  note?: string;
   run(track: LibraryTrack, job: SeparateJob, files: OutputFiles, progress: LibraryProgress, k: number, log: (l: string) => void): Promise<void>;
   dispose(): Promise<void>;
 }
@@ -63,6 +65,7 @@ function modelSeparator(model: SeparationModel, path: string): Separator {
     sources: info.sources,
     what: 'the model',
     describe: `${basename(path)} on ${model.runtime.name} (${model.runtime.threads} threads)`,
+    note: runtimeNote(model.runtime),
     async run(track, job, files, progress, k, log) {
       const input = await openInputAudio(track.input, { strict: job.strict, log, sampleRate: info.sampleRate, channels: info.channels });
       try {
@@ -123,6 +126,7 @@ export async function runLibrary(inputs: readonly string[], flags: SeparateFlags
     const skipped = outcomes.filter((o) => o.status === 'skipped').length - todo.length;
     log(`separating ${todo.length} of ${tracks.length} track(s) with ${separator.describe} into ${job.outDir}` +
       (skipped > 0 ? ` (${skipped} skipped: their stems are already there; --force separates them again)` : ''));
+    if (separator.note) log(separator.note);
 
     const durations = await Promise.all(todo.map((t) => estimateDuration(t.track.input)));
     const progress = new LibraryProgress(todo.map((t) => t.track.label), durations, job.quiet ? discardStream() : process.stderr);

@@ -29,3 +29,11 @@ export function progressOrQuiet(label: string, quiet: boolean): ProgressReporter
 export function discardStream(): NodeJS.WriteStream {
   return new Writable({ write: (_chunk, _encoding, done) => done() }) as unknown as NodeJS.WriteStream;
 }
+
+/** What a run on onnxruntime-web in Node costs and how to avoid it; undefined on onnxruntime-node. */
+export function runtimeNote(runtime: { name: string; nativeUnavailable?: string }): string | undefined {
+  if (runtime.nativeUnavailable === undefined) return undefined;
+  // onnxruntime-node is an optional peer: say once why it is not used and what it would give.
+  return 'onnxruntime-node is not installed, so this runs on onnxruntime-web (WebAssembly), about half the speed of native; ' +
+    'for native speed: npm install onnxruntime-node --ignore-scripts (its CPU build is in the package; the script only downloads CUDA files)';
+}

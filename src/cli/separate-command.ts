@@ -33,7 +33,7 @@ import { AtomicOutput, checkFilesWritable, checkFolderWritable } from './atomic-
 import { modelOrDefault } from './default-model.js';
 import { fitAudio } from './fit-audio.js';
 import { checkInputFile, openInputAudio, readInputAudio } from './input.js';
-import { progressOrQuiet, stderrLog, type Log } from './messages.js';
+import { progressOrQuiet, runtimeNote, stderrLog, type Log } from './messages.js';
 import { choiceOption, decimalOption, integerOption, nameListOption, textOption, threadsOption, usageError } from './options.js';
 import { alreadySeparated, removeStaleTemporaries } from './resume.js';
 
@@ -233,6 +233,8 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
     try {
       const seconds = input.frames / model.info.sampleRate;
       log(`separating ${job.input} (${seconds.toFixed(1)} s) with ${basename(modelPath)} on ${model.runtime.name} (${model.runtime.threads} threads) into ${job.outDir}`);
+      const note = runtimeNote(model.runtime);
+      if (note) log(note);
       const progress = progressOrQuiet('separating', job.quiet);
       const clipped: ClipReport[] = [];
       const stats = await separateToFiles(input.audio, model, job, files, (p) => progress.update(p.done, p.total, p.etaMs), (r) => clipped.push(r));

@@ -37,6 +37,11 @@ export interface InferenceRuntime {
    * onnxruntime-web copies through its own heap and ignores them.
    */
   readonly writesOutputBuffers: boolean;
+  /**
+   * Set when 'auto' in Node wanted onnxruntime-node and could not load it (it is
+   * an optional peer): why, so that a command line can say how to get native speed.
+   */
+  readonly nativeUnavailable?: string;
   createSession(model: Uint8Array): Promise<RuntimeSession>;
 }
 
@@ -124,6 +129,7 @@ function wrapSession(ort: OrtModule, session: OrtSession): RuntimeSession {
 export async function loadRuntime(options: RuntimeOptions = {}): Promise<InferenceRuntime> {
   const choice = options.runtime ?? 'auto';
   const threads = options.threads ?? (await defaultThreads());
+  let nativeUnavailable: string | undefined;
   if (choice === 'node' || (choice === 'auto' && isNode)) {
     try {
       const ort = await importOrt('onnxruntime-node');
@@ -141,8 +147,9 @@ export async function loadRuntime(options: RuntimeOptions = {}): Promise<Inferen
       };
     } catch (err) {
       if (choice === 'node') {
-        throw new StemstreamError('NO_RUNTIME', 'onnxruntime-node is not installed or failed to load; install it (npm i onnxruntime-node) or use the web runtime', { cause: err });
+        throw new StemstreamError('NO_RUNTIME', 'onnxruntime-node is not installed or failed to load; install it (npm install onnxruntime-node --ignore-scripts: its CPU build is in the package) or use --runtime web', { cause: err });
       }
+      nativeUnavailable = (err as Error).message.split('\n')[0];
     }
   }
   const given = options.webModule as (OrtModule & { default?: OrtModule }) | undefined;
@@ -154,6 +161,7 @@ export async function loadRuntime(options: RuntimeOptions = {}): Promise<Inferen
     executionProviders: eps,
     threads,
     writesOutputBuffers: false,
+    ...(nativeUnavailable !== undefined ? { nativeUnavailable } : {}),
     async createSession(model) {
       const s = await ort.InferenceSession.create(model, { executionProviders: eps, graphOptimizationLevel: 'all' });
       return wrapSession(ort, s);
