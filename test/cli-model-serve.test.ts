@@ -227,6 +227,9 @@ describe('stemstream serve', () => {
       expect(missing.status).toBe(404);
       expect(missing.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
       expect(said()).toMatch(/404 "\/nope\.js"/);
+      // A page without a favicon: the browser's automatic request is answered with no content, not a 404.
+      const icon = await fetch(`${base}/favicon.ico`);
+      expect([icon.status, await icon.text()]).toEqual([204, '']);
 
       const part = await fetch(`${base}/engine.wasm`, { headers: { Range: 'bytes=10-19' } });
       expect([part.status, part.headers.get('content-range'), part.headers.get('content-length')]).toEqual([206, 'bytes 10-19/1000', '10']);

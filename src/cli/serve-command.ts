@@ -173,6 +173,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, root: string, r
     return;
   }
   const found = await resolveFile(root, realRoot, url, decoded);
+  if (found instanceof Refusal && found.status === 404 && decoded === '/favicon.ico') {
+    // Browsers ask for it on every page; a page without one is no error, so no 404 in the console.
+    reply(204);
+    res.writeHead(204, ISOLATION_HEADERS);
+    res.end();
+    return;
+  }
   if (found instanceof Refusal) {
     reply(found.status);
     send(res, head, found.status, found.text, found.headers);
