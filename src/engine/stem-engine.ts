@@ -43,7 +43,7 @@ import { StemstreamError } from '../errors.js';
 import { toChannelCount } from '../audio/channels.js';
 import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
 import type { ExportedStems, StemExportFormat } from '../export/stems-export.js';
-import type { EngineStatusSnapshot, StemCacheStatus } from '../ui/engine-view.js';
+import type { EngineStatusSnapshot, StemCacheStatus } from './engine-status.js';
 import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
 import { assertSameShape } from '../model/same-shape.js';
 import { TrackTransport } from './track-transport.js';

@@ -2,8 +2,12 @@
  * What the UI components need from an engine, as small interfaces, so that the
  * components work with StemEngine (src/engine/stem-engine.ts), with a test fake,
  * or with anything else that separates stems. Components poll these getters
- * (requestAnimationFrame / a timer); nothing here is on the audio path.
+ * (requestAnimationFrame / a timer); nothing here is on the audio path. The
+ * status snapshot is the engine's own type (src/engine/engine-status.ts).
  */
+import type { EngineStatusSnapshot } from '../engine/engine-status.js';
+
+export type { EngineStatusSnapshot, StemCacheStatus } from '../engine/engine-status.js';
 
 /** A mixer's view: stems, their gains, mute, solo and meters. */
 export interface StemMixerSource {
@@ -47,40 +51,4 @@ export interface EngineStatusSource {
   status(): EngineStatusSnapshot;
   /** Empties the stem cache (the "Clear cached stems" button shows only where this exists). */
   clearCache?(): Promise<{ entries: number; bytes: number }>;
-}
-
-/** Track mode's stem cache as the status shows it. */
-export interface StemCacheStatus {
-  /** off: no cache (live mode, turned off, or it could not open); none: no track loaded yet; hit/miss: the loaded track's stems came from it or not. */
-  state: 'off' | 'none' | 'hit' | 'miss';
-  /** Tracks kept and the bytes they take, of `maxBytes` allowed. */
-  entries: number;
-  bytes: number;
-  maxBytes: number;
-  /** Whether the browser granted persistent storage (undefined: not known). */
-  persisted?: boolean;
-}
-
-export interface EngineStatusSnapshot {
-  /** The provider that ran the last segment, e.g. 'webgpu', 'wasm' ('' before the first model is loaded). */
-  backend: string;
-  /** Why that one, in a sentence (an adapter skipped, a failure, a measurement). */
-  backendReason: string;
-  /** Each backend run so far, with the real-time factor of its last segment. */
-  backendsTried: { backend: string; realTimeFactor: number; runs: number }[];
-  /** WASM threads (1 without cross-origin isolation). */
-  threads: number;
-  /** Declared latency, ms. */
-  latencyMs: number;
-  /** Inference time over audio time (< 1 keeps up). */
-  realTimeFactor: number;
-  underruns: number;
-  modelName: string;
-  modelBytes: number;
-  /** Seconds of separated audio ready ahead of the playhead. */
-  readyAheadSeconds: number;
-  /** What the engine separates: a live input, a loaded track, or nothing yet (a track engine with no track). */
-  sourceKind: 'track' | 'live' | 'idle';
-  /** Track mode's stem cache; absent where the engine has none to report. */
-  cache?: StemCacheStatus;
 }
