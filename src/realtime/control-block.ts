@@ -6,7 +6,6 @@
  * main thread's setters and the stats reader.
  */
 import { RENDER_QUANTUM } from '../constants.js';
-import type { SharedState } from './shared-state.js';
 
 /** Most stems the control block has slots for (htdemucs_6s has 6). */
 export const MAX_STEMS = 8;
@@ -147,41 +146,52 @@ export function checkCount(name: string, value: number, min: number, max: number
 
 // ---- main-thread helpers (these may allocate; never call them on the audio thread) ----
 
-function checkStem(state: SharedState, stem: number): void {
+/**
+ * What the helpers below read of a thread's shared state (shared-state.ts's
+ * SharedState has it), declared here so that this module does not import
+ * shared-state.ts, which imports the slots from here.
+ */
+export interface ControlView {
+  readonly sources: number;
+  readonly controlI32: Int32Array;
+  readonly controlF32: Float32Array;
+}
+
+function checkStem(state: ControlView, stem: number): void {
   checkCount('stem', stem, 0, state.sources - 1);
 }
 
 /** Target gain of a stem (linear); the worklet ramps to it over its ramp length. */
-export function setStemGain(state: SharedState, stem: number, gain: number): void {
+export function setStemGain(state: ControlView, stem: number, gain: number): void {
   checkStem(state, stem);
   if (!Number.isFinite(gain)) throw new RangeError(`gain must be finite, got ${gain}`);
   state.controlF32[CTRL.GAIN + stem] = gain;
 }
 
-export function setStemMute(state: SharedState, stem: number, muted: boolean): void {
+export function setStemMute(state: ControlView, stem: number, muted: boolean): void {
   checkStem(state, stem);
   Atomics.store(state.controlI32, CTRL.MUTE + stem, muted ? 1 : 0);
 }
 
-export function setStemSolo(state: SharedState, stem: number, soloed: boolean): void {
+export function setStemSolo(state: ControlView, stem: number, soloed: boolean): void {
   checkStem(state, stem);
   Atomics.store(state.controlI32, CTRL.SOLO + stem, soloed ? 1 : 0);
 }
 
-export function setStemsEnabled(state: SharedState, enabled: boolean): void {
+export function setStemsEnabled(state: ControlView, enabled: boolean): void {
   Atomics.store(state.controlI32, CTRL.STEMS_ENABLED, enabled ? 1 : 0);
 }
 
-export function setTimingEnabled(state: SharedState, enabled: boolean): void {
+export function setTimingEnabled(state: ControlView, enabled: boolean): void {
   Atomics.store(state.controlI32, CTRL.TIMING_ENABLED, enabled ? 1 : 0);
 }
 
-export function setCaptureEnabled(state: SharedState, enabled: boolean): void {
+export function setCaptureEnabled(state: ControlView, enabled: boolean): void {
   Atomics.store(state.controlI32, CTRL.CAPTURE_ENABLED, enabled ? 1 : 0);
 }
 
 /** Stems of input frames below this (low 32 bits) are no longer wanted by the worklet. */
-export function stemDeadline(state: SharedState): number {
+export function stemDeadline(state: ControlView): number {
   return Atomics.load(state.controlI32, CTRL.STEM_DEADLINE) >>> 0;
 }
 
@@ -192,7 +202,7 @@ export function stemDeadline(state: SharedState): number {
  * Wrap-safe (the deadline is its low 32 bits) while the worker is less than 2^31
  * frames off the deadline.
  */
-export function stemFramesBehind(state: SharedState, framesPushed: number): number {
+export function stemFramesBehind(state: ControlView, framesPushed: number): number {
   const behind = (stemDeadline(state) - framesPushed) | 0;
   return behind > 0 ? behind : 0;
 }
@@ -224,7 +234,7 @@ export interface StemOutStats {
 }
 
 /** A snapshot of the worklet's counters (each read atomically; not all at one instant). */
-export function readStats(state: SharedState): StemOutStats {
+export function readStats(state: ControlView): StemOutStats {
   const i = state.controlI32;
   const f = state.controlF32;
   const u = (slot: number) => Atomics.load(i, slot) >>> 0;
