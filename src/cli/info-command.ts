@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { StemstreamError } from '../errors.js';
 import { describeModel } from '../model/model.js';
-import { escapeUnsafe } from '../model/model-limits.js';
+import { escapeUnsafe } from '../untrusted-text.js';
 import { modelOrDefault } from './default-model.js';
 import { stderrLog } from './messages.js';
 

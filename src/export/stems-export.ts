@@ -17,7 +17,7 @@
 import type { AudioData } from '../audio/types.js';
 import { encodeWav, type WavOutputFormat } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
-import { checkStemName } from '../model/model-limits.js';
+import { checkStemName } from '../untrusted-text.js';
 import { applyClipMode, CLAMP_LIMIT, CLIP_MODES, ClipMeter, DEFAULT_CLIP_MODE, rescaleGain, type ClipMode, type ClipReport } from './clip.js';
 import { ZipWriter } from './zip.js';
 

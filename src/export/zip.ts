@@ -24,7 +24,7 @@
  * checks names against zip-slip; no reason to add a dependency.
  */
 import { StemstreamError } from '../errors.js';
-import { quoteUntrusted } from '../model/model-limits.js';
+import { quoteUntrusted } from '../untrusted-text.js';
 
 export interface ZipInputFile {
   /** A plain file name (e.g. "song-vocals.wav"): no folders, see checkName. */

@@ -4,7 +4,7 @@
  */
 import { BINS, framesFor } from '../constants.js';
 import { StemstreamError } from '../errors.js';
-import { escapeUnsafe } from './model-limits.js';
+import { escapeUnsafe } from '../untrusted-text.js';
 
 /** A graph input or output: its name and dims (a number, or the symbolic name of a dynamic dim). */
 export interface TensorInfo {

@@ -20,10 +20,8 @@
  * imports: the browser bundle uses this module as it is.
  */
 import { StemstreamError } from '../errors.js';
-import {
-  checkChannels, checkSampleRate, checkSegmentSamples, checkSetModelCount, checkStemCount, checkStemNames,
-  escapeUnsafe, quoteUntrusted, type LimitContext,
-} from './model-limits.js';
+import { checkChannels, checkSampleRate, checkSegmentSamples, checkSetModelCount, checkStemCount, checkStemNames } from './model-limits.js';
+import { escapeUnsafe, quoteUntrusted, type LimitContext } from '../untrusted-text.js';
 
 /** A manifest's text is read whole before parsing; real ones are under 10 kB. */
 export const MAX_MANIFEST_CHARS = 1 << 20;

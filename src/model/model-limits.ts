@@ -3,16 +3,14 @@
  * untrusted sources (a download, a file someone sent), and what they declare
  * becomes file names (`<out>/<stem>.wav`, ZIP entries), UI labels, and the
  * sizes of buffers. So every stem name must match a strict pattern and every
- * size or count is bounded here, before anything is named or allocated from it.
+ * size or count is bounded here, before anything is named or allocated from it
+ * (the pattern and the escaping of untrusted text: src/untrusted-text.ts).
  *
  * Errors carry the code 'BAD_MODEL' (the model or manifest is refused) unless
  * the caller says otherwise ('BAD_OPTION' for names given on the command line).
  */
-import { StemstreamError, type StemstreamErrorCode } from '../errors.js';
+import { checkStemName, quoteUntrusted, refuseValue as refuse, type LimitContext } from '../untrusted-text.js';
 
-/** Lowercase letters, digits, '_' and '-', starting with a letter or digit, 1 to 32 characters. */
-export const STEM_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-export const MAX_STEM_NAME_LENGTH = 32;
 /**
  * Most stems a model may have: the engine's control block has this many stem
  * slots (MAX_STEMS in src/realtime/control-block.ts). Restated rather than
@@ -33,57 +31,6 @@ export const MAX_SET_MODELS = 16;
 const MAX_SOURCES_TEXT = 1024;
 /** Longest numeric metadata text read (digits of 60 s at 192 kHz fit easily). */
 const MAX_NUMBER_TEXT = 16;
-
-/** Where a checked value came from, and what the user can do when it is refused. */
-export interface LimitContext {
-  /** What is checked, as the message's subject: `m.onnx: the metadata "sources"`, `--sources`, `set.json: "sources"`. */
-  what: string;
-  /** What to do about it, appended to the message. */
-  fix: string;
-  /** Default 'BAD_MODEL'. */
-  code?: StemstreamErrorCode;
-}
-
-const STEM_NAME_RULE = 'stem names are 1 to 32 lowercase letters, digits, "_" or "-", starting with a letter or digit, like drums, bass, other, vocals';
-
-/** Characters that must not reach a terminal or a log unescaped: C0/C1 controls, line and bidi overrides. */
-const UNSAFE_CHARS = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/** Replaces control, line-separator and bidi characters by \uXXXX, for messages that show untrusted text. */
-export function escapeUnsafe(text: string): string {
-  return text.replace(UNSAFE_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/**
- * An untrusted value for an error message: quoted, at most `max` characters
- * (whole code points), control and bidi characters escaped, so that a hostile
- * name can neither flood nor spoof the message.
- */
-export function quoteUntrusted(value: unknown, max = 40): string {
-  if (typeof value !== 'string') {
-    // Numbers as String() writes them (JSON would show NaN as null); lists and objects as JSON.
-    const shown = typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
-    return escapeUnsafe(shown.length > max ? `${shown.slice(0, max)}…` : shown);
-  }
-  const points = Array.from(value);
-  const head = points.slice(0, max).join('');
-  const quoted = escapeUnsafe(JSON.stringify(head));
-  return points.length > max ? `${quoted}… (${points.length} characters)` : quoted;
-}
-
-function refuse(ctx: LimitContext, problem: string): StemstreamError {
-  return new StemstreamError(ctx.code ?? 'BAD_MODEL', `${ctx.what} ${problem}; ${ctx.fix}`);
-}
-
-export function isStemName(name: unknown): name is string {
-  return typeof name === 'string' && STEM_NAME_PATTERN.test(name);
-}
-
-/** One stem name; throws when it does not match STEM_NAME_PATTERN. */
-export function checkStemName(name: unknown, ctx: LimitContext): string {
-  if (!isStemName(name)) throw refuse(ctx, `has ${quoteUntrusted(name)}, which is not a stem name (${STEM_NAME_RULE})`);
-  return name;
-}
 
 /** A list of 1 to MAX_MODEL_STEMS distinct stem names. */
 export function checkStemNames(list: unknown, ctx: LimitContext): string[] {
