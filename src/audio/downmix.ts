@@ -17,8 +17,7 @@
  * Browser-safe: no Node built-ins.
  */
 import { StemstreamError } from '../errors.js';
-import type { AudioSource } from '../separate/audio-source.js';
-import type { AudioData } from './types.js';
+import type { AudioData, AudioSource } from './types.js';
 
 /** Speakers in the bit order of WAVE_FORMAT_EXTENSIBLE's dwChannelMask (bit 0 first). */
 export const MASK_SPEAKERS = ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'FLC', 'FRC', 'BC', 'SL', 'SR', 'TC', 'TFL', 'TFC', 'TFR', 'TBL', 'TBC', 'TBR'] as const;

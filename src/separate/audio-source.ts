@@ -9,21 +9,11 @@
 import { toChannelCount } from '../audio/channels.js';
 import { downmixFor, downmixSource, type ChannelLayout } from '../audio/downmix.js';
 import { finiteOrZero, type NonFiniteCount } from '../audio/finite.js';
-import type { AudioData } from '../audio/types.js';
+import type { AudioData, AudioSource } from '../audio/types.js';
 import { StemstreamError } from '../errors.js';
 import { IDENTITY_STATS, type TrackStats } from './normalize.js';
 
-export interface AudioSource {
-  readonly sampleRate: number;
-  readonly channelCount: number;
-  /** Frames in the source. */
-  readonly length: number;
-  /**
-   * Writes frames [start, start + frames) of every channel into
-   * dst[c][offset ... offset + frames), zeros for frames outside [0, length).
-   */
-  read(start: number, frames: number, dst: Float32Array[], offset?: number): void;
-}
+export type { AudioSource } from '../audio/types.js';
 
 export function isAudioSource(input: AudioData | AudioSource): input is AudioSource {
   return typeof (input as Partial<AudioSource>).read === 'function';
