@@ -17,7 +17,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { StemstreamError } from '../errors.js';
 import { importNodeBuiltin } from '../node-builtin.js';
 import { applyClipMode, ClipMeter, rescaleGain, type ClipMode, type ClipReport } from './clip.js';
-import type { StemFileWriter } from './stem-file-writer.js';
+import type { StemFileWriter } from './stem-writer.js';
 
 export interface StemClipOptions {
   mode: ClipMode;

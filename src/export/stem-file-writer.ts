@@ -7,14 +7,11 @@ import { WavFileWriter, type WavOutputFormat } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
 import { ClippingStemWriter, RescalingStemWriter, type StemClipOptions } from './clip-stem-writer.js';
 import { FlacFileWriter } from './flac-file-writer.js';
+import type { StemFileWriter } from './stem-writer.js';
+
+export type { StemFileWriter } from './stem-writer.js';
 
 export type StemFileType = 'wav' | 'flac';
-
-export interface StemFileWriter {
-  write(planar: Float32Array[], start?: number, frames?: number): Promise<void>;
-  close(): Promise<void>;
-  abort(): Promise<void>;
-}
 
 export interface StemFileOptions {
   sampleRate: number;
