@@ -16,7 +16,7 @@ import { describeModel } from '../src/model/model.js';
 import { defineStemstreamElements, type EngineStatus, type ModelLoader, type StemMixer, type StemTransport } from '../src/ui/index.js';
 import { clearModelCache } from '../src/web/model-store.js';
 import { ensureCrossOriginIsolation } from '../src/web/cross-origin-isolation.js';
-import { assertCrossOriginIsolated } from '../src/web/isolation-check.js';
+import { assertCrossOriginIsolated } from '../src/engine/host/isolation-check.js';
 import type { ExportedStems } from '../src/export/stems-export.js';
 import { DEFAULT_MANIFEST, loadDemoModel, type DemoModel } from './model-source.js';
 import { engineModelOf } from '../src/web/model-source.js';

@@ -15,7 +15,7 @@
  *                          it beside itself, since a service worker controls only its own folder
  *
  * Each file finds the next with `new URL('./file', import.meta.url)`
- * (src/web/engine-assets-prebuilt.ts, put here in place of engine-assets.ts).
+ * (src/engine/host/engine-assets-prebuilt.ts, put here in place of engine-assets.ts).
  * Run by `npm run build:web` and by `prepare` (so `npm pack` and `npm ci` make it).
  */
 import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -32,7 +32,7 @@ const ORT_WASM = 'ort-wasm-simd-threaded.jsep.wasm';
 const prebuiltAssets = {
   name: 'prebuilt-engine-assets',
   setup(b) {
-    b.onResolve({ filter: /\/engine-assets\.js$/ }, () => ({ path: join(root, 'src/web/engine-assets-prebuilt.ts') }));
+    b.onResolve({ filter: /\/engine-assets\.js$/ }, () => ({ path: join(root, 'src/engine/host/engine-assets-prebuilt.ts') }));
   },
 };
 

@@ -6,7 +6,7 @@
  * with the inference worker, the audio worklet and onnxruntime-web's WASM as
  * files beside it, found with `new URL('./…', import.meta.url)`): any bundler, or
  * a page with an import map, can load it. Inside this repo the demo and the test
- * pages import the TypeScript source through Vite (src/web/engine-assets.ts).
+ * pages import the TypeScript source through Vite (src/engine/host/engine-assets.ts).
  * The Node entry ('stemstream') is the compiled library and CLI.
  */
 export {
@@ -25,7 +25,7 @@ export {
 export * from './ui/index.js';
 export { fetchModel, loadManifest, loadModelManifest, clearModelCache, listCachedModels, type FetchedModel } from './web/model-store.js';
 export { parseManifest, manifestMembers, type Manifest, type ModelManifest, type SetManifest, type SetMemberManifest } from './model/manifest.js';
-export { StemCache, STEM_CACHE_DEFAULT_MAX_BYTES, type StemCacheOptions, type StemCacheUsage } from './web/stem-cache.js';
+export { StemCache, STEM_CACHE_DEFAULT_MAX_BYTES, type StemCacheOptions, type StemCacheUsage } from './engine/host/stem-cache.js';
 export { loadModelSource, type LoadedModel } from './web/model-source.js';
 // The service worker it registers ships as dist/web/coi-serviceworker.js; a page copies it beside itself (a worker controls only its folder).
 export {

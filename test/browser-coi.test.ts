@@ -27,7 +27,7 @@ import { buildPage, launchChromium, requireChromium, watchErrors, writeModelWith
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 import { serveStatic } from './fixtures/static-server.js';
 import { encodeWav } from '../src/audio/wav.js';
-import { notIsolatedMessage } from '../src/web/isolation-check.js';
+import { notIsolatedMessage } from '../src/engine/host/isolation-check.js';
 import type { PlayerEvent } from './pages/player-test.js';
 
 const QUARTER_GAINS = [[0.25, 0.25], [0.25, 0.25], [0.25, 0.25], [0.25, 0.25]];
@@ -272,7 +272,7 @@ describe('the demo on a static host without COOP/COEP (service-worker fallback),
     expect(state.ready).toBe(false);
     expect(state.message).toMatch(/cross-origin isolat/i);
     expect(state.isolation).toMatch(/^Not cross-origin isolated: /);
-    // The shared message (src/web/isolation-check.ts) with the service worker's failure as its detail; the page is on 127.0.0.1.
+    // The shared message (src/engine/host/isolation-check.ts) with the service worker's failure as its detail; the page is on 127.0.0.1.
     const reason = state.isolation!.replace(/^Not cross-origin isolated: /, '');
     expect(state.message).toBe(notIsolatedMessage({ crossOriginIsolated: false, sharedArrayBuffer: false, href: `${base}/${QUERY}` }, reason));
     expect(state.message).toContain('`npx stemstream serve <dir>`');

@@ -1,11 +1,11 @@
 /**
- * src/web/isolation-check.ts in Node, on fake page environments: which pages
+ * src/engine/host/isolation-check.ts in Node, on fake page environments: which pages
  * pass, the error code, and which fix the message names for where the page is.
  * (test/browser-coi.test.ts checks, in Chromium, that nothing is downloaded.)
  */
 import { describe, expect, it } from 'vitest';
 import { StemstreamError } from '../src/errors.js';
-import { assertCrossOriginIsolated, isLocalPage, isolationFacts, notIsolatedMessage } from '../src/web/isolation-check.js';
+import { assertCrossOriginIsolated, isLocalPage, isolationFacts, notIsolatedMessage } from '../src/engine/host/isolation-check.js';
 
 const page = (href: string, over: Record<string, unknown> = {}) => ({
   crossOriginIsolated: false,

@@ -1,5 +1,5 @@
 /**
- * The stem cache (src/web/stem-cache.ts) against an in-memory OPFS
+ * The stem cache (src/engine/host/stem-cache.ts) against an in-memory OPFS
  * (test/fixtures/fake-opfs.ts): round trip bit for bit and across a reopen,
  * least-recently-used eviction, damaged entries, quota errors, the key, clear;
  * and the worker's side of a cache hit (a 'load-track' with `precomputed`):
@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { StemstreamError } from '../src/errors.js';
-import { StemCache, audioDigest, modelIdentity, stemCacheKey, type StemCacheKeyInput } from '../src/web/stem-cache.js';
+import { StemCache, audioDigest, modelIdentity, stemCacheKey, type StemCacheKeyInput } from '../src/engine/host/stem-cache.js';
 import { FakeRoot, type FakeDirectory } from './fixtures/fake-opfs.js';
 import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
 import type { FromWorker, ToWorker } from '../src/engine/worker-protocol.js';

@@ -12,7 +12,7 @@ import { DEFAULT_RAMP_FRAMES } from '../realtime/ramp.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { declaredLatency } from './latency.js';
 import { liveBufferSizes } from './ring-sizes.js';
-import { STEM_CACHE_DEFAULT_MAX_BYTES, hasOriginPrivateFileSystem } from '../web/stem-cache.js';
+import { STEM_CACHE_DEFAULT_MAX_BYTES, hasOriginPrivateFileSystem } from './host/stem-cache.js';
 
 export type EngineMode = 'quality' | 'low-latency';
 export type EngineSourceKind = 'live' | 'track';
@@ -58,7 +58,7 @@ export interface ResolvedEngineOptions {
   threads: number;
   pollIntervalMs: number;
   sizes: { inputRingFrames: number; stemRingFrames: number; historyFrames?: number };
-  /** Track mode's stem cache (src/web/stem-cache.ts), or false: off (live mode, no OPFS, or turned off). */
+  /** Track mode's stem cache (src/engine/host/stem-cache.ts), or false: off (live mode, no OPFS, or turned off). */
   cache: false | { maxBytes: number };
 }
 

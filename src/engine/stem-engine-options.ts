@@ -75,7 +75,7 @@ export interface StemEngineOptions {
   watchdog?: WatchdogOptions & RecoveryOptions;
   /**
    * Track mode: remember separations in the browser's Origin Private File
-   * System (src/web/stem-cache.ts), keyed by the track's audio, the model's
+   * System (src/engine/host/stem-cache.ts), keyed by the track's audio, the model's
    * SHA-256 and the options that change the stems (normalize, overlap). A track
    * opened again plays separated at once and exports without running the model.
    * Default: on where `navigator.storage.getDirectory` and

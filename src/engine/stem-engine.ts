@@ -32,13 +32,13 @@
  *
  * Bundling. The worker and the worklet import bare packages (onnxruntime-web,
  * ringbuf.js) and other modules, so both are loaded bundled. Where from is
- * src/web/engine-assets.ts: in the source tree Vite bundles them (set
+ * src/engine/host/engine-assets.ts: in the source tree Vite bundles them (set
  * `worker: { format: 'es' }`: onnxruntime-web's worker code splits); in the
  * prebuilt package (dist/web/) they are self-contained files beside the bundle.
  * `workerUrl` / `workletUrl` replace either.
  */
-import { engineAssets } from '../web/engine-assets.js';
-import { assertCrossOriginIsolated } from '../web/isolation-check.js';
+import { engineAssets } from './host/engine-assets.js';
+import { assertCrossOriginIsolated } from './host/isolation-check.js';
 import { StemstreamError } from '../errors.js';
 import { toChannelCount } from '../audio/channels.js';
 import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
@@ -54,7 +54,7 @@ import { readStats, setStemGain, setStemMute, setStemSolo, setStemsEnabled, CTRL
 import { NO_WORKER_STATS, type FromWorker, type RecoveryOptions, type ToWorker, type WatchdogOptions, type WorkerStats } from './worker-protocol.js';
 import { WorkerSupervisor, type WorkerRestart } from './worker-client.js';
 import { TRACK, allReady, createTrackState, markAllReady, type TrackState } from '../realtime/track-state.js';
-import { StemCache, audioDigest, modelIdentity, stemCacheKey, type StemCacheUsage } from '../web/stem-cache.js';
+import { StemCache, audioDigest, modelIdentity, stemCacheKey, type StemCacheUsage } from './host/stem-cache.js';
 import { STEM_OUT_PROCESSOR_NAME, type ToStemOutProcessor } from '../realtime/processor-messages.js';
 
 export type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSet, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats, StemEngineWarning } from './stem-engine-options.js';

@@ -118,7 +118,7 @@ export type ToWorker =
     generation?: number;
     /**
      * The stems are already there, every block marked final as `generation`
-     * (from the stem cache, src/web/stem-cache.ts): plan no segment; exports
+     * (from the stem cache, src/engine/host/stem-cache.ts): plan no segment; exports
      * are answered at once. A model swap still recomputes them.
      */
     precomputed?: boolean;

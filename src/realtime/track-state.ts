@@ -185,7 +185,7 @@ export function allReady(t: TrackState, generation: number): boolean {
 /**
  * Main thread, before the worker has the track: every block final as model
  * generation `generation`, because its stems were filled whole from the stem
- * cache (src/web/stem-cache.ts); the worker is told (load-track `precomputed`).
+ * cache (src/engine/host/stem-cache.ts); the worker is told (load-track `precomputed`).
  */
 export function markAllReady(t: TrackState, generation: number): void {
   for (let b = 0; b < t.ready.length; b++) Atomics.store(t.ready, b, generation);

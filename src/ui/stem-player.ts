@@ -26,7 +26,7 @@ import { StemEngine } from '../engine/stem-engine.js';
 import type { StemEngineBackend, StemEngineEventMap, StemEngineOptions } from '../engine/stem-engine-options.js';
 import { describeModel } from '../model/model.js';
 import { engineModelOf, loadModelSource, type LoadedModel } from '../web/model-source.js';
-import { assertCrossOriginIsolated } from '../web/isolation-check.js';
+import { assertCrossOriginIsolated } from '../engine/host/isolation-check.js';
 import type { ModelDownloadProgress } from '../web/model-store.js';
 import type { TrackTransportSource } from './engine-view.js';
 import './engine-status.js';

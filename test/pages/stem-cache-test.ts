@@ -20,7 +20,7 @@
 import { StemEngine } from '../../src/engine/stem-engine.js';
 import { defineStemstreamElements } from '../../src/ui/index.js';
 import type { StemCacheStatus } from '../../src/ui/index.js';
-import { STEM_CACHE_DIR } from '../../src/web/stem-cache.js';
+import { STEM_CACHE_DIR } from '../../src/engine/host/stem-cache.js';
 import { makeDemucsLayoutModel, makeRealGeometryStandIn } from '../fixtures/tiny-models.js';
 
 const SR = 44100;

@@ -9,7 +9,7 @@
  * model without an engine (to fill the cache for later, to read its metadata,
  * to pass it to a worker of the page's own) is legitimate on any page.
  */
-import { StemstreamError } from '../errors.js';
+import { StemstreamError } from '../../errors.js';
 
 /** What the message is built from (the page's, by default; tests pass their own). */
 export interface IsolationFacts {

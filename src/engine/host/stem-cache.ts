@@ -28,7 +28,7 @@
  * Memory: stems move in 4 MiB slices (a 5-minute song's stems are ~400 MB; they
  * are never copied whole). The key hashes the audio in 4 MiB slices too.
  */
-import { StemstreamError } from '../errors.js';
+import { StemstreamError } from '../../errors.js';
 
 export const STEM_CACHE_DIR = 'stemstream-stems';
 export const STEM_CACHE_DEFAULT_MAX_BYTES = 2 * 1024 ** 3;

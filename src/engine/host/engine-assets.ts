@@ -7,16 +7,17 @@
  * handed to addModule would be emitted as raw TypeScript).
  *
  * The prebuilt package (scripts/build-web.mjs) swaps this module for
- * engine-assets-prebuilt.ts, which points at the built files beside it. Kept
- * apart from the engine so that src/engine imports nothing from worklets/;
+ * engine-assets-prebuilt.ts, which points at the built files beside it. The
+ * one module of src/engine that names a file of worklets/, and only as a URL
+ * (.dependency-cruiser.cjs holds the rest of the engine to that);
  * StemEngine's `workerUrl` / `workletUrl` options override both.
  */
 /// <reference types="vite/client" />
-import workletUrl from '../../worklets/stem-out-processor.ts?worker&url';
+import workletUrl from '../../../worklets/stem-out-processor.ts?worker&url';
 import type { EngineAssets } from './engine-assets-type.js';
 
 export const engineAssets: EngineAssets = {
   workletUrl,
   // The literal options object: Vite reads `type` statically.
-  startWorker: () => new Worker(new URL('../engine/inference-worker-web.ts', import.meta.url), { type: 'module', name: 'stemstream-inference' }),
+  startWorker: () => new Worker(new URL('../inference-worker-web.ts', import.meta.url), { type: 'module', name: 'stemstream-inference' }),
 };
