@@ -27,7 +27,7 @@ import type { RuntimeChoice } from '../src/model/runtime.js';
 import { OverlapAdd } from '../src/separate/overlap-add.js';
 import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { readSegment, separate } from '../src/separate/separate.js';
-import { StreamSeparator } from '../src/engine/stream-separator.js';
+import { StreamSeparator } from '../src/engine/worker/stream-separator.js';
 import { runHeadlessStream } from '../src/node/node-harness.js';
 import { createSharedState } from '../src/realtime/shared-state.js';
 import { readStats } from '../src/realtime/control-block.js';

@@ -1,6 +1,6 @@
 // The README's embed example, verbatim between the markers (test/readme-example.test.ts checks it).
 // README-EXAMPLE-START
-import { StemEngine } from '../src/engine/stem-engine.js';
+import { StemEngine } from '../src/engine/host/stem-engine.js';
 import { defineStemstreamElements, type StemMixer } from '../src/ui/index.js';
 
 defineStemstreamElements();

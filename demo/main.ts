@@ -9,8 +9,8 @@
  *   ?autoplay=1       play the clip as soon as it is loaded (needs an autoplay policy that allows it)
  */
 import clipUrl from './clip/mixture.wav?url';
-import { StemEngine, type StemEngineBackend } from '../src/engine/stem-engine.js';
-import { declaredLatency } from '../src/engine/latency.js';
+import { StemEngine, type StemEngineBackend } from '../src/engine/host/stem-engine.js';
+import { declaredLatency } from '../src/engine/host/latency.js';
 import { DEFAULT_OVERLAP } from '../src/constants.js';
 import { describeModel } from '../src/model/model.js';
 import { defineStemstreamElements, type EngineStatus, type ModelLoader, type StemMixer, type StemTransport } from '../src/ui/index.js';

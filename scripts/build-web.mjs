@@ -52,7 +52,7 @@ await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 await Promise.all([
   build({ ...common, entryPoints: { stemstream: 'src/web.ts' }, outdir: out, plugins: [prebuiltAssets] }),
-  build({ ...common, entryPoints: { 'stemstream-worker': 'src/engine/inference-worker-web.ts' }, outdir: out }),
+  build({ ...common, entryPoints: { 'stemstream-worker': 'src/engine/worker/inference-worker-web.ts' }, outdir: out }),
   build({ ...common, entryPoints: { 'stemstream-worklet': 'worklets/stem-out-processor.ts' }, outdir: out }),
 ]);
 const require = createRequire(import.meta.url);

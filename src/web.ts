@@ -21,7 +21,7 @@ export {
   type ExportStemsRequest,
   type StemEngineModelSet,
   type StemEngineModelSource,
-} from './engine/stem-engine.js';
+} from './engine/host/stem-engine.js';
 export * from './ui/index.js';
 export { fetchModel, loadManifest, loadModelManifest, clearModelCache, listCachedModels, type FetchedModel } from './web/model-store.js';
 export { parseManifest, manifestMembers, type Manifest, type ModelManifest, type SetManifest, type SetMemberManifest } from './model/manifest.js';

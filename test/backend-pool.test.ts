@@ -6,11 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { chooseBackend, judgeAdapter, webgpuNeeds, type GpuAdapterLike, type GpuLike } from '../src/engine/backend-choice.js';
-import { createBackendPool, type BackendPoolOptions, type FallbackEvent, type SwitchEvent } from '../src/engine/backend-pool.js';
-import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
+import { createBackendPool, type BackendPoolOptions, type FallbackEvent, type SwitchEvent } from '../src/engine/worker/backend-pool.js';
+import { createInferenceWorker } from '../src/engine/worker/inference-worker-core.js';
 import { createSharedState } from '../src/realtime/shared-state.js';
 import { allReady, createTrackState } from '../src/realtime/track-state.js';
-import type { FromWorker, WorkerInitOptions } from '../src/engine/worker-protocol.js';
+import type { FromWorker, WorkerInitOptions } from '../src/engine/protocol.js';
 import { loadModel, type SeparationModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
 import type { TensorFeed } from '../src/model/runtime.js';

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Browser, BrowserContext, ConsoleMessage, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StemEngine } from '../src/engine/stem-engine.js';
+import type { StemEngine } from '../src/engine/host/stem-engine.js';
 import { buildPage, launchChromium, requireChromium, watchErrors, writeModelWithManifest } from './fixtures/demo-site.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 import { serveStatic } from './fixtures/static-server.js';

@@ -23,7 +23,7 @@ import type { PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import type { AudioData } from '../src/audio/types.js';
-import type { StemEngine } from '../src/engine/stem-engine.js';
+import type { StemEngine } from '../src/engine/host/stem-engine.js';
 import type { ExportedStems } from '../src/export/stems-export.js';
 import { convertModel } from '../src/model/convert.js';
 import { defaultModelPath, loadModel } from '../src/model/model.js';

@@ -22,7 +22,7 @@ import type { PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveMinuteResult } from './pages/live-minute-test.js';
 import { encodeWav } from '../src/audio/wav.js';
-import { qualityLatency } from '../src/engine/latency.js';
+import { qualityLatency } from '../src/engine/host/latency.js';
 import { buildPage, launchChromium, previewSite, requireChromium, watchErrors } from './fixtures/demo-site.js';
 import { REAL_SEGMENT } from './fixtures/tiny-models.js';
 

@@ -5,10 +5,10 @@
  * port whose consumer renders frame n − L at clock n, as the audio thread does.
  */
 import { describe, expect, it } from 'vitest';
-import { InferenceLoop, type InputPort, type StemPort } from '../src/engine/inference-loop.js';
-import { StreamSeparator } from '../src/engine/stream-separator.js';
-import { liveBufferSizes } from '../src/engine/ring-sizes.js';
-import { qualityLatency } from '../src/engine/latency.js';
+import { InferenceLoop, type InputPort, type StemPort } from '../src/engine/worker/inference-loop.js';
+import { StreamSeparator } from '../src/engine/worker/stream-separator.js';
+import { liveBufferSizes } from '../src/engine/host/ring-sizes.js';
+import { qualityLatency } from '../src/engine/host/latency.js';
 import type { SeparationModel } from '../src/model/model.js';
 import type { SegmentRunnerLike } from '../src/separate/set-runner.js';
 import { segmentStride } from '../src/separate/segmentation.js';

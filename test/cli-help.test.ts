@@ -9,8 +9,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeReceipt } from '../src/cli/resume.js';
+import { parseSeparateFlags, runReceipt } from '../src/cli/separate-command.js';
 import { editDistance, suggestNames } from '../src/cli/suggest.js';
+import { defaultModelPath } from '../src/model/model.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
+import { RECEIPT_FILE } from '../src/cli/resume.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -205,7 +209,7 @@ describe('--output', () => {
     const twice = cli(['separate', INPUT, '--model', model, '-o', join(dir, 'never'), '--output', join(dir, 'last'), '--stems', 'vocals']);
     expect(twice.code, twice.stderr).toBe(0);
     expect(existsSync(join(dir, 'never'))).toBe(false);
-    expect(readdirSync(join(dir, 'last'))).toEqual(['vocals.wav']);
+    expect(readdirSync(join(dir, 'last')).sort()).toEqual([RECEIPT_FILE, 'vocals.wav']);
   });
 
   it('an empty --output is refused under its own name', () => {
@@ -245,6 +249,9 @@ describe('the default model\'s licence note and --quiet', () => {
     const done = join(dir, 'default-done');
     mkdirSync(done);
     for (const s of STEMS) writeFileSync(join(done, `${s}.wav`), 'earlier');
+    // ...with the receipt a finished run of this input, the default model and the default options leaves.
+    const job = { ...parseSeparateFlags(INPUT, { output: done }), modelFile: await defaultModelPath() };
+    writeReceipt(done, runReceipt(job));
     const [sep, sepQuiet, stream] = await Promise.all([
       cliAsync(['separate', INPUT, '-o', done]),
       cliAsync(['separate', INPUT, '-o', done, '--quiet']),
@@ -273,7 +280,7 @@ describe('the default model\'s licence note and --quiet', () => {
     ]);
     for (const r of [sep, costly, loud, stream, convert]) expect(r.code, r.stderr).toBe(0);
     expect(sep.stderr).toBe('');
-    expect(readdirSync(join(dir, 'quiet-a')).sort()).toEqual(STEMS.map((s) => `${s}.wav`));
+    expect(readdirSync(join(dir, 'quiet-a')).sort()).toEqual([RECEIPT_FILE, ...STEMS.map((s) => `${s}.wav`)]);
     expect(lines(costly.stderr)).toEqual([expect.stringMatching(/^warning: --overlap 0\.95 runs every sample through the model 20 times/)]);
     expect(loud.stderr).toMatch(/^separating .*\n[\s\S]*^done in /m); // the control: without --quiet, both are there
     expect(stream.stderr).toBe('');
@@ -285,7 +292,7 @@ describe('separate <file> -o DIR resumes as a library run does', () => {
   const out = join(dir, 'resume');
   const stems = STEMS.map((s) => join(out, `${s}.wav`));
   const snapshot = () => stems.map((f) => readFileSync(f));
-  const skippedLine = `skipped ${INPUT}: its stems are already in ${out} (drums.wav, bass.wav, other.wav, vocals.wav); --force separates it again`;
+  const skippedLine = `skipped ${INPUT}: its stems from this file, model and options are already in ${out} (drums.wav, bass.wav, other.wav, vocals.wav); --force separates it again`;
   /** Marks the files as written long ago, so that a rewrite shows in their mtime whatever the clock's resolution. */
   const age = () => { for (const f of stems) utimesSync(f, new Date(2000, 0, 1), new Date(2000, 0, 1)); };
 
@@ -332,8 +339,22 @@ describe('separate <file> -o DIR resumes as a library run does', () => {
     expect(existsSync(join(out, 'accompaniment.wav'))).toBe(true);
     // Now vocals and accompaniment are both there: the same command skips.
     expect(cli(['separate', INPUT, '--model', model, '-o', out, '--two-stems', 'vocals']).stderr).toMatch(/^skipped .*\(vocals\.wav, accompaniment\.wav\); --force separates it again\n$/);
-    // --stems vocals: only vocals.wav is wanted, and it is there.
-    expect(cli(['separate', INPUT, '--model', model, '-o', out, '--stems', 'vocals']).stderr).toMatch(/^skipped .*\(vocals\.wav\)/);
+    // --stems vocals: vocals.wav is there, but from other options (the receipt says --two-stems): it runs.
+    const one = cli(['separate', INPUT, '--model', model, '-o', out, '--stems', 'vocals']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stderr).toMatch(/^done in /m);
+    // Another file of the same name into the same folder: its stems are not the ones there, so it runs.
+    const other = join(dir, 'elsewhere');
+    mkdirSync(other, { recursive: true });
+    const sameName = join(other, 'tone-44k1-stereo.wav');
+    const wav = readFileSync(INPUT);
+    writeFileSync(sameName, wav.subarray(0, wav.length - 4096)); // shorter audio, the same name
+    const before = cli(['separate', INPUT, '--model', model, '-o', out, '--stems', 'vocals']);
+    expect(before.stderr).toMatch(/^skipped /);
+    const renamed = cli(['separate', sameName, '--model', model, '-o', out, '--stems', 'vocals']);
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(renamed.stderr).toMatch(/^done in /m);
+    expect(renamed.stderr).not.toMatch(/skipped/);
     const flac = cli(['separate', INPUT, '--model', model, '-o', out, '--format', 'flac', '--quiet']);
     expect(flac.code, flac.stderr).toBe(0);
     expect(readdirSync(out).filter((f) => f.endsWith('.flac')).sort()).toEqual(STEMS.map((s) => `${s}.flac`));

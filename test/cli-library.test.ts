@@ -12,6 +12,7 @@ import { decodeAudio, decodeAudioFile } from '../src/audio/decode.js';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import { FlacFileWriter } from '../src/export/flac-file-writer.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
+import { RECEIPT_FILE } from '../src/cli/resume.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -91,7 +92,7 @@ describe('stemstream separate <folder> -o out/', () => {
     expect(row(r.stderr, 'a.wav')).toMatch(/ skipped /);
     expect(row(r.stderr, join('rock', 'broken.wav'))).toMatch(/ done /);
     expect(r.stderr).toMatch(/done: 1, skipped: 3, failed: 0, not audio: 1/);
-    expect(readdirSync(join(out, 'rock', 'broken')).sort()).toEqual(STEMS.map((s) => `${s}.wav`));
+    expect(readdirSync(join(out, 'rock', 'broken')).sort()).toEqual([RECEIPT_FILE, ...STEMS.map((s) => `${s}.wav`)]);
   });
 
   it('resumes an interrupted run: a track with missing stems and a killed run\'s temporary is separated again', () => {
@@ -113,7 +114,7 @@ describe('stemstream separate <folder> -o out/', () => {
     const small = join(dir, 'small');
     mkdirSync(small);
     writeFileSync(join(small, '1-short.wav'), wavOf(music(0.3, 250)));
-    writeFileSync(join(small, '2-long.wav'), wavOf(music(20, 300))); // with --shifts 10, a minute of work
+    writeFileSync(join(small, '2-long.wav'), wavOf(music(5, 300))); // with --shifts 10, seconds of work: time to interrupt it
     const o = join(dir, 'out-sigint');
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'separate', small, '-o', o, '--model', model, '--shifts', '10'], { cwd: ROOT });
     let stderr = '';
@@ -126,10 +127,11 @@ describe('stemstream separate <folder> -o out/', () => {
     }
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    expect(readdirSync(join(o, '1-short')).sort()).toEqual(STEMS.map((s) => `${s}.wav`));
+    expect(readdirSync(join(o, '1-short')).sort()).toEqual([RECEIPT_FILE, ...STEMS.map((s) => `${s}.wav`)]);
     expect(existsSync(join(o, '2-long'))).toBe(false); // its folder was created by the run, and removed with the temporaries
     const kept = statSync(join(o, '1-short', 'vocals.wav')).mtimeMs;
-    const r = cli('separate', small, '-o', o, '--model', model);
+    // The same command again (other options would make other stems: the finished track would run again).
+    const r = cli('separate', small, '-o', o, '--model', model, '--shifts', '10');
     expect(r.code, r.stderr).toBe(0);
     expect(row(r.stderr, '1-short.wav')).toMatch(/ skipped /);
     expect(row(r.stderr, '2-long.wav')).toMatch(/ done /);
@@ -149,7 +151,7 @@ describe('stemstream separate <folder> -o out/', () => {
     const r = cli('separate', join(lib, 'a.wav'), join(lib, 'rock', 'live'), '-o', mixed, '--model', model, '--stems', 'vocals');
     expect(r.code, r.stderr).toBe(0);
     expect(readdirSync(mixed).sort()).toEqual(['a', 'c']);
-    expect(readdirSync(join(mixed, 'c'))).toEqual(['vocals.wav']);
+    expect(readdirSync(join(mixed, 'c')).sort()).toEqual([RECEIPT_FILE, 'vocals.wav']);
   });
 
   it('--format flac: stems decode to exactly the 16-bit WAV stems\' samples, in less space', async () => {

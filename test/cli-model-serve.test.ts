@@ -5,17 +5,17 @@
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startStaticServer } from '../src/cli/serve-command.js';
 import { parseManifest } from '../src/model/manifest.js';
 import { describeModel, loadModel } from '../src/model/model.js';
 import { separate } from '../src/separate/separate.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
-import { maxAbsDiff } from './reference/apply-model.js';
-import { sdr } from './reference/sdr.js';
+import { maxAbsDiff, sdr } from './reference/compare.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -175,10 +175,10 @@ function exited(child: ChildProcessWithoutNullStreams): Promise<number | null> {
 }
 
 /** A GET with the path exactly as written (fetch would normalise `..` away first). */
-function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
+function rawGet(base: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path, method: 'GET' }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, path, method: 'GET', headers }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => { body += c.toString(); });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -202,6 +202,36 @@ describe('stemstream serve', () => {
   writeFileSync(join(dir, 'secret.txt'), 'SECRET');
   symlinkSync(join(dir, 'secret.txt'), join(site, 'out-link.txt'));
   symlinkSync(join(site, 'app.js'), join(site, 'in-link.js'));
+  writeFileSync(join(site, '.env'), 'SECRET=1');
+  mkdirSync(join(site, '.git'));
+  writeFileSync(join(site, '.git', 'config'), '[core]');
+  writeFileSync(join(site, 'sub', '.hidden'), 'hidden');
+  writeFileSync(join(site, 'sub', 'visible.txt'), 'visible');
+
+  it('closes the file when a client aborts a range request (audio elements do on every seek): no descriptor leaks', async () => {
+    if (!existsSync('/proc/self/fd')) return; // Linux: the count of open descriptors
+    const big = join(site, 'big.bin');
+    writeFileSync(big, new Uint8Array(8 << 20));
+    const server = await startStaticServer({ root: site, port: 0 });
+    const fds = () => readdirSync('/proc/self/fd').length;
+    try {
+      const before = fds();
+      for (let i = 0; i < 30; i++) {
+        await new Promise<void>((done) => {
+          const req = request({ host: '127.0.0.1', port: server.port, path: '/big.bin', headers: { Range: 'bytes=0-' } }, (res) => {
+            res.once('data', () => { req.destroy(); done(); });
+          });
+          req.on('error', () => done());
+          req.end();
+        });
+      }
+      await new Promise((r) => setTimeout(r, 300)); // the server sees the closes
+      expect(fds() - before).toBeLessThan(5); // 30 before the fix
+    } finally {
+      await server.close();
+      rmSync(big);
+    }
+  });
 
   it('sends COOP/COEP/CORP and the right types, index.html for folders, 404 for missing files, byte ranges; refuses paths outside the folder', async () => {
     const { child, base, said } = await startServe(site, '--port', '0');
@@ -255,6 +285,13 @@ describe('stemstream serve', () => {
       // Whether a file exists out there is not told either.
       expect((await rawGet(base, '/..%2fno-such-file.txt')).status).toBe(403);
       expect((await rawGet(base, '/out-link.txt')).status).toBe(403);
+
+      // Hidden files are not served (`serve .` in a project folder must not hand out .env or .git).
+      for (const path of ['/.env', '/.git/config', '/sub/.hidden']) expect([path, (await rawGet(base, path)).status]).toEqual([path, 404]);
+      expect((await rawGet(base, '/sub/visible.txt')).status).toBe(200); // the control
+      // A request naming another host (DNS rebinding: a page elsewhere resolving its name to 127.0.0.1) is refused.
+      expect((await rawGet(base, '/app.js', { Host: 'evil.example:8080' })).status).toBe(403);
+      expect((await rawGet(base, '/app.js', { Host: `localhost:${new URL(base).port}` })).status).toBe(200);
     } finally {
       child.kill('SIGTERM');
       await exited(child);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeAudio } from '../src/audio/decode.js';
+import { RECEIPT_FILE } from '../src/cli/resume.js';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import { loadModel } from '../src/model/model.js';
 import { DataType, encodeModel, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/model/onnx-proto.js';
@@ -102,7 +103,7 @@ function earlierResult(name: string): { out: string; before: Map<string, Buffer>
   const r = cli('separate', wavInput, '--model', model, '-o', out);
   expect(r.code, r.stderr).toBe(0);
   const before = snapshot(out);
-  expect([...before.keys()]).toEqual(['bass.wav', 'drums.wav', 'other.wav', 'vocals.wav']);
+  expect([...before.keys()]).toEqual([RECEIPT_FILE, 'bass.wav', 'drums.wav', 'other.wav', 'vocals.wav']);
   for (const bytes of before.values()) expect(bytes.length).toBeGreaterThan(44);
   return { out, before };
 }

@@ -18,6 +18,8 @@ import { encodeWav, parseWav } from '../src/audio/wav.js';
 import { describeClip, type ClipMode } from '../src/export/clip.js';
 import { exportStemsSync } from '../src/export/stems-export.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
+import { maxAbsDiffChannels } from './reference/compare.js';
+import { RECEIPT_FILE } from '../src/cli/resume.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const RATE = 44100;
@@ -45,25 +47,27 @@ const read = (path: string): AudioData => parseWav(new Uint8Array(readFileSync(p
 
 interface Expected {
   clipped: number;
+  /** Samples beyond ±0.99, Demucs' clamp limit. */
+  overClamp: number;
   peak: number;
 }
 
-/** What the warning must say, from the float stem: samples outside [−1, 1], the peak. */
+/** What the warning must say, from the float stem: samples outside [−1, 1] and ±0.99, the peak. */
 function overs(stem: AudioData): Expected {
   let clipped = 0;
+  let overClamp = 0;
   let peak = 0;
   for (const ch of stem.channels) for (const x of ch) {
     peak = Math.max(peak, Math.abs(x));
     if (Math.abs(x) > 1) clipped++;
+    if (Math.abs(x) > 0.99) overClamp++;
   }
-  return { clipped, peak };
+  return { clipped, overClamp, peak };
 }
 
-/** |a − b| over all samples. */
+/** |a − b(ref)| over all samples. */
 function maxDiff(a: AudioData, b: (x: number) => number, ref: AudioData): number {
-  let m = 0;
-  a.channels.forEach((ch, c) => ch.forEach((x, i) => (m = Math.max(m, Math.abs(x - b(ref.channels[c][i]))))));
-  return m;
+  return maxAbsDiffChannels(a.channels, ref.channels.map((ch) => Array.from(ch, b)));
 }
 
 const STEMS = ['drums', 'bass', 'vocals'];
@@ -75,8 +79,11 @@ function warnings(stderr: string): string[] {
 function expectedWarnings(float: Record<string, AudioData>, mode: ClipMode, names = STEMS): string[] {
   return names.flatMap((name) => {
     const e = overs(float[name]);
-    if (e.clipped === 0) return [];
-    return [`warning: ${describeClip({ name, clipped: e.clipped, samples: 0, peak: e.peak, mode, gain: 1 / Math.max(1.01 * e.peak, 1) }, 16)}`];
+    const gain = mode === 'rescale' ? 1 / Math.max(1.01 * e.peak, 1) : 1;
+    // Told whenever the mode changes the stem (Demucs' headroom rules) or it clips.
+    const changed = mode === 'rescale' ? gain < 1 : mode === 'clamp' && e.overClamp > 0;
+    if (e.clipped === 0 && !changed) return [];
+    return [`warning: ${describeClip({ name, clipped: e.clipped, overClampLimit: e.overClamp, samples: 0, peak: e.peak, mode, gain }, 16)}`];
   });
 }
 
@@ -118,7 +125,7 @@ describe('stemstream separate --clip-mode', () => {
     expect(warnings(stderr)).toEqual(expectedWarnings(float, 'rescale'));
     expect(warnings(stderr)[1]).toMatch(/^warning: vocals: \d+ samples over full scale \(peak \+\d+\.\d\d dBFS\); rescaled by −\d+\.\d\d dB so that none clips \(--clip-mode rescale\)$/);
     // The float scratch is gone: only the stems are there.
-    expect(readdirSync(out).sort()).toEqual(['bass.wav', 'drums.wav', 'vocals.wav']);
+    expect(readdirSync(out).sort()).toEqual([RECEIPT_FILE, 'bass.wav', 'drums.wav', 'vocals.wav']);
   });
 
   it('clamp: the float stem limited to ±0.99 (Demucs\' limit); warned with the count', () => {
@@ -149,7 +156,7 @@ describe('stemstream separate --clip-mode', () => {
       const ref = read(join(wav, `${s}.wav`));
       flac.channels.forEach((ch, c) => expect(Buffer.from(ch.buffer).equals(Buffer.from(ref.channels[c].buffer)), s).toBe(true));
     }
-    expect(readdirSync(out).sort()).toEqual(['bass.flac', 'drums.flac', 'vocals.flac']);
+    expect(readdirSync(out).sort()).toEqual([RECEIPT_FILE, 'bass.flac', 'drums.flac', 'vocals.flac']);
   });
 
   it('refused with --float (nothing clips there) and for an unknown mode: usage errors', () => {
@@ -185,7 +192,7 @@ describe('stemstream stream --clip-mode', () => {
 
 describe('exportStems: the counts the page shows', () => {
   const frames = 1000;
-  /** Stem 0: 3 samples over (peak 1.5); stem 1: none over, peak 0.995 (rescale still takes it to 1/1.01); stem 2: quiet. */
+  /** Stem 0: 3 samples over (peak 1.5); stem 1: none over, peak 0.995 (rescale still takes it to 1/1.01, clamp to 0.99: reported); stem 2: quiet. */
   function stems(): Float32Array[][] {
     const s = [0, 1, 2].map(() => [new Float32Array(frames), new Float32Array(frames)]);
     for (let i = 0; i < frames; i++) for (const st of s) for (const ch of st) ch[i] = 0.5 * Math.sin(i / 9);
@@ -202,7 +209,11 @@ describe('exportStems: the counts the page shows', () => {
   it('rescale (default): counts and peaks reported, the stem ÷ 1.01 × peak, the caller\'s samples untouched', () => {
     const input = stems();
     const r = exportStemsSync({ stems: input, sources, sampleRate: RATE, baseName: 'x', format: 'wav24' });
-    expect(r.clipping).toEqual([{ name: 'drums', clipped: 3, samples: 2 * frames, peak: 1.5, mode: 'rescale', gain: 1 / (1.01 * 1.5) }]);
+    expect(r.clipping).toEqual([
+      { name: 'drums', clipped: 3, overClampLimit: 3, samples: 2 * frames, peak: 1.5, mode: 'rescale', gain: 1 / (1.01 * 1.5) },
+      // Nothing over full scale, but Demucs' 1 % headroom turns it down: told too.
+      { name: 'bass', clipped: 0, overClampLimit: 1, samples: 2 * frames, peak: Math.fround(0.995), mode: 'rescale', gain: 1 / (1.01 * Math.fround(0.995)) },
+    ]);
     expect(r.clipped).toEqual([]);
     expect(sampleAt(r.files[0].data, 0, 10)).toBeCloseTo(1 / 1.01, 6);
     expect(sampleAt(r.files[0].data, 0, 5)).toBeCloseTo((0.5 * Math.sin(5 / 9)) / (1.01 * 1.5), 6);
@@ -210,11 +221,13 @@ describe('exportStems: the counts the page shows', () => {
     expect(sampleAt(r.files[2].data, 0, 5)).toBeCloseTo(0.05 * Math.sin(5 / 9), 6);
     expect(input[0][0][10]).toBe(1.5);
     expect(describeClip(r.clipping[0], 24)).toBe('drums: 3 samples over full scale (peak +3.52 dBFS); rescaled by −3.61 dB so that none clips (--clip-mode rescale)');
+    expect(describeClip(r.clipping[1], 24)).toBe('bass: peak −0.04 dBFS, within 1 % of full scale; rescaled by −0.04 dB as Demucs does (--clip-mode rescale)');
   });
 
   it('clamp and none: the same counts; clipped lists the stem; float32: nothing to report', () => {
     const clamp = exportStemsSync({ stems: stems(), sources, sampleRate: RATE, baseName: 'x', format: 'wav16', clipMode: 'clamp' });
-    expect(clamp.clipping.map((c) => [c.name, c.clipped, c.mode])).toEqual([['drums', 3, 'clamp']]);
+    expect(clamp.clipping.map((c) => [c.name, c.clipped, c.overClampLimit, c.mode])).toEqual([['drums', 3, 3, 'clamp'], ['bass', 0, 1, 'clamp']]);
+    expect(describeClip(clamp.clipping[1], 16)).toBe('bass: peak −0.04 dBFS, within 1 % of full scale; 1 sample clamped to ±0.99 (--clip-mode clamp)');
     expect(clamp.clipped).toEqual(['drums']);
     expect(sampleAt(clamp.files[0].data, 0, 10)).toBe(Math.round(0.99 * 32768) / 32768);
     expect(sampleAt(clamp.files[1].data, 1, 40)).toBe(Math.round(0.99 * 32768) / 32768);

@@ -4,9 +4,9 @@
  * Node harness and the demo share (latency.ts declaredLatency).
  */
 import { describe, expect, it } from 'vitest';
-import { ENGINE_DEFAULTS, resolveEngineOptions } from '../src/engine/engine-options.js';
-import { declaredLatency, lowLatencyLatency, qualityLatency } from '../src/engine/latency.js';
-import { liveBufferSizes } from '../src/engine/ring-sizes.js';
+import { ENGINE_DEFAULTS, resolveEngineOptions } from '../src/engine/host/engine-options.js';
+import { declaredLatency, lowLatencyLatency, qualityLatency } from '../src/engine/host/latency.js';
+import { liveBufferSizes } from '../src/engine/host/ring-sizes.js';
 
 const htdemucs = { sampleRate: 44100, segmentSamples: 343980, channels: 2, sources: ['drums', 'bass', 'other', 'vocals'] };
 

@@ -5,7 +5,7 @@
  * (asynchronously, or blocking the thread), the GPU device lost, the worker
  * crashing, exiting silently, or freezing (a missed heartbeat), and failing
  * again and again until the engine gives up. Test hooks: `faults` and
- * `watchdog` (worker-protocol.ts), never part of the API.
+ * `watchdog` (protocol.ts), never part of the API.
  *
  * Each test asserts that the audio went on at the same latency (every click
  * comes out exactly latencySamples late, at full level: the model's stems sum
@@ -19,9 +19,9 @@ import { describe, expect, it } from 'vitest';
 import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/node/node-harness.js';
 import { testWorker, type WorkerFaults } from './fixtures/worker-faults.js';
 import { createSharedState } from '../src/realtime/shared-state.js';
-import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
-import { type FromWorker, type ToWorker } from '../src/engine/worker-protocol.js';
-import { WorkerSupervisor, type WorkerEvents } from '../src/engine/worker-client.js';
+import { createInferenceWorker } from '../src/engine/worker/inference-worker-core.js';
+import { type FromWorker, type ToWorker } from '../src/engine/protocol.js';
+import { WorkerSupervisor, type WorkerEvents } from '../src/engine/host/worker-client.js';
 import { loadModel } from '../src/model/model.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 

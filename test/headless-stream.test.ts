@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { lowLatencyLatency, qualityLatency, runHeadlessStream } from '../src/node/node-harness.js';
 import { testWorker } from './fixtures/worker-faults.js';
-import { StreamSeparator } from '../src/engine/stream-separator.js';
+import { StreamSeparator } from '../src/engine/worker/stream-separator.js';
 import { setStemMute } from '../src/realtime/control-block.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';

@@ -12,7 +12,7 @@ describe('README', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const m = /\/\/ README-EXAMPLE-START\n([\s\S]*?)\/\/ README-EXAMPLE-END/.exec(src);
     expect(m).not.toBeNull();
-    const example = m![1].replace("from '../src/engine/stem-engine.js'", "from 'stemstream/web'").replace("from '../src/ui/index.js'", "from 'stemstream/web'");
+    const example = m![1].replace("from '../src/engine/host/stem-engine.js'", "from 'stemstream/web'").replace("from '../src/ui/index.js'", "from 'stemstream/web'");
     expect(readme).toContain(example.trim());
   });
 

@@ -9,9 +9,9 @@
 import { describe, expect, it } from 'vitest';
 import { runHeadlessStream, type HeadlessStreamOptions, type HeadlessStreamResult } from '../src/node/node-harness.js';
 import { testWorker } from './fixtures/worker-faults.js';
-import { StreamSeparator } from '../src/engine/stream-separator.js';
-import { liveBufferSizes } from '../src/engine/ring-sizes.js';
-import { qualityLatency } from '../src/engine/latency.js';
+import { StreamSeparator } from '../src/engine/worker/stream-separator.js';
+import { liveBufferSizes } from '../src/engine/host/ring-sizes.js';
+import { qualityLatency } from '../src/engine/host/latency.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
 import { separate } from '../src/separate/separate.js';

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runHeadlessStream } from '../src/node/node-harness.js';
-import { qualityLatency } from '../src/engine/latency.js';
+import { qualityLatency } from '../src/engine/host/latency.js';
 import { REAL_SEGMENT } from './fixtures/tiny-models.js';
 import { impulsesInNoise, soakStandIn } from './fixtures/long-inputs.js';
 

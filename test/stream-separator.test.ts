@@ -1,7 +1,7 @@
 /** The streaming separation stage gives separate()'s samples, bit for bit, whatever the chunking. */
 import { describe, expect, it } from 'vitest';
-import { StreamSeparator } from '../src/engine/stream-separator.js';
-import { InferenceLoop, type InputPort, type StemPort } from '../src/engine/inference-loop.js';
+import { StreamSeparator } from '../src/engine/worker/stream-separator.js';
+import { InferenceLoop, type InputPort, type StemPort } from '../src/engine/worker/inference-loop.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
 import { trackStats } from '../src/separate/normalize.js';

@@ -7,12 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { RENDER_QUANTUM } from '../src/constants.js';
 import { CTRL, setStemMute, setStemSolo, setStemsEnabled } from '../src/realtime/control-block.js';
 import { createSharedState } from '../src/realtime/shared-state.js';
-import { createInferenceWorker } from '../src/engine/inference-worker-core.js';
-import type { FromWorker, ToWorker } from '../src/engine/worker-protocol.js';
+import { createInferenceWorker } from '../src/engine/worker/inference-worker-core.js';
+import type { FromWorker, ToWorker } from '../src/engine/protocol.js';
 import { faultyHost, type TestWorkerSpec } from './fixtures/worker-faults.js';
 import { parseWav } from '../src/audio/wav.js';
 import { TRACK, TRACK_BLOCK, allReady, createTrackState, readyAhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../src/realtime/track-state.js';
-import { TrackRenderer } from '../src/engine/track-renderer.js';
+import { TrackRenderer } from '../src/engine/worker/track-renderer.js';
 import { loadModel } from '../src/model/model.js';
 import { noiseInput } from '../src/model/parity.js';
 import { trackStats } from '../src/separate/normalize.js';
@@ -268,7 +268,7 @@ describe('TrackPlayerCore', () => {
 });
 
 describe('inference worker, track input (the worker body in-process, onnxruntime-node)', () => {
-  async function startWorker(bytes: Uint8Array, extra: Partial<import('../src/engine/worker-protocol.js').WorkerInitOptions> = {}, spec: TestWorkerSpec = {}) {
+  async function startWorker(bytes: Uint8Array, extra: Partial<import('../src/engine/protocol.js').WorkerInitOptions> = {}, spec: TestWorkerSpec = {}) {
     const messages: FromWorker[] = [];
     // The model-loading seam, wrapped as the test asks (worker-faults.ts).
     const faulty = faultyHost({

@@ -1,13 +1,13 @@
 /**
  * An export's archive crosses from the worker to the main thread by transfer
- * (worker-protocol.ts transferList): the sender's buffer is detached, nothing
+ * (protocol.ts transferList): the sender's buffer is detached, nothing
  * is copied, and the files arrive as views into the received archive. Through
  * a real MessageChannel, the same structured clone the worker's port uses.
  */
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { exportStems } from '../src/export/stems-export.js';
-import { transferList, type FromWorker } from '../src/engine/worker-protocol.js';
+import { transferList, type FromWorker } from '../src/engine/protocol.js';
 
 async function exportedMessage(): Promise<Extract<FromWorker, { type: 'exported' }>> {
   const stem = (k: number) => [Float32Array.from({ length: 4410 }, (_, i) => 0.5 * Math.sin(0.01 * k * i)), new Float32Array(4410).fill(0.01 * k)];

@@ -27,7 +27,7 @@ import { listLibrary, type LibraryTrack } from './library-tracks.js';
 import { discardStream, isWarning, runtimeNote, stderrLog } from './messages.js';
 import { alreadySeparated, removeStaleTemporaries } from './resume.js';
 import {
-  costWarning, outputFiles, parseSeparateFlags, runSeparate, separateSetToFiles, separateToFiles, wantedStems,
+  costWarning, outputFiles, parseSeparateFlags, runReceipt, runSeparate, separateSetToFiles, separateToFiles, wantedStems,
   type OutputFiles, type SeparateFlags, type SeparateJob,
 } from './separate-command.js';
 
@@ -115,13 +115,14 @@ export async function runLibrary(inputs: readonly string[], flags: SeparateFlags
     const outcomes: TrackOutcome[] = [];
     const todo: { track: LibraryTrack; files: OutputFiles; at: number }[] = [];
     for (const track of tracks) {
-      const files = outputFiles({ ...job, outDir: track.outDir }, wanted);
+      const trackJob = { ...job, input: track.input, outDir: track.outDir, modelFile: modelPath };
+      const files = outputFiles(trackJob, wanted);
       if (track.clash !== undefined) {
         outcomes.push({ label: track.label, status: 'failed', ms: 0, reason: track.clash });
         continue;
       }
       outcomes.push({ label: track.label, status: 'skipped', ms: 0 }); // until it is run
-      if (!alreadySeparated(files.all, job.force)) todo.push({ track, files, at: outcomes.length - 1 });
+      if (!alreadySeparated(files.all, job.force, track.outDir, runReceipt(trackJob))) todo.push({ track, files, at: outcomes.length - 1 });
     }
     const skipped = outcomes.filter((o) => o.status === 'skipped').length - todo.length;
     log(`separating ${todo.length} of ${tracks.length} track(s) with ${separator.describe} into ${job.outDir}` +
@@ -139,7 +140,7 @@ export async function runLibrary(inputs: readonly string[], flags: SeparateFlags
       try {
         removeStaleTemporaries(track.outDir, files.all);
         checkFilesWritable(files.all);
-        await separator.run(track, { ...job, input: track.input, outDir: track.outDir }, files, progress, k, (l) => (isWarning(l) ? loud(`${track.label}: ${l}`) : progress.line(`${track.label}: ${l}`)));
+        await separator.run(track, { ...job, input: track.input, outDir: track.outDir, modelFile: modelPath }, files, progress, k, (l) => (isWarning(l) ? loud(`${track.label}: ${l}`) : progress.line(`${track.label}: ${l}`)));
         outcomes[at] = { label: track.label, status: 'done', ms: performance.now() - t0 };
       } catch (err) {
         // Whatever went wrong is this track's: the others still run.

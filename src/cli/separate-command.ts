@@ -35,7 +35,7 @@ import { fitAudio } from './fit-audio.js';
 import { checkInputFile, openInputAudio, readInputAudio } from './input.js';
 import { progressOrQuiet, runtimeNote, stderrLog, type Log } from './messages.js';
 import { choiceOption, decimalOption, integerOption, nameListOption, textOption, threadsOption, usageError } from './options.js';
-import { alreadySeparated, removeStaleTemporaries } from './resume.js';
+import { alreadySeparated, fileIdentity, removeStaleTemporaries, writeReceipt, type RunReceipt } from './resume.js';
 
 export interface SeparateFlags {
   output?: string;
@@ -84,6 +84,21 @@ export interface SeparateJob {
   strict: boolean;
   /** Warnings and errors only. */
   quiet: boolean;
+  /** The model file or set manifest the run uses (the default model resolved), for its receipt (resume.ts). */
+  modelFile?: string;
+}
+
+/** The receipt of `job` (resume.ts): its input, its model and the options that change the stems. */
+export function runReceipt(job: SeparateJob): RunReceipt {
+  if (job.modelFile === undefined) throw new Error('runReceipt: the job has no resolved model file');
+  return {
+    input: fileIdentity(job.input),
+    model: fileIdentity(job.modelFile),
+    options: {
+      overlap: job.overlap ?? null, shifts: job.shifts ?? null, seed: job.seed ?? null, normalize: job.normalize,
+      stems: job.stems ?? null, twoStems: job.two ?? null, format: job.format, fileType: job.fileType, clipMode: job.clipMode,
+    },
+  };
 }
 
 export function overlapOption(raw: string | undefined): number | undefined {
@@ -189,7 +204,7 @@ export function runFailed(err: unknown): StemstreamError {
 
 /** The line a skipped single-file run prints (library runs count them in their summary). */
 export function skippedLine(job: SeparateJob, files: OutputFiles): string {
-  return `skipped ${job.input}: its stems are already in ${job.outDir} (${files.all.map((f) => basename(f)).join(', ')}); --force separates it again`;
+  return `skipped ${job.input}: its stems from this file, model and options are already in ${job.outDir} (${files.all.map((f) => basename(f)).join(', ')}); --force separates it again`;
 }
 
 /**
@@ -197,7 +212,7 @@ export function skippedLine(job: SeparateJob, files: OutputFiles): string {
  * otherwise clears what a killed run left and checks the files can be written.
  */
 function skipOrPrepare(job: SeparateJob, files: OutputFiles, log: Log): boolean {
-  if (alreadySeparated(files.all, job.force)) {
+  if (alreadySeparated(files.all, job.force, job.outDir, runReceipt(job))) {
     log(skippedLine(job, files));
     return true;
   }
@@ -224,6 +239,7 @@ export async function runSeparate(input: string, flags: SeparateFlags): Promise<
   checkInputFile(job.input);
   checkFolderWritable(job.outDir);
   const modelPath = await modelOrDefault(job.model, log);
+  job.modelFile = modelPath;
   if (modelPath.toLowerCase().endsWith('.json')) return runSeparateWithSet(job, modelPath, log);
   const files = await plannedFiles(job, modelPath);
   if (skipOrPrepare(job, files, log)) return 0;
@@ -304,6 +320,7 @@ export async function separateToFiles(
     );
     for (const w of writers) await w.close();
     output.commit();
+    if (job.modelFile !== undefined) writeReceipt(job.outDir, runReceipt(job));
     return stats;
   } catch (err) {
     for (const w of writers) await w.abort();
@@ -373,6 +390,7 @@ export async function separateSetToFiles(
       }
     }
     output.commit();
+    if (job.modelFile !== undefined) writeReceipt(job.outDir, runReceipt(job));
   } catch (err) {
     output.abort();
     throw runFailed(err);

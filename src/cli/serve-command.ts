@@ -4,7 +4,9 @@
  * `require-corp`), which the engine needs for SharedArrayBuffer. It is for
  * local use, not for production: no caching, no compression, no directory
  * listings. It refuses anything outside DIR (`..`, encoded or not, and
- * symbolic links that point out), answers single Range requests (audio and
+ * symbolic links that point out), hidden files (.git, .env), and, on a
+ * loopback address, requests whose Host is not this machine (a page
+ * elsewhere rebinding its name to 127.0.0.1 to read the folder); it answers single Range requests (audio and
  * video elements seek with them) and runs until Ctrl-C.
  *
  * `startStaticServer` is the same server for code (the tests serve pages with it).
@@ -13,6 +15,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StemstreamError } from '../errors.js';
 import { defineCommand } from './command.js';
@@ -125,6 +128,8 @@ async function resolveFile(root: string, realRoot: string, url: URL, decoded: st
   // The URL parser has already removed dot segments; what decoding reveals (%2F, %5C) is checked here.
   const path = resolve(root, `.${decoded.replace(/\\/g, '/')}`);
   if (!isInside(root, path)) return new Refusal(403, 'outside the served folder');
+  // Hidden files (.git, .env, .npmrc) are not part of a page: `serve .` in a project must not hand them out.
+  if (relative(root, path).split(sep).some((segment) => segment.startsWith('.'))) return new Refusal(404, 'not found');
   let file = path;
   let stats = await statOrUndefined(file);
   if (stats?.isDirectory()) {
@@ -154,8 +159,28 @@ function send(res: ServerResponse, head: boolean, status: number, text: string, 
   res.end(head ? undefined : body);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, root: string, realRoot: string, onRequest: StaticServerOptions['onRequest']): Promise<void> {
+/** Loopback addresses: a server there answers only requests that name this machine. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The request's Host names this machine. On a loopback server anything else
+ * is a page elsewhere that rebound its own name to 127.0.0.1 (DNS rebinding)
+ * to read the served folder.
+ */
+function hostAllowed(req: IncomingMessage): boolean {
+  const name = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return isLoopback(name) || name.endsWith('.localhost');
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, root: string, realRoot: string, onRequest: StaticServerOptions['onRequest'], loopback: boolean): Promise<void> {
   const head = req.method === 'HEAD';
+  if (loopback && !hostAllowed(req)) {
+    onRequest?.(req.url ?? '', 403);
+    send(res, head, 403, 'this server answers only requests for localhost or 127.0.0.1');
+    return;
+  }
   let url: URL;
   let decoded: string;
   try {
@@ -209,9 +234,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, root: string, r
     res.end();
     return;
   }
-  const stream = createReadStream(file, range ? { start: range.start, end: range.end } : {});
-  stream.on('error', () => res.destroy());
-  stream.pipe(res);
+  // pipeline, not pipe: a client that goes away (an audio element seeking aborts its range request) closes the file too.
+  pipeline(createReadStream(file, range ? { start: range.start, end: range.end } : {}), res, () => undefined);
 }
 
 /** Starts serving `root`; resolves once it listens. A port in use or refused is an IO error naming --port. */
@@ -224,7 +248,7 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
   const host = options.host ?? DEFAULT_SERVE_HOST;
   const wanted = options.port ?? DEFAULT_SERVE_PORT;
   const server = createServer((req, res) => {
-    handle(req, res, root, realRoot, options.onRequest).catch(() => {
+    handle(req, res, root, realRoot, options.onRequest, isLoopback(host)).catch(() => {
       if (!res.headersSent) send(res, req.method === 'HEAD', 500, 'internal error');
       else res.destroy();
     });
@@ -240,7 +264,10 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
     server.listen(wanted, host, () => done());
   });
   const port = (server.address() as AddressInfo).port;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
+  // 0.0.0.0 and :: are no address a browser can open: show this machine's, where the page is isolated
+  // (other machines reach it by plain http, which browsers do not isolate: they need HTTPS).
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const shownHost = wildcard ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shownHost}:${port}/`,
     port,

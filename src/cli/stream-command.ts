@@ -22,7 +22,7 @@ import { type WavOutputFormat } from '../audio/wav.js';
 import type { ClipMode, ClipReport } from '../export/clip.js';
 import { openStemFile, type StemFileWriter } from '../export/stem-file-writer.js';
 import { RENDER_QUANTUM } from '../constants.js';
-import { qualityLatency } from '../engine/latency.js';
+import { qualityLatency } from '../engine/host/latency.js';
 import { runHeadlessStream, type GeneratedInput } from '../node/node-harness.js';
 import { StemstreamError } from '../errors.js';
 import { describeModel, type ModelInfo } from '../model/model.js';

@@ -12,9 +12,11 @@
  * Float output never clips and is written as is (Demucs rescales float too;
  * here --float means "the stem exactly as separated").
  *
- * Whichever the mode, a stem with samples outside [−1, 1] is reported (a
- * ClipReport: how many, the peak), so the command line can warn and a page can
- * show it. Browser-safe.
+ * Whichever the mode, a stem that is changed or clipped is reported (a
+ * ClipReport: how many samples were over full scale, the peak, the gain), so
+ * the command line can warn and a page can show it: samples outside [−1, 1],
+ * and also the quiet changes of Demucs' rules, rescale's 1 % headroom for a
+ * peak just under full scale and clamp's limit of ±0.99. Browser-safe.
  */
 
 export type ClipMode = 'rescale' | 'clamp' | 'none';
@@ -36,6 +38,8 @@ export interface ClipReport {
   name: string;
   /** Samples (all channels) outside [−1, 1] in the stem as separated. */
   clipped: number;
+  /** Samples beyond ±CLAMP_LIMIT: what clamp changes (clipped ones included). */
+  overClampLimit: number;
   /** Samples in the stem (all channels). */
   samples: number;
   /** Largest |sample| as separated (linear; > 1). */
@@ -49,27 +53,35 @@ export interface ClipReport {
 export class ClipMeter {
   peak = 0;
   clipped = 0;
+  overClampLimit = 0;
   samples = 0;
 
   add(planar: readonly Float32Array[], start: number, frames: number): void {
     let peak = this.peak;
     let clipped = 0;
+    let over = 0;
     for (const ch of planar) {
       for (let i = start; i < start + frames; i++) {
         const a = Math.abs(ch[i]);
         if (a > peak) peak = a;
-        if (a > 1) clipped++;
+        if (a > CLAMP_LIMIT) {
+          over++;
+          if (a > 1) clipped++;
+        }
       }
     }
     this.peak = peak;
     this.clipped += clipped;
+    this.overClampLimit += over;
     this.samples += planar.length * frames;
   }
 
-  /** The report for stem `name`, or undefined when nothing was over full scale. */
+  /** The report for stem `name`, or undefined when `mode` leaves it exactly as separated and nothing clips. */
   report(name: string, mode: ClipMode): ClipReport | undefined {
-    if (this.clipped === 0) return undefined;
-    return { name, clipped: this.clipped, samples: this.samples, peak: this.peak, mode, gain: mode === 'rescale' ? rescaleGain(this.peak) : 1 };
+    const gain = mode === 'rescale' ? rescaleGain(this.peak) : 1;
+    const changed = mode === 'rescale' ? gain < 1 : mode === 'clamp' ? this.overClampLimit > 0 : false;
+    if (this.clipped === 0 && !changed) return undefined;
+    return { name, clipped: this.clipped, overClampLimit: this.overClampLimit, samples: this.samples, peak: this.peak, mode, gain };
   }
 }
 
@@ -109,6 +121,12 @@ function db(x: number): string {
  * `bits`: the integer format written (16 or 24).
  */
 export function describeClip(r: ClipReport, bits: number): string {
+  if (r.clipped === 0) {
+    // Nothing over full scale: only Demucs' headroom rules changed the stem, by less than 0.09 dB.
+    const near = `${r.name}: peak ${db(r.peak)} dBFS, within 1 % of full scale`;
+    if (r.mode === 'rescale') return `${near}; rescaled by ${db(r.gain)} dB as Demucs does (--clip-mode rescale)`;
+    return `${near}; ${r.overClampLimit} sample${r.overClampLimit === 1 ? '' : 's'} clamped to ±${CLAMP_LIMIT} (--clip-mode clamp)`;
+  }
   const what = `${r.name}: ${r.clipped} sample${r.clipped === 1 ? '' : 's'} over full scale (peak ${db(r.peak)} dBFS)`;
   if (r.mode === 'rescale') return `${what}; rescaled by ${db(r.gain)} dB so that none clips (--clip-mode rescale)`;
   if (r.mode === 'clamp') return `${what}; clamped to ±${CLAMP_LIMIT} (--clip-mode clamp)`;

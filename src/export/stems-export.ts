@@ -166,7 +166,7 @@ function* steps(o: ExportStemsOptions): Generator<void, ExportedStems, void> {
       channels = handled.channels;
       if (handled.report) {
         clipping.push(handled.report);
-        if (p.clipMode !== 'rescale') clipped.push(o.sources[stemIndex]);
+        if (p.clipMode !== 'rescale' && handled.report.clipped > 0) clipped.push(o.sources[stemIndex]);
       }
     }
     const audio: AudioData = { sampleRate: o.sampleRate, channels };

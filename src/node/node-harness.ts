@@ -18,13 +18,13 @@ import { StemOutCore } from '../../worklets/stem-out-core.js';
 import { DEFAULT_RAMP_FRAMES } from '../realtime/ramp.js';
 import { TrackPlayerCore } from '../../worklets/track-player-core.js';
 import { TRACK, createTrackState, readyAhead, setPlaying, type TrackState } from '../realtime/track-state.js';
-import { declaredLatency } from '../engine/latency.js';
-import { liveBufferSizes } from '../engine/ring-sizes.js';
+import { declaredLatency } from '../engine/host/latency.js';
+import { liveBufferSizes } from '../engine/host/ring-sizes.js';
 import { segmentStride } from '../separate/segmentation.js';
 import { CTRL, readStats, setCaptureEnabled, type StemOutStats } from '../realtime/control-block.js';
 import { createSharedState, type SharedState } from '../realtime/shared-state.js';
-import { NO_WORKER_STATS, type FromWorker, type RecoveryOptions, type WatchdogOptions, type WorkerStats } from '../engine/worker-protocol.js';
-import { WorkerSupervisor, type WorkerEndpoint, type WorkerEvents } from '../engine/worker-client.js';
+import { NO_WORKER_STATS, type FromWorker, type RecoveryOptions, type WatchdogOptions, type WorkerStats } from '../engine/protocol.js';
+import { WorkerSupervisor, type WorkerEndpoint, type WorkerEvents } from '../engine/host/worker-client.js';
 
 export interface HeadlessStreamOptions {
   /** 'quality' (default): Demucs' segmentation, latency N + margin. 'low-latency': see hop/lookahead. */
@@ -75,7 +75,7 @@ export interface HeadlessStreamOptions {
    * loading (test/fixtures/test-worker-node.ts: slow models, faults).
    */
   worker?: { module: URL; data?: unknown };
-  /** The watchdog's limits and the restart budget (worker-protocol.ts; tests shorten them). */
+  /** The watchdog's limits and the restart budget (protocol.ts; tests shorten them). */
   watchdog?: WatchdogOptions & RecoveryOptions;
   /**
    * When the worker fails for good (its restart budget spent), keep rendering
@@ -85,7 +85,7 @@ export interface HeadlessStreamOptions {
   continueAfterFailure?: boolean;
 }
 
-/** One worker failure during a run (worker-protocol.ts WorkerRestart), in frames rendered. */
+/** One worker failure during a run (protocol.ts WorkerRestart), in frames rendered. */
 export interface HeadlessRestart {
   code: string;
   message: string;
@@ -137,11 +137,11 @@ export interface HeadlessStreamResult {
 }
 
 // The latency formulas live in latency.ts (shared with the browser engine).
-export { lowLatencyLatency, qualityLatency } from '../engine/latency.js';
+export { lowLatencyLatency, qualityLatency } from '../engine/host/latency.js';
 
 /** A worker_threads Worker as the supervisor sees it. */
 function spawnWorker(events: WorkerEvents, module?: URL, data?: unknown): WorkerEndpoint {
-  const worker = startWorker(module ?? new URL(import.meta.url.endsWith('.ts') ? '../engine/inference-worker-node.ts' : '../engine/inference-worker-node.js', import.meta.url), data);
+  const worker = startWorker(module ?? new URL(import.meta.url.endsWith('.ts') ? '../engine/worker/inference-worker-node.ts' : '../engine/worker/inference-worker-node.js', import.meta.url), data);
   worker.on('message', (m: FromWorker) => events.message(m));
   worker.on('error', (err: unknown) => events.error(err instanceof Error ? err.message : String(err)));
   worker.on('messageerror', () => events.messageerror());

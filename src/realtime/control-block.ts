@@ -66,7 +66,7 @@ export const CTRL = {
    *  limit of the session.run, model load or export under way (a blocking
    *  runtime stops the event loop meanwhile); 0 when idle. */
   WORKER_BUSY_MS: 12,
-  /** i32 (worker): what the worker is busy with (worker-protocol.ts BUSY): 0 idle, 1 run, 2 load, 3 export. */
+  /** i32 (worker): what the worker is busy with (protocol.ts BUSY): 0 idle, 1 run, 2 load, 3 export. */
   WORKER_BUSY_KIND: 13,
   /** f32 × MAX_STEMS, default 1: per-stem target gain (linear). */
   GAIN: 16,

@@ -1,13 +1,13 @@
 /**
  * What the UI components need from an engine, as small interfaces, so that the
- * components work with StemEngine (src/engine/stem-engine.ts), with a test fake,
+ * components work with StemEngine (src/engine/host/stem-engine.ts), with a test fake,
  * or with anything else that separates stems. Components poll these getters
  * (requestAnimationFrame / a timer); nothing here is on the audio path. The
- * status snapshot is the engine's own type (src/engine/engine-status.ts).
+ * status snapshot is the engine's own type (src/engine/host/engine-status.ts).
  */
-import type { EngineStatusSnapshot } from '../engine/engine-status.js';
+import type { EngineStatusSnapshot } from '../engine/host/engine-status.js';
 
-export type { EngineStatusSnapshot, StemCacheStatus } from '../engine/engine-status.js';
+export type { EngineStatusSnapshot, StemCacheStatus } from '../engine/host/engine-status.js';
 
 /** A mixer's view: stems, their gains, mute, solo and meters. */
 export interface StemMixerSource {

@@ -22,8 +22,8 @@
  * `export`.
  */
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
-import { StemEngine } from '../engine/stem-engine.js';
-import type { StemEngineBackend, StemEngineEventMap, StemEngineOptions } from '../engine/stem-engine-options.js';
+import { StemEngine } from '../engine/host/stem-engine.js';
+import type { StemEngineBackend, StemEngineEventMap, StemEngineOptions } from '../engine/host/stem-engine-options.js';
 import { describeModel } from '../model/model.js';
 import { engineModelOf, loadModelSource, type LoadedModel } from '../web/model-source.js';
 import { assertCrossOriginIsolated } from '../engine/host/isolation-check.js';

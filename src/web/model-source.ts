@@ -4,7 +4,7 @@
  * bags), or a local file the user picked. Downloads go through the model store
  * (progress, sha256 check, Cache Storage). Used by <stem-player> and the demo.
  */
-import type { StemEngineModelSet } from '../engine/stem-engine-options.js';
+import type { StemEngineModelSet } from '../engine/host/stem-engine-options.js';
 import { manifestMembers, type Manifest } from '../model/manifest.js';
 import { fetchModel, loadManifest, type ModelDownloadProgress } from './model-store.js';
 

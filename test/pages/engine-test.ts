@@ -29,7 +29,7 @@
  * its stems exported while the worker fails (the export must still come, equal
  * to input / 4), and dry playback counted as underruns.
  */
-import { StemEngine } from '../../src/engine/stem-engine.js';
+import { StemEngine } from '../../src/engine/host/stem-engine.js';
 import testWorkerUrl from './test-worker-web.ts?worker&url';
 import { makeDemucsLayoutModel } from '../fixtures/tiny-models.js';
 import { createTestRecorder } from './test-recorder.js';

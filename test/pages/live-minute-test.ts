@@ -14,7 +14,7 @@
  * after the first click, plus the engine's latency. Results go to
  * `window.liveMinute`; the test does the assertions.
  */
-import { StemEngine } from '../../src/engine/stem-engine.js';
+import { StemEngine } from '../../src/engine/host/stem-engine.js';
 import { segmentStride } from '../../src/separate/segmentation.js';
 import { defaultSpecGains, makeRealGeometryStandIn } from '../fixtures/tiny-models.js';
 import { createTestRecorder } from './test-recorder.js';

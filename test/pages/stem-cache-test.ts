@@ -17,7 +17,7 @@
  * the test calls `stemCacheTest.dispose()`, which answers with the worker's
  * final count of segments.
  */
-import { StemEngine } from '../../src/engine/stem-engine.js';
+import { StemEngine } from '../../src/engine/host/stem-engine.js';
 import { defineStemstreamElements } from '../../src/ui/index.js';
 import type { StemCacheStatus } from '../../src/ui/index.js';
 import { STEM_CACHE_DIR } from '../../src/engine/host/stem-cache.js';

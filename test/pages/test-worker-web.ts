@@ -5,9 +5,9 @@
  * says: ?fault=throw|hang|crash|exit|lose&faultAfter=N, ?failRunsAfter=N,
  * ?everyWorker=1.
  */
-import { createInferenceWorker } from '../../src/engine/inference-worker-core.js';
-import { createWebWorkerHost, destroyWebgpuDevice } from '../../src/engine/web-worker-host.js';
-import type { FromWorker, ToWorker } from '../../src/engine/worker-protocol.js';
+import { createInferenceWorker } from '../../src/engine/worker/inference-worker-core.js';
+import { createWebWorkerHost, destroyWebgpuDevice } from '../../src/engine/worker/web-worker-host.js';
+import type { FromWorker, ToWorker } from '../../src/engine/protocol.js';
 import { faultyHost, type TestWorkerSpec, type WorkerFaults } from '../fixtures/worker-faults.js';
 
 interface WorkerScope {

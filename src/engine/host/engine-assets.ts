@@ -19,5 +19,5 @@ import type { EngineAssets } from './engine-assets-type.js';
 export const engineAssets: EngineAssets = {
   workletUrl,
   // The literal options object: Vite reads `type` statically.
-  startWorker: () => new Worker(new URL('../inference-worker-web.ts', import.meta.url), { type: 'module', name: 'stemstream-inference' }),
+  startWorker: () => new Worker(new URL('../worker/inference-worker-web.ts', import.meta.url), { type: 'module', name: 'stemstream-inference' }),
 };

@@ -9,7 +9,7 @@ import { RENDER_QUANTUM } from '../../constants.js';
 import { CTRL, stemDeadline } from '../../realtime/control-block.js';
 import type { FrameRing } from '../../realtime/frame-ring.js';
 import type { SharedState } from '../../realtime/shared-state.js';
-import type { InputPort, StemPort } from '../inference-loop.js';
+import type { InputPort, StemPort } from './inference-loop.js';
 import { sleep } from './session.js';
 
 const TWO_32 = 2 ** 32;

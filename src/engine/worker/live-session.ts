@@ -7,10 +7,10 @@
  */
 import type { SharedState, SharedStateBuffers } from '../../realtime/shared-state.js';
 import { CTRL, stemDeadline } from '../../realtime/control-block.js';
-import { InferenceLoop } from '../inference-loop.js';
-import { StreamSeparator } from '../stream-separator.js';
-import type { BackendPool } from '../backend-pool.js';
-import { NO_WORKER_STATS, type FromWorker, type WorkerInitOptions, type WorkerStats } from '../worker-protocol.js';
+import { InferenceLoop } from './inference-loop.js';
+import { StreamSeparator } from './stream-separator.js';
+import type { BackendPool } from './backend-pool.js';
+import { NO_WORKER_STATS, type FromWorker, type WorkerInitOptions, type WorkerStats } from '../protocol.js';
 import { exactPosition, publishPosition, PublishingInputPort, readPosition, resync, ResumingStemPort, ringHeader } from './live-ports.js';
 import type { ModelSlot } from './model-slot.js';
 import { reportFailure, sleep, type WorkerSession } from './session.js';

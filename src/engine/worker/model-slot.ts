@@ -10,8 +10,8 @@ import type { SeparationModel } from '../../model/model.js';
 import { assertSameShape } from '../../model/same-shape.js';
 import { segmentStride } from '../../separate/segmentation.js';
 import { SetSegmentRunner } from '../../separate/set-runner.js';
-import { createBackendPool, type BackendPool } from '../backend-pool.js';
-import { BUSY, type FromWorker, type WorkerInitOptions, type WorkerStats } from '../worker-protocol.js';
+import { createBackendPool, type BackendPool } from './backend-pool.js';
+import { BUSY, type FromWorker, type WorkerInitOptions, type WorkerStats } from '../protocol.js';
 import { guardModel, type GuardHost, type Liveness } from './run-guard.js';
 
 export interface ModelSlotHost extends GuardHost {

@@ -11,7 +11,7 @@ import { StemstreamError } from '../../errors.js';
 import type { SeparationModel } from '../../model/model.js';
 import type { RuntimeSession, TensorFeed } from '../../model/runtime.js';
 import { CTRL } from '../../realtime/control-block.js';
-import { BUSY, DEFAULT_WATCHDOG, type WatchdogOptions } from '../worker-protocol.js';
+import { BUSY, DEFAULT_WATCHDOG, type WatchdogOptions } from '../protocol.js';
 
 /** What the guard needs from the host (inference-worker-core.ts InferenceWorkerHost). */
 export interface GuardHost {

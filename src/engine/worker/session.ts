@@ -3,8 +3,8 @@
  * session's loop that failed for good is reported.
  */
 import { StemstreamError, type StemstreamErrorCode } from '../../errors.js';
-import type { BackendPool } from '../backend-pool.js';
-import type { FromWorker, WorkerStats } from '../worker-protocol.js';
+import type { BackendPool } from './backend-pool.js';
+import type { FromWorker, WorkerStats } from '../protocol.js';
 
 export interface WorkerSession {
   readonly kind: 'live' | 'track';

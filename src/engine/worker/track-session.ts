@@ -9,9 +9,9 @@ import { exportStems, type StemExportFormat } from '../../export/stems-export.js
 import type { ClipMode } from '../../export/clip.js';
 import { TRACK, allReady, attachTrackState, readyAhead, type TrackState } from '../../realtime/track-state.js';
 import { trackStats } from '../../separate/normalize.js';
-import type { BackendPool } from '../backend-pool.js';
-import { TrackRenderer } from '../track-renderer.js';
-import { BUSY, NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerInitOptions, type WorkerStats } from '../worker-protocol.js';
+import type { BackendPool } from './backend-pool.js';
+import { TrackRenderer } from './track-renderer.js';
+import { BUSY, NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerInitOptions, type WorkerStats } from '../protocol.js';
 import type { ModelSlot } from './model-slot.js';
 import type { Liveness } from './run-guard.js';
 import { reportFailure, sleep, type WorkerSession } from './session.js';

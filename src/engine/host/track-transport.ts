@@ -4,8 +4,8 @@
  * thread's TrackPlayerCore follows; the playhead, the readiness map and the
  * waveform overview read back. One per loaded track.
  */
-import { StemstreamError } from '../errors.js';
-import { TRACK, playhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../realtime/track-state.js';
+import { StemstreamError } from '../../errors.js';
+import { TRACK, playhead, readyFractions, requestSeek, setLoopRegion, setPlaying, type TrackState } from '../../realtime/track-state.js';
 
 export class TrackTransport {
   readonly track: TrackState;

@@ -27,7 +27,7 @@
  *   reaches half a segment further back). A job still worth running ends after
  *   n − L, so it starts at most a stride before that and reads N frames from there.
  */
-import { RENDER_QUANTUM } from '../constants.js';
+import { RENDER_QUANTUM } from '../../constants.js';
 
 /** Room for the frames in flight within one hand-off (a few render quanta and the worker's 4096-frame chunks). */
 const SLACK_FRAMES = 8 * 1024;

@@ -10,17 +10,17 @@
  * Run in track order (no seek), the result is bit-identical to separate():
  * the same jobs, the same float32 sums in the same order, the same division.
  */
-import { assertSameShape } from '../model/same-shape.js';
-import { DEFAULT_OVERLAP } from '../constants.js';
-import type { AudioData } from '../audio/types.js';
-import type { SeparationModel } from '../model/model.js';
-import { IDENTITY_STATS, type TrackStats } from '../separate/normalize.js';
-import { readSegment } from '../separate/separate.js';
-import { SegmentRunner } from '../separate/segment-runner.js';
-import type { SegmentRunnerLike } from '../separate/set-runner.js';
-import { planSegments, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
-import { TRACK, TRACK_BLOCK, allReady, type TrackState } from '../realtime/track-state.js';
-import { StemstreamError } from '../errors.js';
+import { assertSameShape } from '../../model/same-shape.js';
+import { DEFAULT_OVERLAP } from '../../constants.js';
+import type { AudioData } from '../../audio/types.js';
+import type { SeparationModel } from '../../model/model.js';
+import { IDENTITY_STATS, type TrackStats } from '../../separate/normalize.js';
+import { readSegment } from '../../separate/separate.js';
+import { SegmentRunner } from '../../separate/segment-runner.js';
+import type { SegmentRunnerLike } from '../../separate/set-runner.js';
+import { planSegments, segmentWeights, type SegmentJob, type SegmentPlan } from '../../separate/segmentation.js';
+import { TRACK, TRACK_BLOCK, allReady, type TrackState } from '../../realtime/track-state.js';
+import { StemstreamError } from '../../errors.js';
 
 export interface TrackRendererOptions {
   overlap?: number;

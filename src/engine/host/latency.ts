@@ -2,9 +2,9 @@
  * The declared latency of the real-time engine (docs/ARCHITECTURE.md §6), one formula for the
  * Node harness and the browser engine. No thread or platform dependency.
  */
-import { StemstreamError } from '../errors.js';
-import { segmentStride } from '../separate/segmentation.js';
-import { coreLookahead } from '../realtime/ramp.js';
+import { StemstreamError } from '../../errors.js';
+import { segmentStride } from '../../separate/segmentation.js';
+import { coreLookahead } from '../../realtime/ramp.js';
 
 /**
  * Quality mode's declared latency: a segment plus the compute margin (default

@@ -5,10 +5,10 @@
  * phases, and replaces a failed worker by a fresh one that resumes the stream
  * (WorkerSupervisor).
  */
-import { StemstreamError, type StemstreamErrorCode } from '../errors.js';
-import { CTRL } from '../realtime/control-block.js';
-import type { SharedState } from '../realtime/shared-state.js';
-import { BUSY, DEFAULT_RECOVERY, DEFAULT_WATCHDOG, type FromWorker, type RecoveryOptions, type ToWorker, type WatchdogOptions, type WorkerStats } from './worker-protocol.js';
+import { StemstreamError, type StemstreamErrorCode } from '../../errors.js';
+import { CTRL } from '../../realtime/control-block.js';
+import type { SharedState } from '../../realtime/shared-state.js';
+import { BUSY, DEFAULT_RECOVERY, DEFAULT_WATCHDOG, type FromWorker, type RecoveryOptions, type ToWorker, type WatchdogOptions, type WorkerStats } from '../protocol.js';
 
 // ---- the main thread's side: keeping a worker alive (StemEngine, the Node harness) ----
 

@@ -5,15 +5,15 @@
  * SegmentRunner, OverlapAdd); only when each job runs differs. Shifts are not
  * used in streaming.
  */
-import { DEFAULT_OVERLAP } from '../constants.js';
-import { assertSameShape } from '../model/same-shape.js';
-import { StemstreamError } from '../errors.js';
-import type { SeparationModel } from '../model/model.js';
-import { IDENTITY_STATS, type TrackStats } from '../separate/normalize.js';
-import { OverlapAdd } from '../separate/overlap-add.js';
-import { SegmentRunner, type SegmentTiming } from '../separate/segment-runner.js';
-import type { SegmentRunnerLike } from '../separate/set-runner.js';
-import { checkLowLatency, lowLatencyJob, planLowLatency, planSegments, segmentStride, segmentWeights, type SegmentJob, type SegmentPlan } from '../separate/segmentation.js';
+import { DEFAULT_OVERLAP } from '../../constants.js';
+import { assertSameShape } from '../../model/same-shape.js';
+import { StemstreamError } from '../../errors.js';
+import type { SeparationModel } from '../../model/model.js';
+import { IDENTITY_STATS, type TrackStats } from '../../separate/normalize.js';
+import { OverlapAdd } from '../../separate/overlap-add.js';
+import { SegmentRunner, type SegmentTiming } from '../../separate/segment-runner.js';
+import type { SegmentRunnerLike } from '../../separate/set-runner.js';
+import { checkLowLatency, lowLatencyJob, planLowLatency, planSegments, segmentStride, segmentWeights, type SegmentJob, type SegmentPlan } from '../../separate/segmentation.js';
 
 export interface StreamSeparatorOptions {
   overlap?: number;

@@ -2,10 +2,10 @@
  * StemEngine's public types: its options (resolved by engine-options.ts), its
  * stats, its events and the export request.
  */
-import type { StemExportFormat } from '../export/stems-export.js';
-import type { ClipMode } from '../export/clip.js';
-import type { StemOutStats } from '../realtime/control-block.js';
-import type { RecoveryOptions, WatchdogOptions, WorkerStats } from './worker-protocol.js';
+import type { StemExportFormat } from '../../export/stems-export.js';
+import type { ClipMode } from '../../export/clip.js';
+import type { StemOutStats } from '../../realtime/control-block.js';
+import type { RecoveryOptions, WatchdogOptions, WorkerStats } from '../protocol.js';
 
 export type StemEngineMode = 'quality' | 'low-latency';
 export type StemEngineModelSource = Uint8Array | ArrayBuffer | string | URL;
@@ -67,7 +67,7 @@ export interface StemEngineOptions {
   /** Model download progress (URL models). */
   onProgress?: (p: { loadedBytes: number; totalBytes?: number }) => void;
   /**
-   * The inference watchdog's limits and the restart budget (worker-protocol.ts
+   * The inference watchdog's limits and the restart budget (protocol.ts
    * DEFAULT_WATCHDOG, DEFAULT_RECOVERY): how long a run may take before the
    * worker is replaced, and how many failures are tolerated. The defaults suit
    * htdemucs on a slow CPU; shorten them to notice a hung backend sooner.

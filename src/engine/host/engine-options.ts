@@ -5,14 +5,14 @@
  * latency (latency.ts declaredLatency), the stride and the buffer sizes
  * (ring-sizes.ts).
  */
-import { DEFAULT_OVERLAP, RENDER_QUANTUM } from '../constants.js';
-import { StemstreamError } from '../errors.js';
-import type { ModelInfo } from '../model/model.js';
-import { DEFAULT_RAMP_FRAMES } from '../realtime/ramp.js';
-import { segmentStride } from '../separate/segmentation.js';
+import { DEFAULT_OVERLAP, RENDER_QUANTUM } from '../../constants.js';
+import { StemstreamError } from '../../errors.js';
+import type { ModelInfo } from '../../model/model.js';
+import { DEFAULT_RAMP_FRAMES } from '../../realtime/ramp.js';
+import { segmentStride } from '../../separate/segmentation.js';
 import { declaredLatency } from './latency.js';
 import { liveBufferSizes } from './ring-sizes.js';
-import { STEM_CACHE_DEFAULT_MAX_BYTES, hasOriginPrivateFileSystem } from './host/stem-cache.js';
+import { STEM_CACHE_DEFAULT_MAX_BYTES, hasOriginPrivateFileSystem } from './stem-cache.js';
 
 export type EngineMode = 'quality' | 'low-latency';
 export type EngineSourceKind = 'live' | 'track';

@@ -16,16 +16,16 @@
  * (CTRL.WORKER_*), which is what lets a fresh worker, started with `resume`,
  * go on from where this one stopped, at the same latency.
  */
-import { StemstreamError } from '../errors.js';
-import type { SeparationModel } from '../model/model.js';
-import { attachSharedState } from '../realtime/shared-state.js';
-import { segmentStride } from '../separate/segmentation.js';
-import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerInitOptions } from './worker-protocol.js';
-import { LiveSession } from './worker/live-session.js';
-import { ModelSlot } from './worker/model-slot.js';
-import { Liveness, type GuardHost } from './worker/run-guard.js';
-import type { WorkerSession } from './worker/session.js';
-import { TrackSession } from './worker/track-session.js';
+import { StemstreamError } from '../../errors.js';
+import type { SeparationModel } from '../../model/model.js';
+import { attachSharedState } from '../../realtime/shared-state.js';
+import { segmentStride } from '../../separate/segmentation.js';
+import { NO_WORKER_STATS, type FromWorker, type ToWorker, type WorkerInitOptions } from '../protocol.js';
+import { LiveSession } from './live-session.js';
+import { ModelSlot } from './model-slot.js';
+import { Liveness, type GuardHost } from './run-guard.js';
+import type { WorkerSession } from './session.js';
+import { TrackSession } from './track-session.js';
 
 export interface InferenceWorkerHost extends GuardHost {
   post(message: FromWorker): void;

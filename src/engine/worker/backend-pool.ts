@@ -20,8 +20,8 @@
  * tests hold them to 1e-4 of full scale); the overlap-add and the latency are
  * untouched.
  */
-import type { SeparationModel } from '../model/model.js';
-import type { InferenceRuntime, RuntimeSession, TensorFeed } from '../model/runtime.js';
+import type { SeparationModel } from '../../model/model.js';
+import type { InferenceRuntime, RuntimeSession, TensorFeed } from '../../model/runtime.js';
 
 export interface FallbackEvent {
   from: string;

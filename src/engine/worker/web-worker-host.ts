@@ -7,12 +7,12 @@
  * both build on it.
  */
 import * as ort from 'onnxruntime-web';
-import { StemstreamError } from '../errors.js';
-import { loadModel } from '../model/model.js';
-import { judgeAdapter, requestAdapter, type GpuLike } from './backend-choice.js';
-import type { SeparationModel } from '../model/model.js';
+import { StemstreamError } from '../../errors.js';
+import { loadModel } from '../../model/model.js';
+import { judgeAdapter, requestAdapter, type GpuLike } from '../backend-choice.js';
+import type { SeparationModel } from '../../model/model.js';
 import type { InferenceWorkerHost } from './inference-worker-core.js';
-import type { FromWorker } from './worker-protocol.js';
+import type { FromWorker } from '../protocol.js';
 
 /** The part of WebGPU's GPUDevice used here (no @webgpu/types in this project). */
 interface GpuDeviceLike {

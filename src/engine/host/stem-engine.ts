@@ -18,7 +18,7 @@
  * shared control block that the worklet polls once per render quantum; the
  * underrun counter is polled on a timer.
  *
- * Faults. The inference worker is supervised (worker-protocol.ts
+ * Faults. The inference worker is supervised (protocol.ts
  * WorkerSupervisor): a session.run that throws, hangs past the watchdog's limit
  * or loses its GPU device falls back to the next execution provider, or else
  * the worker is replaced, as it is when it crashes, sends an unreadable message
@@ -37,25 +37,25 @@
  * prebuilt package (dist/web/) they are self-contained files beside the bundle.
  * `workerUrl` / `workletUrl` replace either.
  */
-import { engineAssets } from './host/engine-assets.js';
-import { assertCrossOriginIsolated } from './host/isolation-check.js';
-import { StemstreamError } from '../errors.js';
-import { toChannelCount } from '../audio/channels.js';
-import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
-import type { ExportedStems, StemExportFormat } from '../export/stems-export.js';
+import { engineAssets } from './engine-assets.js';
+import { assertCrossOriginIsolated } from './isolation-check.js';
+import { StemstreamError } from '../../errors.js';
+import { toChannelCount } from '../../audio/channels.js';
+import { describeNonFinite, replaceNonFinite } from '../../audio/finite.js';
+import type { ExportedStems, StemExportFormat } from '../../export/stems-export.js';
 import type { EngineStatusSnapshot, StemCacheStatus } from './engine-status.js';
-import { describeModel, readModelBytes, type ModelInfo } from '../model/model.js';
-import { assertSameShape } from '../model/same-shape.js';
+import { describeModel, readModelBytes, type ModelInfo } from '../../model/model.js';
+import { assertSameShape } from '../../model/same-shape.js';
 import { TrackTransport } from './track-transport.js';
 import { resolveEngineOptions } from './engine-options.js';
-import { chooseBackend, webgpuNeeds, type BackendChoice, type GpuLike, type WebGpuNeeds } from './backend-choice.js';
-import { createSharedState, type SharedState } from '../realtime/shared-state.js';
-import { readStats, setStemGain, setStemMute, setStemSolo, setStemsEnabled, CTRL, type StemOutStats } from '../realtime/control-block.js';
-import { NO_WORKER_STATS, type FromWorker, type RecoveryOptions, type ToWorker, type WatchdogOptions, type WorkerStats } from './worker-protocol.js';
+import { chooseBackend, webgpuNeeds, type BackendChoice, type GpuLike, type WebGpuNeeds } from '../backend-choice.js';
+import { createSharedState, type SharedState } from '../../realtime/shared-state.js';
+import { readStats, setStemGain, setStemMute, setStemSolo, setStemsEnabled, CTRL, type StemOutStats } from '../../realtime/control-block.js';
+import { NO_WORKER_STATS, type FromWorker, type RecoveryOptions, type ToWorker, type WatchdogOptions, type WorkerStats } from '../protocol.js';
 import { WorkerSupervisor, type WorkerRestart } from './worker-client.js';
-import { TRACK, allReady, createTrackState, markAllReady, type TrackState } from '../realtime/track-state.js';
-import { StemCache, audioDigest, modelIdentity, stemCacheKey, type StemCacheUsage } from './host/stem-cache.js';
-import { STEM_OUT_PROCESSOR_NAME, type ToStemOutProcessor } from '../realtime/processor-messages.js';
+import { TRACK, allReady, createTrackState, markAllReady, type TrackState } from '../../realtime/track-state.js';
+import { StemCache, audioDigest, modelIdentity, stemCacheKey, type StemCacheUsage } from './stem-cache.js';
+import { STEM_OUT_PROCESSOR_NAME, type ToStemOutProcessor } from '../../realtime/processor-messages.js';
 
 export type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSet, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats, StemEngineWarning } from './stem-engine-options.js';
 import type { ExportStemsRequest, StemEngineBackend, StemEngineEventMap, StemEngineMode, StemEngineModelSource, StemEngineOptions, StemEngineSourceKind, StemEngineStats, StemEngineWarning } from './stem-engine-options.js';
@@ -139,7 +139,7 @@ export class StemEngine extends EventTarget {
 
   readonly context: BaseAudioContext;
   private readonly state: SharedState;
-  /** Runs the inference worker and replaces it when it fails (worker-protocol.ts). */
+  /** Runs the inference worker and replaces it when it fails (protocol.ts). */
   private readonly supervisor: WorkerSupervisor;
   private readonly node: AudioWorkletNode;
   private readonly stemNodes: GainNode[];

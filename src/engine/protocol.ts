@@ -5,7 +5,7 @@
  */
 import { StemstreamError, type StemstreamErrorCode } from '../errors.js';
 import type { RuntimeChoice } from '../model/runtime.js';
-import type { BackendMeasure } from './backend-pool.js';
+import type { BackendMeasure } from './worker/backend-pool.js';
 import { CTRL } from '../realtime/control-block.js';
 import { type SharedState, type SharedStateBuffers } from '../realtime/shared-state.js';
 import type { TrackBuffers } from '../realtime/track-state.js';

@@ -4,9 +4,9 @@
  * shared worker body (inference-worker-core.ts).
  */
 import { parentPort } from 'node:worker_threads';
-import { loadModel } from '../model/model.js';
+import { loadModel } from '../../model/model.js';
 import { createInferenceWorker } from './inference-worker-core.js';
-import { transferList, type FromWorker, type ToWorker } from './worker-protocol.js';
+import { transferList, type FromWorker, type ToWorker } from '../protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker-node must run in a worker thread');

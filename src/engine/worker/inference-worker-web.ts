@@ -14,7 +14,7 @@
  */
 import { createInferenceWorker } from './inference-worker-core.js';
 import { createWebWorkerHost } from './web-worker-host.js';
-import { transferList, type FromWorker, type ToWorker } from './worker-protocol.js';
+import { transferList, type FromWorker, type ToWorker } from '../protocol.js';
 
 interface WorkerScope {
   readonly name?: string;
