@@ -25,7 +25,7 @@ export default defineConfig({
   },
   // The inference worker imports onnxruntime-web, whose code splits (dynamic
   // import of its WASM glue): workers must be ES modules. The audio worklet
-  // (a `?worker&url` import in stem-engine.ts) is bundled the same way.
+  // (a `?worker&url` import in src/engine/host/engine-assets.ts) is bundled the same way.
   worker: { format: 'es' },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
 });

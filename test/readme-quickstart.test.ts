@@ -11,7 +11,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIP_DIR } from './fixtures/demo-clip.js';
 import { launchChromium, requireChromium, root, watchErrors } from './fixtures/demo-site.js';
@@ -69,9 +69,10 @@ describe("the README's quick start, word for word, in an empty folder", () => {
     await writeFile(join(dir, 'index.html'), quick.html);
 
     const server = await serveWithCli(dir, quick.commands[serveLine].split(/\s+/).slice(2)); // after `npx stemstream`
-    const tab = await browser.newPage();
-    const errors = watchErrors(tab);
+    let tab: Page | undefined;
     try {
+      tab = await browser.newPage();
+      const errors = watchErrors(tab);
       type Ev = { type: string; detail: unknown };
       await tab.addInitScript(() => {
         const events: Ev[] = [];
@@ -96,7 +97,7 @@ describe("the README's quick start, word for word, in an empty folder", () => {
       expect(await tab.evaluate(() => (document.querySelector('stem-player') as unknown as { engine: { sources: string[] } }).engine.sources)).toEqual(['drums', 'bass', 'other', 'vocals']);
       expect(errors).toEqual([]);
     } finally {
-      await tab.close();
+      await tab?.close();
       await server.close();
     }
   }, 600_000);

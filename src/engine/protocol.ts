@@ -1,11 +1,11 @@
 /**
+ * Thread: both, main and inference worker (docs/ARCHITECTURE.md §9).
  * Messages between the main thread and the inference worker: typed, every
  * request answerable with an error; the watchdog's and the recovery's limits.
- * The main thread's side of keeping a worker alive is worker-client.ts.
+ * The main thread's side of keeping a worker alive is host/worker-client.ts.
  */
 import { StemstreamError, type StemstreamErrorCode } from '../errors.js';
 import type { RuntimeChoice } from '../model/runtime.js';
-import type { BackendMeasure } from './worker/backend-pool.js';
 import { CTRL } from '../realtime/control-block.js';
 import { type SharedState, type SharedStateBuffers } from '../realtime/shared-state.js';
 import type { TrackBuffers } from '../realtime/track-state.js';
@@ -132,6 +132,20 @@ export type ToWorker =
   /** Track input: when the whole track is separated, one WAV per stem and a ZIP of them. */
   | { type: 'export'; id: number; baseName: string; format?: StemExportFormat; clipMode?: ClipMode }
   | { type: 'stop'; id: number };
+
+/** One provider as measured so far (the worker's backend pool, worker/backend-pool.ts, keeps them). */
+export interface BackendMeasure {
+  provider: string;
+  runs: number;
+  /** The last run, ms (0 before one). */
+  lastRunMs: number;
+  /** The fastest run, ms (0 before one). */
+  bestRunMs: number;
+  /** lastRunMs over the audio time of one job (0 when unknown). */
+  realTimeFactor: number;
+  /** 'failed': it threw at load or run; 'left': measured slower than another. */
+  state: 'untried' | 'running' | 'standby' | 'left' | 'failed';
+}
 
 export interface WorkerStats {
   segments: number;

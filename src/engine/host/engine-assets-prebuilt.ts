@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * Where the engine's two other threads come from in the prebuilt package
  * (dist/web/, built by scripts/build-web.mjs, which puts this module in place of
  * engine-assets.ts): the files beside the bundle, found with

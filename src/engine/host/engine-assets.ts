@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * Where the engine's two other threads come from, in the source tree: the
  * inference worker and the audio worklet, each bundled by the page's Vite build.
  * The worker through Vite's `new Worker(new URL(…, import.meta.url), { type:

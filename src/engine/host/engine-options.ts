@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * StemEngine's options resolved once, against the model: the defaults in one
  * object, every value checked (a bad one is a BAD_OPTION that says what is
  * accepted), and what follows from them: low-latency frames, the declared

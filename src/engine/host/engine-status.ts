@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * What StemEngine reports of itself (`status()`), declared by the engine so
  * that the UI's status component (src/ui/engine-status.ts, through
  * src/ui/engine-view.ts) reads it without the engine loading the UI.

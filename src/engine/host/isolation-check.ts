@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * The one check for cross-origin isolation before anything downloads a model
  * for the real-time engine, and its one message (StemEngine.create,
  * <stem-player> and the demo all say the same). The engine needs

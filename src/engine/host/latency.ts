@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * The declared latency of the real-time engine (docs/ARCHITECTURE.md §6), one formula for the
  * Node harness and the browser engine. No thread or platform dependency.
  */

@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * How big the live engine's buffers are, from the model's geometry and the
  * declared latency: one place, the formulas written beside the numbers (and in
  * docs/ARCHITECTURE.md, "Buffers and their sizes"). Nothing here depends on the

@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * The stem cache: separations kept in the Origin Private File System, so that a
  * track separated once plays separated at once when opened again and exports
  * without running the model (docs/ARCHITECTURE.md §8, "Stem cache").

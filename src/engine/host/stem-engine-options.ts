@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * StemEngine's public types: its options (resolved by engine-options.ts), its
  * stats, its events and the export request.
  */

@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * StemEngine: the real-time engine's public API on the main thread of a browser
  * (docs/ARCHITECTURE.md §1, §4, §6). It owns the shared state, starts the inference worker
  * (inference-worker-web.ts) and the audio-thread node (worklets/stem-out-processor.ts)

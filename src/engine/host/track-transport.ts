@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * Track mode's transport on the main thread: play, pause, seek and loop
  * written into the track's shared transport (track-state.ts), which the audio
  * thread's TrackPlayerCore follows; the playhead, the readiness map and the

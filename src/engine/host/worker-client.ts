@@ -1,4 +1,5 @@
 /**
+ * Thread: main (the engine's host; docs/ARCHITECTURE.md §9).
  * The main thread's client of the inference worker, shared by StemEngine (a
  * Web Worker) and the Node harness (a worker_threads Worker): starts it,
  * sends requests and settles their replies, watches its heartbeat and busy

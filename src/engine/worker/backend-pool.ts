@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The execution providers a model may run on in the inference worker, one
  * session each, loaded one provider at a time (so that ONNX Runtime never falls
  * back silently at session creation: a provider that cannot start throws, and
@@ -22,6 +23,7 @@
  */
 import type { SeparationModel } from '../../model/model.js';
 import type { InferenceRuntime, RuntimeSession, TensorFeed } from '../../model/runtime.js';
+import type { BackendMeasure } from '../protocol.js';
 
 export interface FallbackEvent {
   from: string;
@@ -34,20 +36,6 @@ export interface SwitchEvent {
   to: string;
   /** Why, in a sentence with the measured real-time factors. */
   reason: string;
-}
-
-/** One provider as measured so far. */
-export interface BackendMeasure {
-  provider: string;
-  runs: number;
-  /** The last run, ms (0 before one). */
-  lastRunMs: number;
-  /** The fastest run, ms (0 before one). */
-  bestRunMs: number;
-  /** lastRunMs over the audio time of one job (0 when unknown). */
-  realTimeFactor: number;
-  /** 'failed': it threw at load or run; 'left': measured slower than another. */
-  state: 'untried' | 'running' | 'standby' | 'left' | 'failed';
 }
 
 export interface BackendPoolOptions {

@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The inference worker's loop, independent of how frames travel: input frames
  * come from an InputPort (the capture ring), final stem frames go to a StemPort
  * (the ring the audio thread reads). One pump() does the next useful thing.

@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The inference worker's body, shared by the Node worker (worker_threads,
  * inference-worker-node.ts) and the browser worker (a module Web Worker,
  * inference-worker-web.ts): a dispatcher of the ToWorker messages over a model

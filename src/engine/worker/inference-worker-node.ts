@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The inference worker for Node (worker_threads): loads the model with the
  * runtime the init message names (onnxruntime-node by default), then runs the
  * shared worker body (inference-worker-core.ts).

@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The inference worker for browsers (a module Web Worker): the worker body
  * (inference-worker-core.ts) over the SharedArrayBuffer rings, with the
  * browser host (web-worker-host.ts: onnxruntime-web, WebGPU's adapter).

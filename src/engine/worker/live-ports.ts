@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The live session's ports onto the shared rings (worker side): input read
  * from the capture ring and stems written to the stem ring, each publishing
  * its stream position in the control block (CTRL.WORKER_IN_*, WORKER_OUT_*),

@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The worker's live session: captured input from the input ring through the
  * stream separator into the stem ring, job after job (InferenceLoop), until
  * told to stop or the declared input has all come out. A fresh worker started

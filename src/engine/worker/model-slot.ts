@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The worker's model slot: loads the model (or a model set's members) with the
  * host's runtime, one execution provider at a time behind a backend pool
  * (backend-pool.ts: fallback on failure, in 'auto' switching by measured speed),

@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The worker's liveness and the watchdog around every session.run
  * (docs/ARCHITECTURE.md §10): a heartbeat and the current blocking phase in the
  * control block (CTRL.WORKER_HEARTBEAT, WORKER_BUSY_*), read by the main

@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * What the worker's dispatcher asks of a session, live or track, and how a
  * session's loop that failed for good is reported.
  */

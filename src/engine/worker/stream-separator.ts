@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The inference worker's separation stage for streams: input arrives in order,
  * a segment runs as soon as all its input is there, and final stem frames leave
  * in order. The jobs and the arithmetic are separate()'s (segmentation.ts,

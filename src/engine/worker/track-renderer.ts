@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * Track mode's inference stage (inference worker): the segments of Demucs'
  * apply_model over the whole track (the same jobs as separate()), run in the
  * order the listener needs them: those under and just after the playhead first

@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The worker's track session: a decoded track in shared memory separated
  * around the playhead (TrackRenderer), segment after segment until all is
  * final; exports answered once every block carries the current model

@@ -1,4 +1,5 @@
 /**
+ * Thread: inference worker (docs/ARCHITECTURE.md §9).
  * The browser worker's host for the worker body (inference-worker-core.ts):
  * onnxruntime-web imported statically (so that the bundler serves its
  * .mjs/.wasm files next to the worker), WebGPU's adapter chosen here and handed
