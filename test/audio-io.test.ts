@@ -9,6 +9,7 @@ import { decodeAudio, decodeAudioFile, sniffAudio } from '../src/audio/decode.js
 import type { AudioData } from '../src/audio/types.js';
 import { WavFileWriter, encodeWav, parseWav } from '../src/audio/wav.js';
 import { StemstreamError, type StemstreamErrorCode } from '../src/errors.js';
+import { snrVsSine } from './reference/compare.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/audio/', import.meta.url));
 const figures: string[] = [];
@@ -60,18 +61,6 @@ function fitSine(x: Float32Array, f: number, fs: number, from: number, to: numbe
   }
   // a·cos + b·sin = amp · sin(w + phase)
   return { amp: Math.hypot(a, b), phase: Math.atan2(a, b), snr: 10 * Math.log10(sig / err) };
-}
-
-/** SNR of x against amp·sin(2π f n / fs) (phase 0 at n = 0) over [from, to). */
-function snrVsSine(x: Float32Array, f: number, fs: number, from: number, to: number, amp = 0.5): number {
-  let sig = 0;
-  let err = 0;
-  for (let n = from; n < to; n++) {
-    const ref = amp * Math.sin((2 * Math.PI * f * n) / fs);
-    sig += ref * ref;
-    err += (x[n] - ref) ** 2;
-  }
-  return 10 * Math.log10(sig / err);
 }
 
 function sine(frames: number, f: number, fs: number, amp = 0.5): Float32Array {

@@ -40,7 +40,7 @@ import {
   writeModelWithManifest,
 } from './fixtures/demo-site.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
-import { sdr } from './reference/sdr.js';
+import { maxAbsDiffChannels, peakAbs, rms, sdr } from './reference/compare.js';
 import { readClipStem, type CLIP_STEMS } from './fixtures/demo-clip.js';
 
 const SR = 44100;
@@ -74,31 +74,12 @@ interface Recorder {
 }
 type W = Window & { stemstreamDemo: Demo; demoTestRecorder?: Recorder; demoTestProgress?: Array<{ hidden: boolean; value: number }> };
 
-const rms = (x: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-  return Math.sqrt(s / Math.max(1, x.length));
-};
 /** rms(a − k·b) / rms(a). */
 const relErr = (a: ArrayLike<number>, b: ArrayLike<number>, k: number) => {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += (a[i] - k * b[i]) ** 2;
   return Math.sqrt(s / a.length) / rms(a);
 };
-const maxAbs = (x: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
-  return m;
-};
-function maxDiff(a: AudioData, b: AudioData): number {
-  let m = 0;
-  for (let c = 0; c < a.channels.length; c++) {
-    const x = a.channels[c];
-    const y = b.channels[c];
-    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  }
-  return m;
-}
 
 /** A recording worklet: channel 0 of each tap into a SharedArrayBuffer ring, in the same render quanta. */
 async function installRecorder(page: Page, taps: string[]): Promise<void> {
@@ -345,7 +326,7 @@ describe('the demo page in Chromium', () => {
     // 4096 frames (93 ms) starting 1024 frames (23 ms, > the 512-frame ramp) after the key.
     const after = await recorded(page, pressedAt + 1024, 4096);
     const wallMs = performance.now() - t0;
-    const vocalsAfter = maxAbs(after.taps.vocals);
+    const vocalsAfter = peakAbs(after.taps.vocals);
     const mixAfter = rms(after.taps.output);
     console.log('demo tiny/wasm:', JSON.stringify({ vocalsBefore, mixBefore, vocalsToMix: vocalsBefore / mixBefore, vocalsAfterMax: vocalsAfter, mixAfter, mixToDrumsAfter: mixAfter / rms(after.taps.drums), muteCheckedWithinMs: Math.round(wallMs) }));
     expect(vocalsAfter).toBeLessThan(1e-6);
@@ -455,7 +436,7 @@ describe('the demo page in Chromium', () => {
       expect(webgpu[s].channels[0].length).toBe(clip.channels[0].length);
       expect(wasm[s].channels[0].length).toBe(clip.channels[0].length);
       const ref: AudioData = { sampleRate: SR, channels: node.stems[s] };
-      diffs[s] = { gpuVsWasm: maxDiff(webgpu[s], wasm[s]), vsNode: Math.max(maxDiff(webgpu[s], ref), maxDiff(wasm[s], ref)) };
+      diffs[s] = { gpuVsWasm: maxAbsDiffChannels(webgpu[s].channels, wasm[s].channels), vsNode: Math.max(maxAbsDiffChannels(webgpu[s].channels, ref.channels), maxAbsDiffChannels(wasm[s].channels, ref.channels)) };
     }
     console.log('demo webgpu vs wasm:', JSON.stringify({ adapter: gpu, exportSeconds: seconds, diffs }));
     for (const s of STEMS) {
@@ -479,9 +460,9 @@ describe('the demo page in Chromium', () => {
     // Drums weigh the first model only (equal to its export); every other stem takes the second into account.
     const first = await wasmExport();
     for (const s of STEMS) {
-      expect(maxDiff(stems[s], { sampleRate: SR, channels: ref.stems[s] }), s).toBeLessThan(1e-4);
-      if (s === 'drums') expect(maxDiff(stems[s], first[s]), s).toBeLessThan(1e-4);
-      else expect(maxDiff(stems[s], first[s]), s).toBeGreaterThan(1e-3);
+      expect(maxAbsDiffChannels(stems[s].channels, ref.stems[s]), s).toBeLessThan(1e-4);
+      if (s === 'drums') expect(maxAbsDiffChannels(stems[s].channels, first[s].channels), s).toBeLessThan(1e-4);
+      else expect(maxAbsDiffChannels(stems[s].channels, first[s].channels), s).toBeGreaterThan(1e-3);
     }
   }, 120_000);
 

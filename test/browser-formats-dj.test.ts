@@ -19,7 +19,8 @@ import type { decodeAudio } from '../src/audio/decode.js';
 import type { AudioData } from '../src/audio/types.js';
 import { launchChromium, requireChromium } from './fixtures/demo-site.js';
 import { parseMp4 } from '../src/audio/mp4.js';
-import { alignment, chirpSignal, encodeSignal, encodedAudioDir, exactDifference, requireFfmpeg, withItunSmpb, type EncodedSignal } from './fixtures/encoded-audio.js';
+import { alignment, chirpSignal, encodeSignal, encodedAudioDir, requireFfmpeg, withItunSmpb, type EncodedSignal } from './fixtures/encoded-audio.js';
+import { exactDifference } from './reference/compare.js';
 
 const ROOT = join(import.meta.dirname, '..');
 

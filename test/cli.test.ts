@@ -10,8 +10,7 @@ import { parseWav } from '../src/audio/wav.js';
 import { loadModel } from '../src/model/model.js';
 import { separate } from '../src/separate/separate.js';
 import { makeCanonicalModel, makeDemucsLayoutModel } from './fixtures/tiny-models.js';
-import { maxAbsDiff } from './reference/apply-model.js';
-import { sdr } from './reference/sdr.js';
+import { maxAbsDiff, sdr } from './reference/compare.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const AUDIO = join(ROOT, 'test', 'fixtures', 'audio');

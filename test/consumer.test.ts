@@ -32,6 +32,7 @@ import { launchChromium, requireChromium, root, watchErrors } from './fixtures/d
 import { makePackedConsumer, runShellLine, serveWithCli, type PackedConsumer } from './fixtures/packed-consumer.js';
 import { serveStatic } from './fixtures/static-server.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
+import { maxAbsDiff, peakAbs } from './reference/compare.js';
 
 const SR = 44100;
 /** The prebuilt files an esbuild page serves beside its bundle. */
@@ -139,12 +140,8 @@ describe('the packed package in a consumer project (Vite, esbuild, import map)',
       expect(got.channels).toHaveLength(want.length);
       for (let c = 0; c < want.length; c++) {
         expect(got.channels[c].length).toBe(want[c].length);
-        let peak = 0;
-        for (let i = 0; i < want[c].length; i++) {
-          worst = Math.max(worst, Math.abs(got.channels[c][i] - want[c][i]));
-          peak = Math.max(peak, Math.abs(want[c][i]));
-        }
-        expect(peak).toBeGreaterThan(0.01); // a stem with something in it
+        worst = Math.max(worst, maxAbsDiff(got.channels[c], want[c]));
+        expect(peakAbs(want[c])).toBeGreaterThan(0.01); // a stem with something in it
       }
     });
     console.log(`${label}: stems equal separate() within ${worst.toExponential(2)} (max abs difference)`);

@@ -6,7 +6,7 @@ import { decodeModel, DataType } from '../src/model/onnx-proto.js';
 import { checkParity, convertChecked, noiseInput } from '../src/model/parity.js';
 import { separate } from '../src/separate/separate.js';
 import { makeCanonicalModel, makeDemucsLayoutModel, REAL_DEMUCS_NAMES, TINY_SEGMENT } from './fixtures/tiny-models.js';
-import { maxAbsDiff } from './reference/apply-model.js';
+import { maxAbsDiff } from './reference/compare.js';
 
 const waveGains = [[0.5, -0.25], [0.125, 1], [-1, 0.75], [0.25, 0.5]];
 

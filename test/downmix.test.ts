@@ -21,6 +21,7 @@ import { loadModel } from '../src/model/model.js';
 import { isAudioSource } from '../src/separate/audio-source.js';
 import { separate } from '../src/separate/separate.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
+import { maxAbsDiff, sdr } from './reference/compare.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const RATE = 44100;
@@ -51,13 +52,6 @@ function bs775(audio: AudioData, speakers: readonly string[]): [Float64Array, Fl
     r[i] /= norm;
   }
   return [l, r];
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Float32 rounding of the result (a few ulps at these levels). */
@@ -142,13 +136,13 @@ describe('6-channel WAV: exact expected samples, both paths the same', () => {
   it('a plain header (no mask): FLAC/WAV default order FL FR FC LFE BL BR; the note says what was done', async () => {
     const { streamed, whole, lines } = await bothPaths(path);
     const [l, r] = bs775(source, ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR']);
-    expect(maxDiff(streamed[0], l)).toBeLessThan(EXACT);
-    expect(maxDiff(streamed[1], r)).toBeLessThan(EXACT);
+    expect(maxAbsDiff(streamed[0], l)).toBeLessThan(EXACT);
+    expect(maxAbsDiff(streamed[1], r)).toBeLessThan(EXACT);
     for (let c = 0; c < 2; c++) expect(Buffer.from(whole[c].buffer).equals(Buffer.from(streamed[c].buffer))).toBe(true);
     expect(lines).toEqual(['downmixing 5.1 (6 channels) to stereo by ITU-R BS.775 (LFE left out)']);
     // Negative control: with the LFE (the loudest channel) mixed in, the result would be far off.
     const withLfe = bs775(source, ['FL', 'FR', 'FC', 'FC', 'BL', 'BR']);
-    expect(maxDiff(streamed[0], withLfe[0])).toBeGreaterThan(0.1);
+    expect(maxAbsDiff(streamed[0], withLfe[0])).toBeGreaterThan(0.1);
   });
 
   it('a WAVE_FORMAT_EXTENSIBLE mask is followed: 4.0 (FL FR FC BC) is not quad (FL FR BL BR)', async () => {
@@ -160,29 +154,29 @@ describe('6-channel WAV: exact expected samples, both paths the same', () => {
     expect(readFileSync(masked).readUInt32LE(40)).toBe(0x107);
     const m = await bothPaths(masked);
     const [l40, r40] = bs775(four, ['FL', 'FR', 'FC', 'BC']);
-    expect(maxDiff(m.streamed[0], l40)).toBeLessThan(EXACT);
-    expect(maxDiff(m.streamed[1], r40)).toBeLessThan(EXACT);
+    expect(maxAbsDiff(m.streamed[0], l40)).toBeLessThan(EXACT);
+    expect(maxAbsDiff(m.streamed[1], r40)).toBeLessThan(EXACT);
     expect(m.lines).toEqual(['downmixing 4.0 (4 channels) to stereo by ITU-R BS.775']);
     for (let c = 0; c < 2; c++) expect(Buffer.from(m.whole[c].buffer).equals(Buffer.from(m.streamed[c].buffer))).toBe(true);
     // The same samples with no mask are quad: a different downmix.
     const q = await bothPaths(plain);
     const [lq] = bs775(four, ['FL', 'FR', 'BL', 'BR']);
-    expect(maxDiff(q.streamed[0], lq)).toBeLessThan(EXACT);
-    expect(maxDiff(q.streamed[0], l40)).toBeGreaterThan(0.05);
+    expect(maxAbsDiff(q.streamed[0], lq)).toBeLessThan(EXACT);
+    expect(maxAbsDiff(q.streamed[0], l40)).toBeGreaterThan(0.05);
     expect(q.lines).toEqual(['downmixing quad (4 channels) to stereo by ITU-R BS.775']);
   });
 
   it('3.0 and 7.1 WAVs (default order) and 7.1 to a mono model', async () => {
     const three = tones(3, [0.5, 0.4, 0.6]);
     const t = await bothPaths(file('three.wav', three));
-    expect(maxDiff(t.streamed[0], bs775(three, ['FL', 'FR', 'FC'])[0])).toBeLessThan(EXACT);
+    expect(maxAbsDiff(t.streamed[0], bs775(three, ['FL', 'FR', 'FC'])[0])).toBeLessThan(EXACT);
     expect(t.lines).toEqual(['downmixing 3.0 (3 channels) to stereo by ITU-R BS.775']);
     const eight = tones(8, [0.5, 0.4, 0.3, 0.9, 0.2, 0.25, 0.35, 0.45]);
     const path8 = file('eight.wav', eight);
     const e = await bothPaths(path8);
     const [l8, r8] = bs775(eight, ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'SL', 'SR']);
-    expect(maxDiff(e.streamed[0], l8)).toBeLessThan(EXACT);
-    expect(maxDiff(e.streamed[1], r8)).toBeLessThan(EXACT);
+    expect(maxAbsDiff(e.streamed[0], l8)).toBeLessThan(EXACT);
+    expect(maxAbsDiff(e.streamed[1], r8)).toBeLessThan(EXACT);
     expect(e.lines).toEqual(['downmixing 7.1 (8 channels) to stereo by ITU-R BS.775 (LFE left out)']);
     // A mono model: the stereo downmix averaged, the same in both paths.
     const mono = await openInputAudio(path8, { ...input, channels: 1 });
@@ -191,7 +185,7 @@ describe('6-channel WAV: exact expected samples, both paths the same', () => {
     mono.close();
     const whole = await openInputAudio(path8, { ...input, channels: 1, whole: true });
     expect(Buffer.from((whole.audio as AudioData).channels[0].buffer).equals(Buffer.from(dst[0].buffer))).toBe(true);
-    expect(maxDiff(dst[0], l8.map((x, i) => 0.5 * (x + r8[i])))).toBeLessThan(EXACT);
+    expect(maxAbsDiff(dst[0], l8.map((x, i) => 0.5 * (x + r8[i])))).toBeLessThan(EXACT);
   });
 
   it('a 48 kHz 5.1 WAV is downmixed, then resampled (the decoded path)', async () => {
@@ -228,8 +222,8 @@ describe('5.1 FLAC and Ogg Vorbis made by ffmpeg: each container\'s channel orde
       const lines: string[] = [];
       const got = await decodedDownmix(path, lines);
       expect(lines).toEqual(['downmixing 5.1 (6 channels) to stereo by ITU-R BS.775 (LFE left out)']);
-      expect(maxDiff(got[0], l)).toBeLessThan(EXACT);
-      expect(maxDiff(got[1], r)).toBeLessThan(EXACT);
+      expect(maxAbsDiff(got[0], l)).toBeLessThan(EXACT);
+      expect(maxAbsDiff(got[1], r)).toBeLessThan(EXACT);
       for (let c = 0; c < 2; c++) expect(Buffer.from(got[c].buffer).equals(Buffer.from(fromWav.streamed[c].buffer))).toBe(true);
     }
   });
@@ -240,8 +234,8 @@ describe('5.1 FLAC and Ogg Vorbis made by ffmpeg: each container\'s channel orde
     ffmpeg('-i', file('four-src.wav', four), '-af', 'channelmap=channel_layout=4.0', '-c:a', 'flac', path);
     expect(readFileSync(path).includes('WAVEFORMATEXTENSIBLE_CHANNEL_MASK=0x107')).toBe(true);
     const got = await decodedDownmix(path);
-    expect(maxDiff(got[0], bs775(four, ['FL', 'FR', 'FC', 'BC'])[0])).toBeLessThan(EXACT);
-    expect(maxDiff(got[0], bs775(four, ['FL', 'FR', 'BL', 'BR'])[0])).toBeGreaterThan(0.05);
+    expect(maxAbsDiff(got[0], bs775(four, ['FL', 'FR', 'FC', 'BC'])[0])).toBeLessThan(EXACT);
+    expect(maxAbsDiff(got[0], bs775(four, ['FL', 'FR', 'BL', 'BR'])[0])).toBeGreaterThan(0.05);
   });
 
   it('Ogg Vorbis decodes in Vorbis order (FL FC FR BL BR LFE): the downmix matches the WAV\'s within the codec\'s error', async () => {
@@ -250,15 +244,7 @@ describe('5.1 FLAC and Ogg Vorbis made by ffmpeg: each container\'s channel orde
     const decoded = await decodeAudioFile(path);
     const got = await decodedDownmix(path);
     // Away from the ends, where the codec's edges are.
-    const snr = (a: ArrayLike<number>, ref: ArrayLike<number>) => {
-      let s = 0;
-      let e = 0;
-      for (let i = 1000; i < FRAMES - 1000; i++) {
-        s += ref[i] ** 2;
-        e += (a[i] - ref[i]) ** 2;
-      }
-      return 10 * Math.log10(s / e);
-    };
+    const snr = (a: ArrayLike<number>, ref: ArrayLike<number>) => sdr([ref], [a], (i) => i >= 1000 && i < FRAMES - 1000);
     expect(snr(got[0], l)).toBeGreaterThan(25);
     expect(snr(got[1], r)).toBeGreaterThan(25);
     // Negative control: the same decoded channels read in the WAV order give a wrong mix.
@@ -283,6 +269,6 @@ describe('stemstream separate on a 5.1 WAV', () => {
     const lib = await separate({ sampleRate: RATE, channels: [Float32Array.from(l), Float32Array.from(rr)] }, m, { normalize: false });
     await m.dispose();
     const got = parseWav(new Uint8Array(readFileSync(join(out, 'vocals.wav'))));
-    for (let c = 0; c < 2; c++) expect(maxDiff(got.channels[c], lib.stems.vocals[c])).toBeLessThan(1e-6);
+    for (let c = 0; c < 2; c++) expect(maxAbsDiff(got.channels[c], lib.stems.vocals[c])).toBeLessThan(1e-6);
   });
 });

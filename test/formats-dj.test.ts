@@ -22,8 +22,9 @@ import { estimateDuration } from '../src/cli/library-progress.js';
 import { isAudioFileName } from '../src/cli/library-tracks.js';
 import { readInputAudio } from '../src/cli/input.js';
 import { StemstreamError } from '../src/errors.js';
-import { chirpSignal, encodeSignal, encodedAudioDir, encodeWithFfmpeg, exactDifference, requireFfmpeg, withItunSmpb, type EncodedSignal } from './fixtures/encoded-audio.js';
+import { chirpSignal, encodeSignal, encodedAudioDir, encodeWithFfmpeg, requireFfmpeg, withItunSmpb, type EncodedSignal } from './fixtures/encoded-audio.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
+import { exactDifference } from './reference/compare.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');

@@ -12,7 +12,7 @@ import { noiseInput } from '../src/model/parity.js';
 import { separate } from '../src/separate/separate.js';
 import { karaoke, separateWithSet } from '../src/separate/separate-set.js';
 import { makeCanonicalModel, makeDemucsLayoutModel } from './fixtures/tiny-models.js';
-import { maxAbsDiff } from './reference/apply-model.js';
+import { maxAbsDiff } from './reference/compare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stemstream-set-'));
 const audio = { sampleRate: 44100, channels: noiseInput(2, 25000, 11).audio };

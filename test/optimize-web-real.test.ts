@@ -12,7 +12,7 @@ import { decodeModel } from '../src/model/onnx-proto.js';
 import { defaultModelPath, loadModel } from '../src/model/model.js';
 import { convertChecked, formatParity, PARITY_MIN_SDR_OPTIMIZED_DB } from '../src/model/parity.js';
 import { separate } from '../src/separate/separate.js';
-import { sdr } from './reference/sdr.js';
+import { sdr } from './reference/compare.js';
 import { CLIP_STEMS, readClipMixture, readClipStem } from './fixtures/demo-clip.js';
 
 describe('real model: convert --optimize', () => {

@@ -14,7 +14,7 @@ import { defaultModelPath, loadModel, type SeparationModel } from '../src/model/
 import { separate, type Separation } from '../src/separate/separate.js';
 import { convertChecked, noiseInput } from '../src/model/parity.js';
 import { runHeadlessStream } from '../src/node/node-harness.js';
-import { sdr } from './reference/sdr.js';
+import { sdr } from './reference/compare.js';
 import { CLIP_STEMS, readClipMixture, readClipStem } from './fixtures/demo-clip.js';
 
 const CLIP = 'demo clip';

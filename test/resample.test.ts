@@ -2,24 +2,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Resampler, outputLength, resample } from '../src/audio/resample.js';
 import type { AudioData } from '../src/audio/types.js';
 import { StemstreamError } from '../src/errors.js';
+import { rms, sameBits, snrVsSine } from './reference/compare.js';
 
 /** amp · sin(2π f n / fs + phase) for n in [0, frames). */
 function sine(frames: number, f: number, fs: number, amp = 0.5, phase = 0): Float32Array {
   const out = new Float32Array(frames);
   for (let n = 0; n < frames; n++) out[n] = amp * Math.sin((2 * Math.PI * f * n) / fs + phase);
   return out;
-}
-
-/** SNR (dB) of x against the analytic sine over [from, to). */
-function snrVsSine(x: Float32Array, f: number, fs: number, from: number, to: number, amp = 0.5, phase = 0): number {
-  let sig = 0;
-  let err = 0;
-  for (let n = from; n < to; n++) {
-    const ref = amp * Math.sin((2 * Math.PI * f * n) / fs + phase);
-    sig += ref * ref;
-    err += (x[n] - ref) ** 2;
-  }
-  return 10 * Math.log10(sig / err);
 }
 
 /** Least-squares amplitude of the component at f over [from, to) (a·cos + b·sin). */
@@ -34,12 +23,6 @@ function toneAmplitude(x: Float32Array, f: number, fs: number, from: number, to:
   const a = (xc * ss - xs * cs) / det;
   const b = (xs * cc - xc * cs) / det;
   return Math.hypot(a, b);
-}
-
-function rms(x: Float32Array, from: number, to: number): number {
-  let s = 0;
-  for (let n = from; n < to; n++) s += x[n] * x[n];
-  return Math.sqrt(s / (to - from));
 }
 
 const db = (v: number) => 20 * Math.log10(v);
@@ -193,9 +176,7 @@ describe('resample: length, identity, blocks', () => {
       for (const other of [defaultBlocks.channels, tinyBlocks.channels, streamed]) {
         for (let c = 0; c < 2; c++) {
           expect(other[c].length).toBe(whole.channels[c].length);
-          let same = true;
-          for (let i = 0; i < other[c].length && same; i++) same = Object.is(other[c][i], whole.channels[c][i]);
-          expect(same, `to=${to} channel ${c}`).toBe(true);
+          expect(sameBits(other[c], whole.channels[c]), `to=${to} channel ${c}`).toBe(true);
         }
       }
     }

@@ -9,7 +9,8 @@ import { loadModel, type SeparationModel } from '../src/model/model.js';
 import { SegmentRunner } from '../src/separate/segment-runner.js';
 import { separate, separateStream } from '../src/separate/separate.js';
 import { makeCanonicalModel, makeDemucsLayoutModel, type TinyModelOptions } from './fixtures/tiny-models.js';
-import { maxAbsDiff, referenceApplyModel } from './reference/apply-model.js';
+import { referenceApplyModel } from './reference/apply-model.js';
+import { maxAbsDiff } from './reference/compare.js';
 import { specRoundTrip64 } from './reference/demucs-dsp.js';
 import { tinyReference } from './reference/tiny-model.js';
 

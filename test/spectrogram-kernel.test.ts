@@ -25,6 +25,7 @@ import {
 } from '../src/dsp/spectrogram-kernel.js';
 import { SPECTROGRAM_WASM_BASE64, decodeSpectrogramWasm } from '../src/dsp/spectrogram-wasm-bytes.js';
 import { fft64 } from './reference/fft64.js';
+import { maxAbsDiff, peakAbs } from './reference/compare.js';
 
 // ------------------------------------------------------------------ helpers --
 
@@ -57,19 +58,6 @@ function bandLimitedSignal(n: number, seed: number, amp = 1): Float32Array {
     for (let i = 0; i < n; i++) x[i] += g * Math.cos(t.w * i + t.ph);
   }
   return x;
-}
-
-function peakAbs(...arrays: ArrayLike<number>[]): number {
-  let p = 0;
-  for (const a of arrays) for (let i = 0; i < a.length; i++) p = Math.max(p, Math.abs(a[i]));
-  return p;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Periodic Hann window, float64 (torch.hann_window(4096)). */
@@ -594,8 +582,7 @@ describe('ispec (Demucs _ispec)', () => {
     const s64 = refSpec(x);
     const ref = refIspec(s64.re, s64.im, n).x;
     const err = maxAbsDiff(y, ref);
-    let lossy = 0;
-    for (let i = 0; i < n; i++) lossy = Math.max(lossy, Math.abs(ref[i] - x[i]));
+    const lossy = maxAbsDiff(ref, x);
     console.log(
       `round trip n=${n} (white noise): max |kernel - float64 Demucs| ${err.toExponential(2)}; ` +
         `Demucs itself: max |ispec(spec(x)) - x| ${lossy.toExponential(2)} (dropped Nyquist bin and edge frames)`,

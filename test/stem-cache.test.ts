@@ -21,6 +21,7 @@ import { separate } from '../src/separate/separate.js';
 import { makeDemucsLayoutModel, TINY_SEGMENT } from './fixtures/tiny-models.js';
 import { resolveEngineOptions } from '../src/engine/host/engine-options.js';
 import { messageWaiter } from './fixtures/worker-messages.js';
+import { sameBits } from './reference/compare.js';
 
 const DIR = 'stemstream-stems';
 const HEADER = 64;
@@ -46,14 +47,6 @@ function sharedCopy(a: Float32Array): Float32Array {
   return out;
 }
 
-function bitsEqual(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
-
 const key = (n: number) => n.toString(16).padStart(64, '0');
 
 async function openCache(root: FakeRoot, options: Parameters<typeof StemCache.open>[0] = {}) {
@@ -77,13 +70,13 @@ describe('StemCache', () => {
 
     const into = new Float32Array(new SharedArrayBuffer(8 * 5000 * 4));
     expect(await cache.get(key(1), into)).toBe(true);
-    expect(bitsEqual(into, data)).toBe(true);
+    expect(sameBits(into, data)).toBe(true);
 
     const again = (await openCache(root)).cache;
     expect(again.keys()).toEqual([key(1)]);
     const into2 = new Float32Array(8 * 5000);
     expect(await again.get(key(1), into2, { rows: 8, frames: 5000 })).toBe(true);
-    expect(bitsEqual(into2, data)).toBe(true);
+    expect(sameBits(into2, data)).toBe(true);
 
     // An unknown key is a miss and leaves the view alone.
     const untouched = new Float32Array(8 * 5000).fill(7);
@@ -155,7 +148,7 @@ describe('StemCache', () => {
     expect(cache.keys()).toEqual([key(2)]);
     const into = new Float32Array(2000);
     expect(await cache.get(key(2), into)).toBe(true);
-    expect(bitsEqual(into, stems(2, 1000, 2))).toBe(true);
+    expect(sameBits(into, stems(2, 1000, 2))).toBe(true);
 
     // Now not even one fits: evict, retry, fail cleanly.
     dir.quotaBytes = entry / 2;

@@ -15,6 +15,7 @@ import { RENDER_QUANTUM as Q } from '../src/constants.js';
 import { CTRL, PROC_TIME_WINDOW_QUANTA, readStats, setStemGain, setStemMute, setStemSolo, setStemsEnabled, setTimingEnabled, stemFramesBehind } from '../src/realtime/control-block.js';
 import { createSharedState, type SharedState } from '../src/realtime/shared-state.js';
 import { StemOutCore, type Clock } from '../worklets/stem-out-core.js';
+import { maxAbsDiff } from './reference/compare.js';
 
 const SR = 44100;
 /** The fake separation's per-stem factors; their sum G = 0.5 ≠ 1 makes stems and dry tell apart. */
@@ -204,19 +205,6 @@ function referenceWet(rig: Rig, pushedBefore: number[], enabled: (q: number) => 
     }
   }
   return w;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, from = 0): { max: number; at: number } {
-  let max = 0;
-  let at = -1;
-  for (let t = from; t < a.length; t++) {
-    const d = Math.abs(a[t] - b[t]);
-    if (d > max) {
-      max = d;
-      at = t;
-    }
-  }
-  return { max, at };
 }
 
 /** Frames of `y` that are not exactly zero. */
@@ -445,8 +433,8 @@ describe('StemOutCore: crossfades', () => {
         expMix[t] = (1 - w[t]) * u + w[t] * G * u;
         expStem[t] = w[t] * SEP[3] * u;
       }
-      expect(maxAbsDiff(rec.mix[c], expMix).max).toBeLessThan(1e-6);
-      expect(maxAbsDiff(rec.stems[3][c], expStem).max).toBeLessThan(1e-6);
+      expect(maxAbsDiff(rec.mix[c], expMix)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(rec.stems[3][c], expStem)).toBeLessThan(1e-6);
     }
     // Bound on a sample-to-sample step: with m_t = 1 − (1 − G)·w_t ∈ [G, 1] and
     // u_t = x[t − L], y_{t+1} − y_t = m_{t+1}(u_{t+1} − u_t) + u_t(m_{t+1} − m_t), so
@@ -494,7 +482,7 @@ describe('StemOutCore: crossfades', () => {
     for (let c = 0; c < 2; c++) {
       const exp = new Float64Array(quanta * Q);
       for (let t = L; t < exp.length; t++) exp[t] = x[c][t - L] * (1 - w[t] + w[t] * G);
-      expect(maxAbsDiff(rec.mix[c], exp).max).toBeLessThan(1e-6);
+      expect(maxAbsDiff(rec.mix[c], exp)).toBeLessThan(1e-6);
     }
     const stats = readStats(rig.state);
     expect(stats.underrunQuanta).toBe(0);
@@ -579,7 +567,7 @@ describe('StemOutCore: gains', () => {
     const gainOf = (s: number) => Float64Array.from(rec.stems[s][0], (v) => v / SEP[s]);
     for (let s = 0; s < 4; s++) {
       const g = gainOf(s);
-      expect(maxAbsDiff(g, refGain[s], L).max, `stem ${s}`).toBeLessThan(1e-6);
+      expect(maxAbsDiff(g, refGain[s], L), `stem ${s}`).toBeLessThan(1e-6);
       // Never a jump: |Δg| ≤ |ΔT| / R per frame (largest ΔT here: 2 − 0.5·(1 − 256/R)... bounded by 2/R).
       let maxStep = 0;
       for (let t = L; t + 1 < frames; t++) maxStep = Math.max(maxStep, Math.abs(g[t + 1] - g[t]));
@@ -600,7 +588,7 @@ describe('StemOutCore: gains', () => {
     for (let c = 0; c < 2; c++) {
       const sum = new Float64Array(frames);
       for (let t = L; t < frames; t++) for (let s = 0; s < 4; s++) sum[t] += rec.stems[s][c][t];
-      expect(maxAbsDiff(rec.mix[c], sum, L).max).toBeLessThan(1e-6);
+      expect(maxAbsDiff(rec.mix[c], sum, L)).toBeLessThan(1e-6);
     }
     const stats = readStats(rig.state);
     expect(stats.gains.map((v) => Math.round(v * 1e6) / 1e6)).toEqual([0, 1, 1, 2]);

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseWav } from '../src/audio/wav.js';
 import { StemstreamError } from '../src/errors.js';
 import { exportStems, exportStemsSync, safeFileName, type StemExportFormat } from '../src/export/stems-export.js';
+import { maxAbsDiff } from './reference/compare.js';
 
 const SOURCES = ['drums', 'bass', 'other', 'vocals'];
 const RATE = 44100;
@@ -59,9 +60,7 @@ describe('exportStems', () => {
         expect(audio.channels).toHaveLength(2);
         audio.channels.forEach((ch, c) => {
           expect(ch.length).toBe(10_001);
-          let maxErr = 0;
-          for (let i = 0; i < ch.length; i++) maxErr = Math.max(maxErr, Math.abs(ch[i] - input[s][c][i]));
-          expect(maxErr).toBeLessThanOrEqual(TOLERANCE[format]);
+          expect(maxAbsDiff(ch, input[s][c])).toBeLessThanOrEqual(TOLERANCE[format]);
         });
       });
       const entries = zipEntries(r.zip);

@@ -7,7 +7,7 @@ import { noiseInput } from '../src/model/parity.js';
 import { trackStats } from '../src/separate/normalize.js';
 import { separate } from '../src/separate/separate.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
-import { maxAbsDiff } from './reference/apply-model.js';
+import { maxAbsDiff } from './reference/compare.js';
 import { tinyReference } from './reference/tiny-model.js';
 
 const waveGains = [[0.5, -0.25], [0.125, 1], [-1, 0.75], [0.25, 0.5]];

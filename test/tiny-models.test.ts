@@ -44,6 +44,7 @@ import {
   type CanonicalModelOptions,
   type DemucsLayoutOptions,
 } from './fixtures/tiny-models.js';
+import { maxAbsDiff } from './reference/compare.js';
 
 type Ort = typeof ortNode;
 // Both packages type their API with the same onnxruntime-common.
@@ -68,13 +69,6 @@ function noise(n: number, seed: number): Float32Array {
     out[i] = (s >>> 0) / 2147483648 - 1;
   }
   return out;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 function shapeOf(meta: readonly ortNode.InferenceSession.ValueMetadata[], name: string): (number | string)[] {

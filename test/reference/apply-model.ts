@@ -80,9 +80,3 @@ export function referenceApplyModel(mix: Float32Array[], model: ReferenceModel, 
   }
   return out.map((row) => row.map((v) => v * std + mean));
 }
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return a.length === b.length ? m : Number.POSITIVE_INFINITY;
-}

@@ -1,9 +1,10 @@
 /**
  * The whole-clip SDR (the MDX "new SDR", as the workspace's test data scorer computes it), over
- * both channels, on samples in [-1, 1): 10 log10((Σ s² + ε) / (Σ (s - ŝ)² + ε)).
+ * all channels, on samples in [-1, 1): 10 log10((Σ s² + ε) / (Σ (s - ŝ)² + ε)).
+ * Tests import it from compare.ts, with the other comparisons.
  * `mask(i)` can leave samples out (returns false to skip sample i).
  */
-export function sdr(reference: Float32Array[], estimate: Float32Array[], mask?: (i: number) => boolean): number {
+export function sdr(reference: readonly ArrayLike<number>[], estimate: readonly ArrayLike<number>[], mask?: (i: number) => boolean): number {
   const eps = 1e-7;
   let num = eps;
   let den = eps;
