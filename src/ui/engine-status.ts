@@ -4,6 +4,7 @@
  * WASM) is announced to screen readers: numbers that move every poll would be noise.
  */
 import { LitElement, css, html, type PropertyValues } from 'lit';
+import { EnginePollController } from './engine-poll-controller.js';
 import type { EngineStatusSnapshot, EngineStatusSource, StemCacheStatus } from './engine-view.js';
 import { defineOnce, themeStyles } from './theme.js';
 
@@ -40,8 +41,11 @@ export class EngineStatus extends LitElement {
   declare engine: EngineStatusSource | null;
 
   private snap: EngineStatusSnapshot | null = null;
-  private snapKey = '';
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly poller = new EnginePollController<EngineStatusSource>(this, {
+    engine: () => this.engine,
+    periodMs: POLL_MS,
+    poll: (engine) => this.poll(engine),
+  });
   /** Backend of the previous poll; undefined until the first, which sets the baseline silently. */
   private lastBackend: string | undefined;
   private announcement = '';
@@ -54,56 +58,25 @@ export class EngineStatus extends LitElement {
     this.engine = null;
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.startPolling();
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  // willUpdate, not updated: the first poll's state then renders in this same update
-  // (Lit warns about an update requested from updated()).
+  // willUpdate, not updated: the poller restarts after it (hostUpdate), so the first poll's
+  // state renders in this same update (Lit warns about an update requested from updated()).
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('engine')) {
       this.lastBackend = undefined;
-      this.startPolling();
+      if (!this.engine) this.snap = null;
     }
   }
 
-  private startPolling(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    if (!this.isConnected || !this.engine) {
-      if (this.snap) {
-        this.snap = null;
-        this.snapKey = '';
-        this.requestUpdate();
-      }
-      return;
-    }
-    this.poll();
-    this.timer = setInterval(() => this.poll(), POLL_MS);
-  }
-
-  private poll(): void {
-    const engine = this.engine;
-    if (!engine) return;
+  /** Reads the status; its JSON is the key of what is shown. */
+  private poll(engine: EngineStatusSource): string {
     const s = engine.status();
     if (this.lastBackend !== undefined && s.backend !== this.lastBackend && s.backend) {
       const threads = s.backend.toLowerCase() === 'wasm' ? `, ${s.threads} thread${s.threads === 1 ? '' : 's'}` : '';
       this.announcement = `Inference backend: ${backendLabel(s.backend)}${threads}`;
     }
     this.lastBackend = s.backend;
-    const key = JSON.stringify(s);
-    if (key !== this.snapKey) {
-      this.snapKey = key;
-      this.snap = { ...s };
-      this.requestUpdate();
-    }
+    this.snap = { ...s };
+    return JSON.stringify(s);
   }
 
   private async clearCache(): Promise<void> {
@@ -118,7 +91,7 @@ export class EngineStatus extends LitElement {
       this.cleared = `Could not clear: ${(err as Error).message}`;
     } finally {
       this.clearing = false;
-      this.poll();
+      this.poller.pollNow();
       this.requestUpdate();
     }
   }

@@ -9,6 +9,7 @@
  * text field are never taken.
  */
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import { EnginePollController } from './engine-poll-controller.js';
 import type { StemMixerSource } from './engine-view.js';
 import { defineOnce, formatDb, fromDb, themeStyles, toDb } from './theme.js';
 
@@ -61,11 +62,18 @@ export class StemMixer extends LitElement {
   declare engine: StemMixerSource | null;
   declare globalKeys: boolean;
 
-  private raf = 0;
   private lastAria = 0;
-  private lastPoll = 0;
-  private stateKey = '';
   private listeningOnWindow = false;
+  /** Meters every frame; stemState() at STATE_POLL_MS, against what the last render showed. */
+  private readonly poller = new EnginePollController<StemMixerSource>(this, {
+    engine: () => this.engine,
+    periodMs: STATE_POLL_MS,
+    everyFrame: true,
+    poll: (engine, now, due) => {
+      this.drawMeters(engine.meterLevels(), now);
+      return due ? this.currentStateKey(engine) : undefined;
+    },
+  });
 
   constructor() {
     super();
@@ -81,19 +89,15 @@ export class StemMixer extends LitElement {
     if (!this.hasAttribute('role')) this.setAttribute('role', 'group');
     if (!this.hasAttribute('aria-label')) this.setAttribute('aria-label', 'Stem mixer');
     this.syncWindowListener();
-    this.startLoop();
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    cancelAnimationFrame(this.raf);
-    this.raf = 0;
     this.syncWindowListener();
   }
 
   protected override updated(changed: PropertyValues<this>): void {
     if (changed.has('globalKeys')) this.syncWindowListener();
-    if (changed.has('engine')) this.startLoop();
   }
 
   private readonly onWindowKey = (e: KeyboardEvent): void => this.onKey(e);
@@ -160,23 +164,6 @@ export class StemMixer extends LitElement {
     this.requestUpdate();
   }
 
-  private startLoop(): void {
-    cancelAnimationFrame(this.raf);
-    this.raf = 0;
-    if (this.isConnected && this.engine) this.raf = requestAnimationFrame(this.tick);
-  }
-
-  private readonly tick = (now: number): void => {
-    this.raf = requestAnimationFrame(this.tick);
-    const engine = this.engine;
-    if (!engine) return;
-    this.drawMeters(engine.meterLevels(), now);
-    if (now - this.lastPoll >= STATE_POLL_MS) {
-      this.lastPoll = now;
-      if (this.currentStateKey(engine) !== this.stateKey) this.requestUpdate();
-    }
-  };
-
   /** Meters are written straight to the DOM each frame: no Lit render at 60 Hz. */
   private drawMeters(levels: ArrayLike<number>, now: number): void {
     const meters = this.renderRoot.querySelectorAll<HTMLElement>('.meter');
@@ -207,10 +194,10 @@ export class StemMixer extends LitElement {
   protected override render(): unknown {
     const engine = this.engine;
     if (!engine || engine.sources.length === 0) {
-      this.stateKey = '';
+      this.poller.shownKey = '';
       return html`<p class="empty">No stems yet: load a model.</p>`;
     }
-    this.stateKey = this.currentStateKey(engine);
+    this.poller.shownKey = this.currentStateKey(engine);
     const states = engine.sources.map((n) => engine.stemState(n));
     const anySolo = states.some((s) => s.soloed);
     // tabindex -1 on the wrapper (not the host: a host with tabindex -1 drops its whole shadow tree from

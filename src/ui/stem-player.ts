@@ -27,6 +27,7 @@ import type { StemEngineBackend, StemEngineEventMap, StemEngineOptions } from '.
 import { describeModel } from '../model/model.js';
 import { engineModelOf, loadModelSource, type LoadedModel } from '../web/model-source.js';
 import { assertCrossOriginIsolated } from '../engine/host/isolation-check.js';
+import { EnginePollController } from './engine-poll-controller.js';
 import type { ModelDownloadProgress } from '../web/model-store.js';
 import type { TrackTransportSource } from './engine-view.js';
 import './engine-status.js';
@@ -91,7 +92,19 @@ export class StemPlayer extends LitElement {
   private trackName = '';
   /** The current song's stems came from the stem cache (separated on an earlier visit). */
   private remembered = false;
-  private pollTimer: ReturnType<typeof setInterval> | undefined;
+  /** The separation's progress, read back from the engine's readiness map. */
+  private readonly poller = new EnginePollController<StemEngine>(this, {
+    engine: () => this.currentEngine,
+    periodMs: PROGRESS_POLL_MS,
+    poll: (engine) => {
+      if (engine.duration === 0) return;
+      const map = engine.readyMap(PROGRESS_BUCKETS);
+      let sum = 0;
+      for (let i = 0; i < map.length; i++) sum += map[i];
+      this.separated = sum / map.length;
+      if (this.phase === 'separating' && this.separated >= 1) this.setPhase('ready', '');
+    },
+  });
   private readonly transportSource: TrackTransportSource;
 
   constructor() {
@@ -207,7 +220,7 @@ export class StemPlayer extends LitElement {
   /** Stops and releases the engine and the AudioContext (also done when the element leaves the page). */
   async dispose(): Promise<void> {
     this.openSeq++;
-    this.stopPolling();
+    this.poller.stop();
     const engine = this.currentEngine;
     const context = this.currentContext;
     this.currentEngine = null;
@@ -273,7 +286,7 @@ export class StemPlayer extends LitElement {
     this.currentEngine = engine;
     this.currentContext = context;
     this.loadedModel = { from: this.model, model };
-    this.startPolling();
+    this.poller.sync();
     return engine;
   }
 
@@ -318,24 +331,6 @@ export class StemPlayer extends LitElement {
   private setPhase(phase: Phase, message: string): void {
     this.phase = phase;
     this.message = message;
-  }
-
-  private startPolling(): void {
-    this.stopPolling();
-    this.pollTimer = setInterval(() => {
-      const engine = this.currentEngine;
-      if (!engine || engine.duration === 0) return;
-      const map = engine.readyMap(PROGRESS_BUCKETS);
-      let sum = 0;
-      for (let i = 0; i < map.length; i++) sum += map[i];
-      this.separated = sum / map.length;
-      if (this.phase === 'separating' && this.separated >= 1) this.setPhase('ready', '');
-    }, PROGRESS_POLL_MS);
-  }
-
-  private stopPolling(): void {
-    clearInterval(this.pollTimer);
-    this.pollTimer = undefined;
   }
 
   private emit(type: string, detail: unknown): void {

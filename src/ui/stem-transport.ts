@@ -9,6 +9,7 @@
  * 4 Hz, peaks once per track), so the display follows the engine, never a copy.
  */
 import { LitElement, css, html, type PropertyValues } from 'lit';
+import { EnginePollController } from './engine-poll-controller.js';
 import type { TrackTransportSource } from './engine-view.js';
 import { cssColor, defineOnce, formatTime, themeStyles } from './theme.js';
 
@@ -39,19 +40,22 @@ export class StemTransport extends LitElement {
 
   declare engine: TrackTransportSource | null;
 
-  private raf = 0;
+  private readonly poller = new EnginePollController<TrackTransportSource>(this, {
+    engine: () => this.engine,
+    periodMs: READY_POLL_MS,
+    everyFrame: true,
+    poll: (engine, _now, due) => this.tick(engine, due),
+  });
   private resizeObserver: ResizeObserver | null = null;
   private peaks: Float32Array = new Float32Array(0);
   private peakMax = 1;
   private peaksFor = -1;
   private ready: Float32Array = new Float32Array(0);
-  private lastReadyPoll = -Infinity;
   private drag: Drag | null = null;
   /** The last Shift+dragged region: what the loop toggle uses instead of the default 8 s. */
   private userRegion: Region | null = null;
   private colors: Record<string, string> = {};
   private drawKey = '';
-  private viewKey = '';
   private cssWidth = 0;
   private cssHeight = 0;
 
@@ -60,15 +64,8 @@ export class StemTransport extends LitElement {
     this.engine = null;
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.startLoop();
-  }
-
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    cancelAnimationFrame(this.raf);
-    this.raf = 0;
     this.resizeObserver?.disconnect();
     this.resizeObserver = null;
   }
@@ -81,8 +78,6 @@ export class StemTransport extends LitElement {
     if (changed.has('engine')) {
       this.peaksFor = -1;
       this.userRegion = null;
-      this.lastReadyPoll = -Infinity;
-      this.startLoop();
     }
     this.readColors();
     this.drawKey = '';
@@ -121,18 +116,11 @@ export class StemTransport extends LitElement {
     };
   }
 
-  private startLoop(): void {
-    cancelAnimationFrame(this.raf);
-    this.raf = 0;
-    if (this.isConnected && this.engine) this.raf = requestAnimationFrame(this.tick);
-  }
-
-  private readonly tick = (now: number): void => {
-    this.raf = requestAnimationFrame(this.tick);
-    const engine = this.engine;
-    if (!engine) return;
+  /** One frame: peaks on a new track, readiness when due, the canvas; returns the key of the text parts. */
+  private tick(engine: TrackTransportSource, due: boolean): string {
     const duration = engine.duration;
-    if (duration !== this.peaksFor) {
+    const newTrack = duration !== this.peaksFor;
+    if (newTrack) {
       // A new track (or the first): peaks once, a fresh readiness map, no stale loop region.
       this.peaksFor = duration;
       this.peaks = duration > 0 ? engine.waveformPeaks(PEAK_BUCKETS) : new Float32Array(0);
@@ -141,10 +129,8 @@ export class StemTransport extends LitElement {
       // Scaled to the loudest peak, like any overview: a quiet master still shows its shape.
       this.peakMax = max;
       this.userRegion = null;
-      this.lastReadyPoll = -Infinity;
     }
-    if (now - this.lastReadyPoll >= READY_POLL_MS) {
-      this.lastReadyPoll = now;
+    if (due || newTrack) {
       this.ready = duration > 0 ? engine.readyMap(READY_BUCKETS) : new Float32Array(0);
       this.drawKey = '';
     }
@@ -152,12 +138,9 @@ export class StemTransport extends LitElement {
     const loop = engine.loop;
     const readyPct = this.ready.length ? Math.round((this.ready.reduce((a, b) => a + b, 0) / this.ready.length) * 100) : 0;
     const key = `${Math.floor(this.shownPosition() * 10)}|${engine.playing}|${duration}|${loop?.start}|${loop?.end}|${readyPct}`;
-    if (key !== this.viewKey) {
-      this.viewKey = key;
-      this.requestUpdate();
-    }
     this.draw();
-  };
+    return key;
+  }
 
   /** The playhead to show: the engine's, or where a drag is about to seek. */
   private shownPosition(): number {
@@ -298,7 +281,7 @@ export class StemTransport extends LitElement {
   }
 
   private refresh(): void {
-    this.viewKey = '';
+    this.poller.shownKey = undefined;
     this.drawKey = '';
     this.requestUpdate();
   }
