@@ -19,14 +19,9 @@
  * By hand here: only the sniffing (magic numbers, ID3v2 skipping, MPEG frame
  * headers, the Ogg codec, FLAC/Xing lengths and the Ogg page walk for damage
  * reports, an Ogg page cut short rebuilt with its whole packets) and the WAV
- * parser. Why not mediabunny (bench/libraries.ts, Node 20, the demo clip
- * looped to 63 s): WAV to planar float ours 69 ms (16-bit) / 72 ms (24-bit),
- * mediabunny's AudioSampleSink 137 / 181 ms; FLAC (and MP3, Vorbis, Opus)
- * it only demuxes, decoding needs WebCodecs' AudioDecoder, absent in Node and
- * audio worklets, so it would not replace the WASM decoders above; and it adds
- * 124 KB (WAV/FLAC/MP3/Ogg readers) to 329 KB minified, MPL-2.0, against 13 KB
- * for this file and wav.ts. For MP4 it would only demux too (its AAC and ALAC
- * go to WebCodecs), so the few boxes a music file needs are read in mp4.ts.
+ * parser. Not mediabunny: it reads WAV slower, and it only demuxes FLAC, MP3,
+ * Vorbis, Opus and MP4, leaving decoding to WebCodecs, absent in Node and audio
+ * worklets, so it would not replace the decoders above (docs/benchmarks.md#libraries).
  *
  * AAC in Node: no decoder on npm is both usable and permissively licensed
  * (@audio/decode-aac is FAAD2, GPL-2.0; `aac` for Aurora.js is LGPL, from

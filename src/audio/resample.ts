@@ -24,18 +24,10 @@
  * the input it still needs, so `resample` needs memory for the output plus one
  * block; pushing a signal in any block sizes gives bit-identical output.
  *
- * Why ours and not libsamplerate's WASM port, @alexanderolsen/libsamplerate-js
- * (bench/libraries.ts, Node 20, 60 s stereo; 48k→44.1k | 22.05k→44.1k):
- *   ours                 108× | 134× real time, 1 kHz SNR 124 | 140 dB,
- *                        gain at 0.9·Nyquist 0.000 dB, alias | image −119 | −108 dB
- *   SINC_BEST_QUALITY     23× |  28×, 146 | 152 dB, 0.000 dB, −160 | −141 dB
- *   SINC_MEDIUM_QUALITY   73× |  77×, 136 | 140 dB, −2.1 dB,  −140 | −121 dB
- *   SINC_FASTEST         148× | 143×, 103 | 119 dB, −20.5 dB, −105 | −103 dB
- * BEST is cleaner but 4–5× slower and its margin lies below float32 audio's own
- * noise; MEDIUM and FASTEST are slower or lose the top of the passband. The
- * port is also 2 MB of JS (the WASM inlined), async to create, interleaved,
- * and drops ~100–300 frames at the end; ours is 7 KB, synchronous, planar,
- * time-aligned and of exact length.
+ * Kept over libsamplerate's WASM port: its best mode is cleaner only below
+ * float32's own noise and several times slower, its others lose the top of the
+ * passband, and it is async, interleaved and drops the last frames; ours is
+ * synchronous, planar, time-aligned and of exact length (docs/benchmarks.md#libraries).
  */
 import { StemstreamError } from '../errors.js';
 import type { AudioData } from './types.js';

@@ -46,7 +46,7 @@ interface FlacStreamMetadata {
   md5sum: string;
 }
 
-/** libFLAC's default: -5, the flac tool's default too (measured in README: level 8 gains < 1 %). */
+/** libFLAC's default: -5, the flac tool's default too; level 8 saves too little to pay (docs/benchmarks.md#libraries). */
 const COMPRESSION_LEVEL = 5;
 /** Frames handed to libFLAC per call: bounds the copy into its fixed-size heap. */
 const CHUNK_FRAMES = 16384;
@@ -55,7 +55,7 @@ const STREAMINFO_OFFSET = 8;
 
 let libflac: Promise<LibFlac> | undefined;
 
-/** Loads libflacjs once per process (about 70 ms), on first use. */
+/** Loads libflacjs once per process, on first use (its load time: docs/cli.md). */
 function loadLibFlac(): Promise<LibFlac> {
   libflac ??= (async () => {
     // Computed specifiers: browser bundlers must not pull this Node-only path in.

@@ -14,14 +14,8 @@
  * large files one by one (the stems export) holds the archive plus one file,
  * not every file twice.
  *
- * Why ours and not fflate or client-zip (bench/libraries.ts, Node 20, 2 cores,
- * 4 stereo 24-bit WAV stems, stored): at 4 × 180 s (182 MiB) ours 988 ms and
- * +183 MiB peak RSS, fflate `zipSync` level 0 986 ms / +188 MiB, client-zip
- * 1569 ms / +370 MiB; at 4 × 30 s, first call in a process (as in an export)
- * 176 / 168 / 294 ms. All three pass `unzip -t`. Same speed as fflate, 6 KB
- * minified against 9 KB, and only ours takes the files one at a time into a
- * preallocated archive (`zipSync` needs every file in memory at once) and
- * checks names against zip-slip; no reason to add a dependency.
+ * Kept over fflate and client-zip: as fast as fflate, and only ours takes the
+ * files one at a time and checks names against zip-slip (docs/benchmarks.md#libraries).
  */
 import { StemstreamError } from '../errors.js';
 import { quoteUntrusted } from '../untrusted-text.js';

@@ -6,23 +6,11 @@
  * numbers).
  * No exact rewrite tried here made WASM faster, so there is no `web` level.
  *
- * Each rewrite was kept only if it measured faster side by side (one process,
- * alternating runs, medians; figures in each function's comment) and passes
- * the converter's parity check. Measured on a shared 2-core machine under
- * heavy outside load, so figures are per-round ratios, not absolutes. Tried and
- * dropped (no gain in side-by-side micro-benchmarks of the exact subgraphs):
- *  - GroupNorm (Reshape, InstanceNormalization, Reshape, Mul, Add) as one
- *    LayerNormalization(axis 1) with [C, 1] scale/bias: [512, 96, 336] WASM
- *    267 → 281 ms, native 324 → 312 ms (medians of 7): no gain.
- *  - attention with contiguous head-major Q, Kᵀ, V (no transposes for ORT to
- *    fuse into transBatch FusedMatMul), L = 2688: WASM 743 → 717 ms (medians of
- *    9, 3 %), within the noise.
- *  - Gemm → MatMul with pre-transposed weights: ORT fuses MatMul + Add back
- *    into Gemm at load, so the same kernel runs.
- *  - session options instead of rewrites (bench `session-options`: the
- *    `extended` level, no spinning, MatmulTransposeFusion/MatMulScaleFusion or
- *    ConvActivationFusion disabled, parallel execution, no memory pattern):
- *    0.97–1.006× on WASM, inside the noise.
+ * Each rewrite was kept only if it ran faster side by side and passes the
+ * converter's parity check. Tried and dropped, for no gain: GroupNorm as one
+ * LayerNormalization, attention with contiguous head-major Q, Kᵀ, V, Gemm as
+ * MatMul (ORT fuses it back), and session options instead of rewrites. The
+ * figures: docs/benchmarks.md#graph-rewrites.
  *
  * Rewrites are pattern matches on the decoded graph; a node that does not fit
  * the pattern exactly (shared outputs, non-constant weights, other attributes)
@@ -122,13 +110,8 @@ function importMicrosoftDomain(model: OnnxModel<number>): void {
  * Convs of C outputs each, so the Split's copy of the whole activation goes.
  * Exact: each output channel is the same dot product as before (the outputs
  * are bit-identical on both runtimes). htdemucs has 16 such sites.
- * Full model, one segment, 2 threads, side by side (5 alternating rounds):
- * onnxruntime-node median 6489 → 6274 ms (1.03×; min 4733 → 4222, 1.12×);
- * onnxruntime-web WASM median 13214 → 10252 ms (round ratios 1.42, 1.50, 1.09,
- * 0.76, 1.01: the load swings more than the gain; min 9683 → 9621).
- * Then on a quiet machine (bench.js ops 5, 2026-12-03): native 2003 → 1763 ms
- * (1.14×), WASM 9916 → 11382 ms (0.87×, slower: ONNX Runtime fuses the second
- * Conv with the GLU's Sigmoid into a FusedConv, 1.1 s on WASM). Hence 'native'.
+ * 'native' only: on WASM, ONNX Runtime fuses the second Conv with the GLU's
+ * Sigmoid into a FusedConv that is slower there (docs/benchmarks.md#graph-rewrites).
  */
 export function splitConvGlu(graph: OnnxGraph<number>): number {
   const index = new GraphIndex(graph);
@@ -187,11 +170,8 @@ export function quantizePerColumn(w: Float32Array, k: number, n: number): { q: I
  * Add folded in; Gemm with transB = 1) become com.microsoft DynamicQuantizeMatMul
  * with per-column int8 weights: the activations are quantized to uint8 per
  * tensor at run time, and ONNX Runtime runs its int8 matrix kernels.
- * htdemucs: 40 sites. [2688, 512]·[512, 2048] alone: WASM 251 → 161 ms
- * (medians of 7), native 96 → 80 ms. Full model, side by side (5 rounds):
- * WASM median 13214 → 10358 ms (min 9683 → 8034, 1.2×), native 6489 → 6293 ms
- * (no gain). Output SDR against the float32 source: spectrogram 35-36 dB,
- * waveform 67 dB (so it cannot meet the 60 dB parity rule: opt-in only).
+ * htdemucs: 40 sites. Faster on WASM, not natively; its outputs cannot meet
+ * the 60 dB parity rule, so it is opt-in only (docs/benchmarks.md#graph-rewrites).
  */
 export function quantizeLinearInt8(model: OnnxModel<number>, minElements = 65536): number {
   const graph = model.graph!;
@@ -268,11 +248,9 @@ export function quantizeLinearInt8(model: OnnxModel<number>, minElements = 65536
  * products back to float32 inside the matrix kernel. The other attention
  * product (softmax · V) stays float: per-tensor uint8 cannot hold a diffuse
  * row's probabilities (≈ 1/L each, under half a step when the largest is near 1).
- * htdemucs: 10 sites (self- and cross-attention of both branches). Full model,
- * WASM, 2 threads, side by side (5 alternating runs after a warm-up, medians,
- * 2026-12-03): unmodified 7693 ms, linear layers int8 6215 ms (1.24×), plus
- * these 5775 ms (1.33×). Stem SDR on the demo clip against float32 moves by
- * at most 0.007 dB (both runtimes; test/optimize-web-real.test.ts).
+ * htdemucs: 10 sites (self- and cross-attention of both branches). On top of
+ * the int8 linear layers, what brings web-int8 to its WASM speed-up at a stem
+ * SDR cost test/optimize-web-real.test.ts bounds (docs/benchmarks.md#graph-rewrites).
  */
 export function quantizeAttentionScoresInt8(model: OnnxModel<number>): number {
   const graph = model.graph!;
