@@ -17,6 +17,7 @@ import { defineStemstreamElements, type EngineStatus, type ModelLoader, type Ste
 import { clearModelCache } from '../src/web/model-store.js';
 import { ensureCrossOriginIsolation } from '../src/web/cross-origin-isolation.js';
 import { assertCrossOriginIsolated } from '../src/engine/host/isolation-check.js';
+import { describeClipping } from '../src/export/clip.js';
 import type { ExportedStems } from '../src/export/stems-export.js';
 import { DEFAULT_MANIFEST, loadDemoModel, type DemoModel } from './model-source.js';
 import { engineModelOf } from '../src/web/model-source.js';
@@ -271,7 +272,8 @@ async function exportStems(): Promise<void> {
       return li;
     };
     ui.downloads.replaceChildren(link(out.zipName, out.zip, 'application/zip'), ...out.files.map((f) => link(f.name, f.data, 'audio/wav')));
-    ui.exportStatus.textContent = `Done: ${out.files.length} stems${out.clipped.length ? ` (clipped: ${out.clipped.join(', ')})` : ''}.`;
+    const clipping = describeClipping(out.clipping, out.format === 'wav16' ? 16 : 24);
+    ui.exportStatus.textContent = `Done: ${out.files.length} stems.${clipping === '' ? '' : ` ${clipping}.`}`;
   } finally {
     ui.exportBtn.disabled = false;
     ui.exportProgress.hidden = true;

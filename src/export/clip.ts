@@ -132,3 +132,8 @@ export function describeClip(r: ClipReport, bits: number): string {
   if (r.mode === 'clamp') return `${what}; clamped to ±${CLAMP_LIMIT} (--clip-mode clamp)`;
   return `${what} clipped in the ${bits}-bit file (--clip-mode none); --clip-mode rescale or float output keep them`;
 }
+
+/** The reports of an export in one sentence for a page ('' when there are none); `bits` as describeClip. */
+export function describeClipping(reports: readonly ClipReport[], bits: number): string {
+  return reports.map((r) => describeClip(r, bits)).join('; ');
+}

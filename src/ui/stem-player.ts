@@ -24,6 +24,7 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { StemEngine } from '../engine/host/stem-engine.js';
 import type { StemEngineBackend, StemEngineEventMap, StemEngineOptions } from '../engine/host/stem-engine-options.js';
+import { describeClipping } from '../export/clip.js';
 import { describeModel } from '../model/model.js';
 import { engineModelOf, loadModelSource, type LoadedModel } from '../web/model-source.js';
 import { assertCrossOriginIsolated } from '../engine/host/isolation-check.js';
@@ -206,7 +207,9 @@ export class StemPlayer extends LitElement {
       a.download = stems.zipName;
       a.click();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      this.message = stems.clipped.length > 0 ? `Exported; clipped in: ${stems.clipped.join(', ')} (export as float32 to keep them)` : '';
+      // The export's clip handling changed or clipped these stems: say so (rescale, the default, changes them silently otherwise).
+      const clipping = describeClipping(stems.clipping, stems.format === 'wav16' ? 16 : 24);
+      this.message = clipping === '' ? '' : `Exported; ${clipping}`;
       this.emit('exported', { zipName: stems.zipName, bytes: stems.zip.length });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
