@@ -11,18 +11,17 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeAudio, sniffAudio } from '../src/audio/decode.js';
 import { parseAudioSpecificConfig, parseMp4 } from '../src/audio/mp4.js';
-import type { AudioData } from '../src/audio/types.js';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import { estimateDuration } from '../src/cli/library-progress.js';
 import { isAudioFileName } from '../src/cli/library-tracks.js';
 import { readInputAudio } from '../src/cli/input.js';
+import { RECEIPT_FILE } from '../src/cli/resume.js';
 import { StemstreamError } from '../src/errors.js';
-import { chirpSignal, encodeSignal, encodedAudioDir, encodeWithFfmpeg, requireFfmpeg, withItunSmpb, type EncodedSignal } from './fixtures/encoded-audio.js';
+import { decodeWithWarnings as decode, encodedSignalsForTests, encodeWithFfmpeg, withItunSmpb } from './fixtures/encoded-audio.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 import { exactDifference } from './reference/compare.js';
 
@@ -33,46 +32,23 @@ const STEMS = ['bass', 'drums', 'other', 'vocals'];
 /** 1.3 s and a few samples: no length is a whole number of AAC (1024) or ALAC (4096) frames. */
 const framesAt = (rate: number) => Math.round(rate * 1.3) + 7;
 
-let dir: string;
-const files = new Map<string, EncodedSignal>();
-const file = (name: string): EncodedSignal => {
-  const f = files.get(name);
-  if (!f) throw new Error(`no test file ${name}`);
-  return f;
-};
-
-/** name → [format, source rate, channels, WAV format ffmpeg reads]. */
-const MADE = {
-  's16.aiff': ['aiff', 44100, 2, 'pcm16'],
-  's24.aiff': ['aiff-24', 48000, 2, 'pcm24'],
-  'sowt.aifc': ['aifc-sowt', 44100, 2, 'pcm16'],
-  'fl32.aifc': ['aifc-fl32', 44100, 2, 'float32'],
-  'ulaw.aifc': ['aifc-ulaw', 8000, 1, 'pcm16'],
-  'alac16.m4a': ['m4a-alac', 44100, 2, 'pcm16'],
-  'alac24.m4a': ['m4a-alac', 48000, 2, 'pcm24'],
-  'alac16-mono-faststart.m4a': ['m4a-alac-faststart', 44100, 1, 'pcm16'],
-  'alac16-5.1.m4a': ['m4a-alac', 48000, 6, 'pcm16'],
-  'aac256.m4a': ['m4a-aac-256k', 44100, 2, 'pcm16'],
-  'aac-no-editlist.m4a': ['m4a-aac-no-editlist', 44100, 2, 'pcm16'],
-} as const;
-
-beforeAll(async () => {
-  requireFfmpeg();
-  dir = await encodedAudioDir();
-  for (const [name, [format, rate, channels, pcm]] of Object.entries(MADE)) {
-    files.set(name, await encodeSignal(chirpSignal(rate, channels, framesAt(rate)), dir, name, format, pcm));
-  }
-}, 120_000);
-
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-async function decode(bytes: Uint8Array, name: string): Promise<{ audio: AudioData; warnings: string[] }> {
-  const warnings: string[] = [];
-  const audio = await decodeAudio(bytes, name, { onWarning: (m) => warnings.push(m) });
-  return { audio, warnings };
-}
+const made = encodedSignalsForTests(
+  [
+    { name: 's16.aiff', format: 'aiff', rate: 44100, channels: 2 },
+    { name: 's24.aiff', format: 'aiff-24', rate: 48000, channels: 2, pcm: 'pcm24' },
+    { name: 'sowt.aifc', format: 'aifc-sowt', rate: 44100, channels: 2 },
+    { name: 'fl32.aifc', format: 'aifc-fl32', rate: 44100, channels: 2, pcm: 'float32' },
+    { name: 'ulaw.aifc', format: 'aifc-ulaw', rate: 8000, channels: 1 },
+    { name: 'alac16.m4a', format: 'm4a-alac', rate: 44100, channels: 2 },
+    { name: 'alac24.m4a', format: 'm4a-alac', rate: 48000, channels: 2, pcm: 'pcm24' },
+    { name: 'alac16-mono-faststart.m4a', format: 'm4a-alac-faststart', rate: 44100, channels: 1 },
+    { name: 'alac16-5.1.m4a', format: 'm4a-alac', rate: 48000, channels: 6 },
+    { name: 'aac256.m4a', format: 'm4a-aac-256k', rate: 44100, channels: 2 },
+    { name: 'aac-no-editlist.m4a', format: 'm4a-aac-no-editlist', rate: 44100, channels: 2 },
+  ],
+  framesAt,
+);
+const file = (name: string) => made.get(name);
 
 async function expectError(fn: () => Promise<unknown>, code: string, message: RegExp): Promise<void> {
   const err = await fn().then(
@@ -113,7 +89,7 @@ describe('AIFF and AIFF-C: bit-exact', () => {
 
   it('µ-law AIFF-C decodes to the 16-bit samples ffmpeg expands it to', async () => {
     const f = file('ulaw.aifc');
-    const wav = await encodeWithFfmpeg(f.path, join(dir, 'ulaw.ref.wav'), ['-c:a', 'pcm_s16le']);
+    const wav = await encodeWithFfmpeg(f.path, join(made.dir, 'ulaw.ref.wav'), ['-c:a', 'pcm_s16le']);
     const { audio } = await decode(f.bytes, 'ulaw.aifc');
     expect(exactDifference(audio, parseWav(new Uint8Array(readFileSync(wav))))).toBeUndefined();
   });
@@ -162,7 +138,7 @@ describe('AAC in M4A', () => {
     const f = file('aac256.m4a');
     expect(parseMp4(f.bytes).objectType).toBe(2);
     await expectError(() => decodeAudio(f.bytes, 'aac256.m4a'), 'UNSUPPORTED_AUDIO_FORMAT', /^cannot decode aac256\.m4a: it is AAC-LC audio in MP4\/M4A, .*browsers.*`ffmpeg -i "aac256\.m4a" "aac256\.flac"`/);
-    const flac = await encodeWithFfmpeg(f.path, join(dir, 'aac256.flac'), []);
+    const flac = await encodeWithFfmpeg(f.path, join(made.dir, 'aac256.flac'), []);
     const { audio } = await decode(new Uint8Array(readFileSync(flac)), 'aac256.flac');
     // ffmpeg drops the encoder delay but keeps the end of the last AAC frame.
     expect(audio.channels[0].length).toBeGreaterThanOrEqual(framesAt(44100));
@@ -226,8 +202,8 @@ describe('damaged files', () => {
   });
 
   it('--strict refuses both, a plain run warns', async () => {
-    const aiff = join(dir, 'strict.aiff');
-    const m4a = join(dir, 'strict.m4a');
+    const aiff = join(made.dir, 'strict.aiff');
+    const m4a = join(made.dir, 'strict.m4a');
     writeFileSync(aiff, file('s16.aiff').bytes.subarray(0, 40000));
     const fast = file('alac16-mono-faststart.m4a').bytes;
     writeFileSync(m4a, fast.subarray(0, Math.floor(fast.length * 0.6)));
@@ -249,7 +225,7 @@ describe('the CLI (built: dist/src/cli/main.js)', () => {
 
   beforeAll(() => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build it with \`npx tsc -p tsconfig.build.json\` (npm ci does)`);
-    model = join(dir, 'tiny.onnx');
+    model = join(made.dir, 'tiny.onnx');
     writeFileSync(model, makeDemucsLayoutModel());
   });
 
@@ -260,24 +236,24 @@ describe('the CLI (built: dist/src/cli/main.js)', () => {
 
   it('`separate x.m4a` (ALAC) gives the stems of the same audio as WAV, byte for byte', async () => {
     const f = file('alac16.m4a');
-    const wav = join(dir, 'same.wav');
+    const wav = join(made.dir, 'same.wav');
     writeFileSync(wav, encodeWav(f.pcm, 'pcm16'));
-    const a = await run('separate', f.path, '-o', join(dir, 'sep-m4a'), '--model', model);
+    const a = await run('separate', f.path, '-o', join(made.dir, 'sep-m4a'), '--model', model);
     expect(a.code, a.stderr).toBe(0);
-    const b = await run('separate', wav, '-o', join(dir, 'sep-wav'), '--model', model);
+    const b = await run('separate', wav, '-o', join(made.dir, 'sep-wav'), '--model', model);
     expect(b.code, b.stderr).toBe(0);
     for (const s of STEMS) {
-      const stem = readFileSync(join(dir, 'sep-m4a', `${s}.wav`));
+      const stem = readFileSync(join(made.dir, 'sep-m4a', `${s}.wav`));
       expect(parseWav(new Uint8Array(stem)).channels[0].length, s).toBe(framesAt(44100));
-      expect(stem.equals(readFileSync(join(dir, 'sep-wav', `${s}.wav`))), s).toBe(true);
+      expect(stem.equals(readFileSync(join(made.dir, 'sep-wav', `${s}.wav`))), s).toBe(true);
     }
   }, 60_000);
 
   it('`separate --strict` on a cut M4A exits non-zero before writing anything', async () => {
     const fast = file('alac16-mono-faststart.m4a').bytes;
-    const cut = join(dir, 'cut-cli.m4a');
+    const cut = join(made.dir, 'cut-cli.m4a');
     writeFileSync(cut, fast.subarray(0, Math.floor(fast.length * 0.6)));
-    const out = join(dir, 'sep-cut');
+    const out = join(made.dir, 'sep-cut');
     const r = await run('separate', cut, '-o', out, '--model', model, '--strict');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/cut-cli\.m4a: decoded \d+ of the \d+ samples .*--strict refuses/);
@@ -285,7 +261,7 @@ describe('the CLI (built: dist/src/cli/main.js)', () => {
   }, 60_000);
 
   it('a library folder of .m4a and .aiff files is separated; AAC fails with the conversion to run; the ETA total is from the headers', async () => {
-    const lib = join(dir, 'lib');
+    const lib = join(made.dir, 'lib');
     mkdirSync(join(lib, 'crate'), { recursive: true });
     const put = (name: string, from: string) => writeFileSync(join(lib, name), file(from).bytes);
     put('a.m4a', 'alac16.m4a');
@@ -296,10 +272,10 @@ describe('the CLI (built: dist/src/cli/main.js)', () => {
     for (const name of ['a.m4a', 'b.aiff', join('crate', 'c.aifc'), join('crate', 'd.m4a')]) {
       expect(await estimateDuration(join(lib, name)), name).toBeCloseTo(framesAt(44100) / 44100, 9);
     }
-    const out = join(dir, 'lib-out');
+    const out = join(made.dir, 'lib-out');
     const r = await run('separate', lib, '-o', out, '--model', model);
     expect(r.code, r.stderr).toBe(1); // one track failed
-    for (const t of ['a', 'b', join('crate', 'c')]) expect(readdirSync(join(out, t)).sort(), t).toEqual(STEMS.map((s) => `${s}.wav`));
+    for (const t of ['a', 'b', join('crate', 'c')]) expect(readdirSync(join(out, t)).sort(), t).toEqual([RECEIPT_FILE, ...STEMS.map((s) => `${s}.wav`)]);
     expect(existsSync(join(out, 'crate', 'd'))).toBe(false);
     expect(r.stderr).toMatch(new RegExp(`of ${((4 * framesAt(44100)) / 44100).toFixed(1)} s\\)`));
     const row = r.stderr.split('\n').find((l) => l.startsWith(join('crate', 'd.m4a'))) ?? '';

@@ -6,21 +6,14 @@
  * sample, in place, without a warning; a cut one must be reported with the
  * right "decoded N of M".
  */
-import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MPEGDecoder } from 'mpg123-decoder';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAudio } from '../src/audio/decode.js';
+import { describe, expect, it } from 'vitest';
 import type { AudioData } from '../src/audio/types.js';
 import { readInputAudio } from '../src/cli/input.js';
-import { StemstreamError } from '../src/errors.js';
-import { alignment, chirpSignal, encodeSignal, encodedAudioDir, requireFfmpeg, type EncodedSignal, type FfmpegFormat } from './fixtures/encoded-audio.js';
+import { alignment, decodeWithWarnings as decode, encodedSignalsForTests, strictRefusal, type SignalSpec } from './fixtures/encoded-audio.js';
 
-interface Case {
-  name: string;
-  rate: number;
-  channels: number;
-  format: FfmpegFormat | string[];
+interface Case extends SignalSpec {
   /** Least SNR (dB) of the decoded audio against the source. */
   minSnr: number;
 }
@@ -38,24 +31,7 @@ const CASES: Case[] = [
 const framesAt = (rate: number) => Math.round(rate * 2.8) + 7;
 const MPG123_DECODER_DELAY = 529;
 
-let dir: string;
-const encoded = new Map<string, EncodedSignal>();
-
-beforeAll(async () => {
-  requireFfmpeg();
-  dir = await encodedAudioDir();
-  for (const c of CASES) encoded.set(c.name, await encodeSignal(chirpSignal(c.rate, c.channels, framesAt(c.rate)), dir, c.name, c.format));
-}, 120_000);
-
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-async function decode(bytes: Uint8Array, name: string): Promise<{ audio: AudioData; warnings: string[] }> {
-  const warnings: string[] = [];
-  const audio = await decodeAudio(bytes, name, { onWarning: (m) => warnings.push(m) });
-  return { audio, warnings };
-}
+const encoded = encodedSignalsForTests(CASES, framesAt);
 
 /** Each channel lines up with the source at lag 0 (searched over ±1500) and is within `minSnr` of it, over `[from, to)`. */
 function expectInPlace(audio: AudioData, source: AudioData, from: number, to: number, minSnr: number): void {
@@ -94,7 +70,7 @@ const DECLARED = /: decoded (\d+) of the (\d+) samples the MP3 Xing\/Info header
 describe('MP3 made by ffmpeg (libmp3lame): the damage check', () => {
   for (const c of CASES) {
     it(`${c.name}: no warning, --strict accepts it, every source sample comes back in place`, async () => {
-      const { bytes, source, path } = encoded.get(c.name)!;
+      const { bytes, source, path } = encoded.get(c.name);
       const frames = source.channels[0].length;
       expect(xingFields(bytes).encoder).toMatch(/^Lav[cf]\d/); // the writer this is about, not "LAME"
       const { audio, warnings } = await decode(bytes, c.name);
@@ -113,7 +89,7 @@ describe('MP3 made by ffmpeg (libmp3lame): the damage check', () => {
     });
 
     it(`${c.name} cut to 60 % of its bytes: warned with the decoded and the true sample count, --strict refuses it`, async () => {
-      const { bytes, source } = encoded.get(c.name)!;
+      const { bytes, source } = encoded.get(c.name);
       const frames = source.channels[0].length;
       const cut = bytes.slice(0, Math.floor(bytes.length * 0.6));
       const { audio, warnings } = await decode(cut, `cut-${c.name}`);
@@ -128,20 +104,13 @@ describe('MP3 made by ffmpeg (libmp3lame): the damage check', () => {
       // What was decoded is the start of the source, up to its last sample.
       expectInPlace(audio, source, n - 8192, n, c.minSnr);
 
-      const file = join(dir, `cut-${c.name}`);
-      await writeFile(file, cut);
-      const err = await readInputAudio(file, { strict: true, log: () => undefined }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(StemstreamError);
-      expect((err as StemstreamError).code).toBe('BAD_AUDIO_FILE');
-      expect((err as StemstreamError).message).toMatch(new RegExp(`cut-${c.name.replace(/\./g, '\\.')}: decoded ${n} of the ${frames} samples .*--strict refuses damaged input`));
+      const err = await strictRefusal(cut, join(encoded.dir, `cut-${c.name}`));
+      expect(err.message).toMatch(new RegExp(`cut-${c.name.replace(/\./g, '\\.')}: decoded ${n} of the ${frames} samples `));
     });
   }
 
   it('no tolerance hides a lost frame: the last 100 bytes cut, or one frame more declared, is warned', async () => {
-    const { bytes, source } = encoded.get('cbr-44k1-stereo.mp3')!;
+    const { bytes, source } = encoded.get('cbr-44k1-stereo.mp3');
     const frames = source.channels[0].length;
     const short = await decode(bytes.subarray(0, bytes.length - 100), 'short.mp3');
     const m = DECLARED.exec(short.warnings.join());
@@ -163,7 +132,7 @@ describe('MP3 made by ffmpeg (libmp3lame): the damage check', () => {
   });
 
   it('the LAME tag is read by its layout, as the decoder reads it, whatever the encoder string', async () => {
-    const { bytes, source } = encoded.get('cbr-44k1-stereo.mp3')!;
+    const { bytes, source } = encoded.get('cbr-44k1-stereo.mp3');
     const frames = source.channels[0].length;
     const x = xingFields(bytes);
     expect(x.frames * 1152 - x.delay - x.padding).toBe(frames);
@@ -193,7 +162,7 @@ describe('MP3 made by ffmpeg (libmp3lame): the damage check', () => {
   });
 
   it('negative control: the same file without gapless trimming is late by delay + 529 samples, and the alignment check sees it', async () => {
-    const { bytes, source } = encoded.get('cbr-44k1-stereo.mp3')!;
+    const { bytes, source } = encoded.get('cbr-44k1-stereo.mp3');
     const frames = source.channels[0].length;
     const x = xingFields(bytes);
     const decoder = new MPEGDecoder({ enableGapless: false });

@@ -7,22 +7,17 @@
  * it gives back is the source up to where it stops, never noise.
  */
 import { spawnSync } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OggVorbisDecoder } from '@wasm-audio-decoders/ogg-vorbis';
 import { OggOpusDecoder } from 'ogg-opus-decoder';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeAudio } from '../src/audio/decode.js';
+import { describe, expect, it } from 'vitest';
 import type { AudioData } from '../src/audio/types.js';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import { readInputAudio } from '../src/cli/input.js';
-import { StemstreamError } from '../src/errors.js';
-import { alignment, chirpSignal, encodeSignal, encodedAudioDir, requireFfmpeg, type EncodedSignal, type FfmpegFormat } from './fixtures/encoded-audio.js';
+import { alignment, chirpSignal, decodeWithWarnings as decode, encodedSignalsForTests, strictRefusal, type FfmpegFormat, type SignalSpec } from './fixtures/encoded-audio.js';
 
-interface Case {
-  name: string;
-  rate: number;
-  channels: number;
+interface Case extends SignalSpec {
   format: FfmpegFormat;
   /** Lossless: the decoded samples are the 16-bit source's, exactly. Else the least SNR (dB) against the source. */
   minSnr?: number;
@@ -41,24 +36,7 @@ const isOgg = (c: Case) => c.format !== 'flac';
 /** 2.8 s and a few samples: ffmpeg's Ogg pages hold about a second each, so a 60 % cut falls inside a page. */
 const framesAt = (rate: number) => Math.round(rate * 2.8) + 7;
 
-let dir: string;
-const encoded = new Map<string, EncodedSignal>();
-
-beforeAll(async () => {
-  requireFfmpeg();
-  dir = await encodedAudioDir();
-  for (const c of CASES) encoded.set(c.name, await encodeSignal(chirpSignal(c.rate, c.channels, framesAt(c.rate)), dir, c.name, c.format));
-}, 120_000);
-
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-async function decode(bytes: Uint8Array, name: string): Promise<{ audio: AudioData; warnings: string[] }> {
-  const warnings: string[] = [];
-  const audio = await decodeAudio(bytes, name, { onWarning: (m) => warnings.push(m) });
-  return { audio, warnings };
-}
+const encoded = encodedSignalsForTests(CASES, framesAt);
 
 /** The source as the 16-bit WAV ffmpeg read holds it. */
 const asPcm16 = (source: AudioData) => parseWav(encodeWav(source, 'pcm16'));
@@ -111,18 +89,7 @@ function samplesAt(granule: number, bytes: Uint8Array, c: Case): number {
   return c.format === 'opus' ? granule - (bytes[27 + bytes[26] + 10] | (bytes[27 + bytes[26] + 11] << 8)) : granule;
 }
 
-async function strictError(bytes: Uint8Array, name: string): Promise<StemstreamError> {
-  const file = join(dir, name);
-  await writeFile(file, bytes);
-  const err = await readInputAudio(file, { strict: true, log: () => undefined }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(StemstreamError);
-  expect((err as StemstreamError).code).toBe('BAD_AUDIO_FILE');
-  expect((err as StemstreamError).message).toMatch(/--strict refuses damaged input/);
-  return err as StemstreamError;
-}
+const strictError = (bytes: Uint8Array, name: string) => strictRefusal(bytes, join(encoded.dir, name));
 
 const STOPS = /: decoded (\d+) samples \([\d.]+ s\); decoding stops at [\d.]+ s: the file is truncated/;
 const DECLARED = /: decoded (\d+) of the (\d+) samples the FLAC header declares .*decoding stops at .*truncated/;
@@ -130,7 +97,7 @@ const DECLARED = /: decoded (\d+) of the (\d+) samples the FLAC header declares 
 describe('Ogg Opus, Ogg Vorbis, FLAC and Ogg FLAC made by ffmpeg: the damage check', () => {
   for (const c of CASES) {
     it(`${c.name}: no warning, --strict accepts it, every source sample comes back`, async () => {
-      const { bytes, source, path } = encoded.get(c.name)!;
+      const { bytes, source, path } = encoded.get(c.name);
       const frames = source.channels[0].length;
       const { audio, warnings } = await decode(bytes, c.name);
       expect(warnings).toEqual([]);
@@ -146,7 +113,7 @@ describe('Ogg Opus, Ogg Vorbis, FLAC and Ogg FLAC made by ffmpeg: the damage che
     });
 
     it(`${c.name} cut to 60 % of its bytes: warned, --strict refuses it, what comes back is the source's start`, async () => {
-      const { bytes, source } = encoded.get(c.name)!;
+      const { bytes, source } = encoded.get(c.name);
       const frames = source.channels[0].length;
       const cut = bytes.slice(0, Math.floor(bytes.length * 0.6));
       const { audio, warnings } = await decode(cut, `cut-${c.name}`);
@@ -175,7 +142,7 @@ describe('Ogg Opus, Ogg Vorbis, FLAC and Ogg FLAC made by ffmpeg: the damage che
 
   for (const c of CASES.filter(isOgg)) {
     it(`${c.name} cut at a page boundary (no end-of-stream page): warned, with every sample of the pages kept`, async () => {
-      const { bytes, source } = encoded.get(c.name)!;
+      const { bytes, source } = encoded.get(c.name);
       const pages = oggPages(bytes);
       const kept = pages[pages.length - 2];
       const cut = bytes.slice(0, kept.end);
@@ -187,7 +154,7 @@ describe('Ogg Opus, Ogg Vorbis, FLAC and Ogg FLAC made by ffmpeg: the damage che
     });
 
     it(`${c.name} with a tag appended after its last page: no warning`, async () => {
-      const { bytes, source } = encoded.get(c.name)!;
+      const { bytes, source } = encoded.get(c.name);
       const tagged = new Uint8Array(bytes.length + 128);
       tagged.set(bytes);
       tagged.set(new TextEncoder().encode('TAGsome title'), bytes.length); // an ID3v1 tag
@@ -199,7 +166,7 @@ describe('Ogg Opus, Ogg Vorbis, FLAC and Ogg FLAC made by ffmpeg: the damage che
 
   it('negative control: the Opus and Vorbis decoders alone, given the cut page, return noise at the end', async () => {
     for (const name of ['opus-48k-stereo.opus', 'vorbis-44k1-stereo.ogg']) {
-      const { bytes, source } = encoded.get(name)!;
+      const { bytes, source } = encoded.get(name);
       const decoder = name.endsWith('.opus') ? new OggOpusDecoder() : new OggVorbisDecoder();
       await decoder.ready;
       try {
@@ -215,8 +182,8 @@ describe('Ogg Opus, Ogg Vorbis, FLAC and Ogg FLAC made by ffmpeg: the damage che
 
   it('Ogg FLAC by the flac tool declares its length: a cut one says how much of it was decoded', async () => {
     const source = chirpSignal(44100, 2, framesAt(44100));
-    const wav = join(dir, 'flac-tool.wav');
-    const oga = join(dir, 'flac-tool.oga');
+    const wav = join(encoded.dir, 'flac-tool.wav');
+    const oga = join(encoded.dir, 'flac-tool.oga');
     await writeFile(wav, encodeWav(source, 'pcm16'));
     const tool = spawnSync('flac', ['--ogg', '--silent', '--force', '-o', oga, wav], { encoding: 'utf8' });
     if (tool.error) throw new Error('flac is not installed; install it with `apt-get install -y flac` (.ci/run installs it)');

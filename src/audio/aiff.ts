@@ -13,6 +13,7 @@
  */
 import { StemstreamError } from '../errors.js';
 import type { AudioData } from './types.js';
+import { fourcc } from './bytes.js';
 import { describeBytes } from './wav.js';
 
 export interface ParseAiffOptions {
@@ -75,10 +76,6 @@ const CODEC_NAMES: Record<string, string> = {
 
 function bad(message: string): StemstreamError {
   return new StemstreamError('BAD_AUDIO_FILE', message);
-}
-
-function fourcc(bytes: Uint8Array, offset: number): string {
-  return String.fromCharCode(...bytes.subarray(offset, offset + 4));
 }
 
 /** An IEEE 754 80-bit extended float (big-endian), as AIFF stores the sample rate. */

@@ -11,6 +11,7 @@
  * No Node built-ins: bundles for browsers.
  */
 import { StemstreamError } from '../errors.js';
+import { fourcc } from './bytes.js';
 
 export type Mp4Codec = 'aac' | 'alac';
 
@@ -50,10 +51,6 @@ function bad(message: string): StemstreamError {
 
 function unsupported(message: string): StemstreamError {
   return new StemstreamError('UNSUPPORTED_AUDIO_FORMAT', message);
-}
-
-function fourcc(b: Uint8Array, at: number): string {
-  return String.fromCharCode(...b.subarray(at, at + 4));
 }
 
 interface Box {

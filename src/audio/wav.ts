@@ -15,6 +15,7 @@
  */
 import { StemstreamError } from '../errors.js';
 import type { AudioData } from './types.js';
+import { fourcc } from './bytes.js';
 import { importNodeBuiltin } from '../node-builtin.js';
 
 export type WavOutputFormat = 'pcm16' | 'pcm24' | 'float32';
@@ -41,12 +42,6 @@ const CODEC_NAMES: Record<number, string> = {
   0x0161: 'WMA',
   0x2000: 'AC-3',
 };
-
-function fourcc(bytes: Uint8Array, offset: number): string {
-  let s = '';
-  for (let i = 0; i < 4 && offset + i < bytes.length; i++) s += String.fromCharCode(bytes[offset + i]);
-  return s;
-}
 
 /** Describes bytes for error messages: printable ASCII in quotes, plus hex. */
 export function describeBytes(bytes: Uint8Array, offset: number, count: number): string {

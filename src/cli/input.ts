@@ -17,6 +17,7 @@ import { WavFileReader } from '../audio/wav.js';
 import { StemstreamError } from '../errors.js';
 import { channelSource, finiteSource, scanSource, type AudioSource } from '../separate/audio-source.js';
 import { fitAudio } from './fit-audio.js';
+import { readAt } from './read-at.js';
 
 /** Fails fast, before a model is loaded, when `path` is no readable file. */
 export function checkInputFile(path: string, what = 'the input'): void {
@@ -59,18 +60,6 @@ export async function readInputAudio(path: string, opts: InputOptions): Promise<
   for (const w of warnings) opts.log(`warning: ${w}`);
   if (audio.channels.length >= 3) audio.layout = await fileChannelLayout(path, audio.channels.length);
   return audio;
-}
-
-/** Reads up to `n` bytes at `pos` of an open file (fewer at its end). */
-function readAt(fd: number, pos: number, n: number): Buffer {
-  const buf = Buffer.alloc(n);
-  let done = 0;
-  while (done < n) {
-    const got = readSync(fd, buf, done, n - done, pos + done);
-    if (got === 0) break;
-    done += got;
-  }
-  return buf.subarray(0, done);
 }
 
 /** Where "fLaC" starts: after any ID3v2 tags (some taggers put them before FLAC too). */

@@ -4,10 +4,11 @@
  * measured so far (seconds of audio per second of wall time). A bar on a
  * terminal, a line per percent otherwise. Ends with a summary table.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { aiffHeaderLength } from '../audio/aiff.js';
 import { findMoov, mp4MoovSeconds } from '../audio/mp4.js';
 import { WavFileReader } from '../audio/wav.js';
+import { readAt } from './read-at.js';
 
 export type TrackStatus = 'done' | 'skipped' | 'failed';
 
@@ -27,11 +28,6 @@ const HEAD_BYTES = 4096;
 
 /** Largest MP4 index read for a length estimate: a song's is tens of KB. */
 const MAX_MOOV_BYTES = 16 << 20;
-
-function readAt(fd: number, pos: number, n: number): Buffer {
-  const buf = Buffer.alloc(n);
-  return buf.subarray(0, readSync(fd, buf, 0, n, pos));
-}
 
 /** An MP4's sound track length from its index (the moov box, wherever it is in the file). */
 function mp4Seconds(fd: number): number | undefined {
