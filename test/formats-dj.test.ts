@@ -103,6 +103,25 @@ describe('AIFF and AIFF-C: bit-exact', () => {
     expect(exactDifference(audio, f.pcm)).toMatch(/^1 sample\(s\) differ, the first at channel 0 sample 1000:/);
   });
 
+  it('bytes after the FORM chunk (16 zeros) are not read as chunks: bit-exact, no warning', async () => {
+    const f = file('s16.aiff');
+    const form = Buffer.from(f.bytes).readUInt32BE(4);
+    expect(8 + form).toBe(f.bytes.length);
+    const padded = new Uint8Array(f.bytes.length + 16);
+    padded.set(f.bytes);
+    const { audio, warnings } = await decode(padded, 'padded.aiff');
+    expect(warnings).toEqual([]);
+    expect(exactDifference(audio, f.pcm)).toBeUndefined();
+    // Negative control: the same zeros inside the FORM chunk are a damaged chunk header.
+    const inside = padded.slice();
+    new DataView(inside.buffer).setUint32(4, form + 16, false);
+    await expectError(() => decodeAudio(inside, 'inside.aiff'), 'BAD_AUDIO_FILE', new RegExp(`expected a chunk header at byte ${f.bytes.length}, found 00 00`));
+    // FORM size 0, as ffmpeg leaves it when writing to a pipe: the chunks run to the end of the file.
+    const piped = f.bytes.slice();
+    new DataView(piped.buffer).setUint32(4, 0, false);
+    expect(exactDifference((await decode(piped, 'piped.aiff')).audio, f.pcm)).toBeUndefined();
+  });
+
   it('an unsupported AIFF-C codec is refused by name', async () => {
     const bytes = file('sowt.aifc').bytes.slice();
     bytes.set(new TextEncoder().encode('ima4'), Buffer.from(bytes).indexOf('sowt'));

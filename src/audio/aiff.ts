@@ -211,6 +211,11 @@ function locateAiff(bytes: Uint8Array, opts: ParseAiffOptions): AiffLayout {
   const aifc = fourcc(bytes, 8) === 'AIFC';
   const kind = aifc ? 'AIFF-C' : 'AIFF';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // The chunks end with the FORM chunk: bytes after it (padding, a tag some
+  // programs append) are no AIFF chunks. A writer that could not seek back
+  // leaves the FORM size 0: then they run to the end of the file.
+  const formSize = view.getUint32(4, false);
+  const end = formSize === 0 ? total : Math.min(8 + formSize, total);
   let fmt: AiffFormat | undefined;
   let ssnd = -1;
   /** Sound data bytes the SSND chunk declares (after its offset and block size fields), and those present. */
@@ -218,7 +223,7 @@ function locateAiff(bytes: Uint8Array, opts: ParseAiffOptions): AiffLayout {
   let presentData = 0;
   const seen: string[] = [];
   let pos = 12;
-  while (pos + 8 <= total) {
+  while (pos + 8 <= end) {
     const id = fourcc(bytes, pos);
     const size = view.getUint32(pos + 4, false);
     const body = pos + 8;
@@ -227,15 +232,15 @@ function locateAiff(bytes: Uint8Array, opts: ParseAiffOptions): AiffLayout {
     }
     seen.push(id.trim() || id);
     if (id === 'COMM') {
-      if (body + size > total) throw bad(`truncated ${kind} file: the COMM chunk at byte ${pos} declares ${size} bytes but only ${total - body} remain`);
+      if (body + size > end) throw bad(`truncated ${kind} file: the COMM chunk at byte ${pos} declares ${size} bytes but only ${end - body} remain`);
       fmt = parseComm(bytes, body, size, aifc);
     } else if (id === 'SSND') {
-      if (body + 8 > total) throw bad(`truncated ${kind} file: the file ends inside the SSND chunk header at byte ${pos}`);
+      if (body + 8 > end) throw bad(`truncated ${kind} file: the file ends inside the SSND chunk header at byte ${pos}`);
       const offset = view.getUint32(body, false);
       ssnd = body + 8 + offset;
       // A writer that could not seek back leaves the size 0: the data runs to the end of the file.
-      declaredData = size === 0 ? total - ssnd : size - 8 - offset;
-      presentData = Math.max(0, Math.min(declaredData, total - ssnd));
+      declaredData = size === 0 ? end - ssnd : size - 8 - offset;
+      presentData = Math.max(0, Math.min(declaredData, end - ssnd));
     }
     // Chunks are word-aligned: an odd-sized chunk is followed by one pad byte.
     pos = body + size + (size & 1);
