@@ -21,6 +21,8 @@ export type StemstreamErrorCode =
   | 'BAD_AUDIO_FILE'
   | 'UNSUPPORTED_AUDIO_FORMAT'
   | 'BAD_OPTION'
+  /** A call that the engine's state does not allow now (disposed, no track loaded, a live-only call on a track engine or the reverse). */
+  | 'INVALID_STATE'
   | 'NO_RUNTIME'
   /** The page is not cross-origin isolated, so the real-time engine (SharedArrayBuffer) cannot run there; checked before any model download. */
   | 'NOT_ISOLATED'

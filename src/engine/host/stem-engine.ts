@@ -395,7 +395,7 @@ export class StemEngine extends EventTarget {
 
   /** Live input: connects `source` (a microphone, a media element, any node) to the engine. */
   connectInput(source: AudioNode): void {
-    if (this.sourceKind !== 'live') throw new StemstreamError('BAD_OPTION', "this engine plays tracks (sourceKind: 'track'); create one with sourceKind: 'live' to separate a live source");
+    if (this.sourceKind !== 'live') throw new StemstreamError('INVALID_STATE', "this engine plays tracks (sourceKind: 'track'); create one with sourceKind: 'live' to separate a live source");
     source.connect(this.input);
   }
 
@@ -412,7 +412,7 @@ export class StemEngine extends EventTarget {
    * ('cache-hit'); any other is written there once separated whole ('cache-stored').
    */
   async loadTrack(buffer: AudioBuffer | { sampleRate: number; channels: Float32Array[] }, options: { normalize?: boolean } = {}): Promise<void> {
-    if (this.sourceKind !== 'track') throw new StemstreamError('BAD_OPTION', "loadTrack() needs an engine created with sourceKind: 'track' (this one separates its live input)");
+    if (this.sourceKind !== 'track') throw new StemstreamError('INVALID_STATE', "loadTrack() needs an engine created with sourceKind: 'track' (this one separates its live input)");
     const audio = 'getChannelData' in buffer
       ? { sampleRate: buffer.sampleRate, channels: Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c)) }
       : buffer;
@@ -688,7 +688,7 @@ export class StemEngine extends EventTarget {
   }
 
   private requireTransport(): TrackTransport {
-    if (!this.transport) throw new StemstreamError('BAD_OPTION', this.sourceKind === 'track' ? 'no track loaded yet: call loadTrack() first' : "transport controls need an engine created with sourceKind: 'track'");
+    if (!this.transport) throw new StemstreamError('INVALID_STATE', this.sourceKind === 'track' ? 'no track loaded yet: call loadTrack() first' : "transport controls need an engine created with sourceKind: 'track'");
     return this.transport;
   }
 
@@ -702,7 +702,7 @@ export class StemEngine extends EventTarget {
    * fresh worker; if the engine gives up on the worker, it rejects with the cause.
    */
   private request(msg: ToWorker & { id: number }, progress?: (m: FromWorker) => void): Promise<FromWorker> {
-    if (this.disposed) return Promise.reject(new StemstreamError('BAD_OPTION', 'the engine was disposed'));
+    if (this.disposed) return Promise.reject(new StemstreamError('INVALID_STATE', 'the engine was disposed'));
     return this.supervisor.request(msg, progress);
   }
 
@@ -814,7 +814,7 @@ export class StemEngine extends EventTarget {
         break;
       case 'error':
         // An error answering no pending request (the worker's own failures restart it instead).
-        this.fail(new StemstreamError(m.code as never, `inference worker: ${m.message}`));
+        this.fail(new StemstreamError(m.code, `inference worker: ${m.message}`));
         break;
       default:
         break;
