@@ -199,7 +199,7 @@ export type FromWorker =
    * answers so is not refused but orphaned, and the main thread may give it to
    * a fresh worker. id −1: no request; the worker itself failed.
    */
-  | { type: 'error'; id: number; code: string; message: string; fatal?: boolean };
+  | { type: 'error'; id: number; code: StemstreamErrorCode; message: string; fatal?: boolean };
 
 /**
  * What a host transfers with a message instead of copying it: an export's

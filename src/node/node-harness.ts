@@ -252,7 +252,7 @@ export async function runHeadlessStream(audio: AudioData | GeneratedInput, model
       }
       else if (m.type === 'done') lastStats = m.stats;
       else if (m.type === 'stopped') { finished = m.stats; lastStats = m.stats; }
-      else if (m.type === 'error') failure = new StemstreamError(m.code as never, m.message);
+      else if (m.type === 'error') failure = new StemstreamError(m.code, m.message);
       else if (m.type === 'backend-fallback') { fallbacks.push({ from: m.from, to: m.to, reason: m.reason }); lastStats = m.stats; }
     },
     onRestart: (r) => restarts.push({ code: r.cause.code, message: r.cause.message, atFrame: rendered }),

@@ -6,7 +6,7 @@
  * phases, and replaces a failed worker by a fresh one that resumes the stream
  * (WorkerSupervisor).
  */
-import { StemstreamError, type StemstreamErrorCode } from '../../errors.js';
+import { StemstreamError } from '../../errors.js';
 import { CTRL } from '../../realtime/control-block.js';
 import type { SharedState } from '../../realtime/shared-state.js';
 import { BUSY, DEFAULT_RECOVERY, DEFAULT_WATCHDOG, type FromWorker, type RecoveryOptions, type ToWorker, type WatchdogOptions, type WorkerStats } from '../protocol.js';
@@ -301,7 +301,7 @@ export class WorkerSupervisor {
         return;
       }
       case 'error': {
-        const err = new StemstreamError(m.code as StemstreamErrorCode, `inference worker: ${m.message}`);
+        const err = new StemstreamError(m.code, `inference worker: ${m.message}`);
         if (m.id === INIT_ID && (this.phase === 'starting' || this.phase === 'restarting')) {
           this.fault(err);
           return;

@@ -76,7 +76,7 @@ export function createInferenceWorker(host: InferenceWorkerHost): (msg: ToWorker
 
   return (msg: ToWorker) => {
     const fail = (err: unknown) => {
-      const code = err instanceof StemstreamError ? err.code : 'INTERNAL';
+      const code = err instanceof StemstreamError ? err.code : 'RUN_FAILED';
       post({ type: 'error', id: msg.id, code, message: err instanceof Error ? err.message : String(err) });
     };
     try {
