@@ -323,7 +323,10 @@ interface OggLayout {
   end: number;
   /** Where a page that runs past the end of the file starts. */
   partial?: number;
-  /** The stream was cut short: it ends in a partial page, or its last whole page lacks the end-of-stream flag. */
+  /**
+   * The stream was cut short: it ends in a partial page. A last whole page
+   * without the end-of-stream flag is no sign of damage: stream rips end so.
+   */
   cut: boolean;
   /** Granule position of the last whole page of the first logical stream that finishes a packet. */
   granule?: number;
@@ -338,7 +341,6 @@ function oggLayout(bytes: Uint8Array): OggLayout {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const serial = bytes.length >= 18 ? view.getUint32(14, true) : undefined;
   let end = 0;
-  let ended = false;
   let partial: number | undefined;
   let granule: number | undefined;
   let p = 0;
@@ -355,14 +357,13 @@ function oggLayout(bytes: Uint8Array): OggLayout {
       break;
     }
     end = next;
-    ended = (bytes[p + 5] & 4) !== 0;
     const lo = view.getUint32(p + 6, true);
     const hi = view.getInt32(p + 10, true);
     // −1: no packet finishes on this page.
     if (view.getUint32(p + 14, true) === serial && !(hi === -1 && lo === 0xffffffff)) granule = hi * 4294967296 + lo;
     p = next;
   }
-  return { end, partial, cut: partial !== undefined || !ended, granule };
+  return { end, partial, cut: partial !== undefined, granule };
 }
 
 let oggCrcTable: Uint32Array | undefined;
@@ -692,10 +693,14 @@ export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: De
     );
   }
   let frames = result.samplesDecoded;
-  if (found.container === 'ogg-opus' && ogg?.granule !== undefined && !ogg.cut) {
-    // The stream ends at its last granule position less the pre-skip: trim any end padding the decoder kept.
-    const exact = ogg.granule - (opusPreSkip(bytes) ?? 0);
-    if (exact > 0 && exact < frames && frames - exact <= 48000) frames = exact;
+  const opus = found.container === 'ogg-opus';
+  if ((opus || found.container === 'ogg-vorbis') && ogg?.granule !== undefined && !ogg.cut) {
+    // The stream ends at its last granule position (less Opus' pre-skip). The
+    // decoders drop the end padding only on a page flagged end-of-stream, which
+    // stream rips lack: trim what they kept (at most a second of Opus, one
+    // Vorbis block; a granule far off belongs to a stream that did not start at 0).
+    const exact = ogg.granule - (opus ? (opusPreSkip(bytes) ?? 0) : 0);
+    if (exact > 0 && exact < frames && frames - exact <= (opus ? 48000 : 8192)) frames = exact;
   }
   const damage = damageWarning(label, declaredLength(found, bytes), result, frames, ogg?.cut === true);
   if (damage) opts.onWarning?.(`${name}: ${damage}`);
@@ -727,7 +732,7 @@ function declaredLength(found: Sniffed, bytes: Uint8Array): { samples: number; h
  * One line on what a damaged file lost: how much was decoded of how much the
  * header declares, and where the damage is (the decoder's first error, or
  * where the audio stops). Undefined when nothing points to damage. `cut`: the
- * container shows the file was cut short (an Ogg stream without its end).
+ * container shows the file was cut short (an Ogg stream ending in a partial page).
  */
 function damageWarning(
   label: string,
