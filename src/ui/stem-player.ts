@@ -3,7 +3,7 @@
  * `src`, a file dropped on it or picked with its Open button), a model (`model`:
  * an .onnx URL or a manifest .json), separates the song in track mode as it
  * plays, and shows the transport, the mixer, the engine's status and an export
- * button. It composes the other components over one StemEngine of its own.
+ * button. It composes the other components over one TrackStemEngine of its own.
  *
  *   <script type="module" src="…/stemstream/dist/web/stemstream.js"></script>
  *   <stem-player model="models/htdemucs.json" src="song.mp3" mute="vocals"></stem-player>
@@ -22,8 +22,8 @@
  * `export`.
  */
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
-import { StemEngine } from '../engine/host/stem-engine.js';
-import type { StemEngineBackend, StemEngineEventMap, StemEngineOptions } from '../engine/host/stem-engine-options.js';
+import { StemEngine, type TrackStemEngine } from '../engine/host/stem-engine.js';
+import type { StemEngineBackend, StemEngineEventMap, TrackStemEngineOptions } from '../engine/host/stem-engine-options.js';
 import { describeClipping } from '../export/clip.js';
 import { describeModel } from '../model/model.js';
 import { engineModelOf, loadModelSource, type LoadedModel } from '../web/model-source.js';
@@ -43,7 +43,7 @@ export const STEM_PLAYER_FORWARDED_EVENTS = [
 ] as const satisfies readonly (keyof StemEngineEventMap)[];
 
 /** How the element makes its engine: StemEngine.create unless a page or a test passes another. */
-export type StemPlayerEngineFactory = (context: AudioContext, options: StemEngineOptions) => Promise<StemEngine>;
+export type StemPlayerEngineFactory = (context: AudioContext, options: TrackStemEngineOptions) => Promise<TrackStemEngine>;
 
 type Phase = 'empty' | 'model' | 'decode' | 'separating' | 'ready' | 'error';
 
@@ -84,7 +84,7 @@ export class StemPlayer extends LitElement {
   /** How the engine is made (default StemEngine.create); set before the first song. */
   engineFactory: StemPlayerEngineFactory = (context, options) => StemEngine.create(context, options);
 
-  private currentEngine: StemEngine | null = null;
+  private currentEngine: TrackStemEngine | null = null;
   private currentContext: AudioContext | null = null;
   /** The model the engine runs, and the `model` attribute it came from. */
   private loadedModel: { from: string; model: LoadedModel } | null = null;
@@ -94,7 +94,7 @@ export class StemPlayer extends LitElement {
   /** The current song's stems came from the stem cache (separated on an earlier visit). */
   private remembered = false;
   /** The separation's progress, read back from the engine's readiness map. */
-  private readonly poller = new EnginePollController<StemEngine>(this, {
+  private readonly poller = new EnginePollController<TrackStemEngine>(this, {
     engine: () => this.currentEngine,
     periodMs: PROGRESS_POLL_MS,
     poll: (engine) => {
@@ -137,7 +137,7 @@ export class StemPlayer extends LitElement {
   }
 
   /** The engine separating the current song (null before the first song, and after dispose()). */
-  get engine(): StemEngine | null {
+  get engine(): TrackStemEngine | null {
     return this.currentEngine;
   }
 
@@ -256,7 +256,7 @@ export class StemPlayer extends LitElement {
 
   // ---- loading ----
 
-  private async ensureEngine(stale: () => boolean): Promise<StemEngine | null> {
+  private async ensureEngine(stale: () => boolean): Promise<TrackStemEngine | null> {
     if (this.currentEngine && this.loadedModel?.from === this.model) return this.currentEngine;
     if (!this.model) throw new Error(STEM_PLAYER_NO_MODEL);
     // Here, not in loadModelSource: fetching a model without an engine is fine anywhere, but this one would be wasted.
@@ -266,7 +266,7 @@ export class StemPlayer extends LitElement {
     if (stale()) return null;
     const info = describeModel(model.bytes, model.name);
     const context = new AudioContext({ sampleRate: info.sampleRate, latencyHint: 'playback' });
-    let engine: StemEngine;
+    let engine: TrackStemEngine;
     try {
       engine = await this.engineFactory(context, { model: engineModelOf(model), modelName: model.name, sourceKind: 'track', backend: this.backend || 'auto' });
     } catch (err) {
@@ -314,7 +314,7 @@ export class StemPlayer extends LitElement {
   }
 
   /** The `mute` and `solo` attributes, on a freshly loaded track. Unknown names are a warning, not a failure. */
-  private applyStemAttributes(engine: StemEngine): void {
+  private applyStemAttributes(engine: TrackStemEngine): void {
     const unknown: string[] = [];
     const muted = new Set(stemList(this.mute));
     const soloed = new Set(stemList(this.solo));
@@ -326,6 +326,9 @@ export class StemPlayer extends LitElement {
     if (unknown.length > 0) {
       const message = `<stem-player>: no stem named ${unknown.join(', ')} in this model (its stems: ${engine.sources.join(', ')})`;
       this.emit('warning', { message, nonFiniteSamples: 0 });
+      // A typo in mute="…" would otherwise leave the vocals playing without a word: say it where the page's author looks.
+      console.warn(message);
+      this.message = message;
     }
   }
 

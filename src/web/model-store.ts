@@ -336,7 +336,7 @@ export async function fetchModel(source: ModelDownloadSource, options: FetchMode
         'CHECKSUM_MISMATCH',
         `the model downloaded from ${url} (${bytes.length} bytes) has SHA-256 ${sha256}, but its manifest expects ${expectedSha}; ` +
           'it was not cached. The download was corrupted, or the file on the server was replaced without updating the manifest: ' +
-          'reload to retry, and if it persists regenerate the manifest (scripts/prepare-demo-model.mjs) or fix the file on the server',
+          'reload to retry, and if it persists make the model and its manifest again (`npx stemstream model web -o <folder> --force`) or fix the file on the server',
       );
     }
   }
@@ -401,7 +401,7 @@ export async function loadManifest(url: string, options: { fetch?: typeof fetch;
   }
   if (!res.ok) {
     throw new StemstreamError('MODEL_LOAD_FAILED', `could not load the model manifest ${abs}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}` +
-      (res.status === 404 ? ' (for the demo, run `npm run build && node scripts/prepare-demo-model.mjs`)' : ''));
+      (res.status === 404 ? ' (check the path; `npx stemstream model web -o <folder>` makes the model and its manifest default.json)' : ''));
   }
   return parseManifest(await res.text(), abs);
 }
