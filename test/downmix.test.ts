@@ -1,9 +1,11 @@
 /**
  * Multichannel input downmixed to stereo by ITU-R BS.775 (src/audio/downmix.ts):
  * the expected stereo is computed here from the standard's coefficients and
- * the decoded input, for WAVs (with and without a channel mask), FLACs and an
- * Ogg Vorbis file made by Debian's ffmpeg; the streamed WAV path and the
- * decoded-whole path give the same samples; the CLI says what it did.
+ * the decoded input, for WAVs (with and without a channel mask), FLACs, an
+ * Ogg Vorbis file, ALAC (M4A, MOV) and AIFF files made by Debian's ffmpeg;
+ * the streamed WAV path and the decoded-whole path give the same samples, and
+ * toChannelCount() on decodeAudio's result (the browser's path) the same as
+ * the CLI's; the CLI says what it did.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,12 +14,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { toChannelCount } from '../src/audio/channels.js';
 import { decodeAudioFile } from '../src/audio/decode.js';
+import { readCoreAudioLayout } from '../src/audio/core-audio-layout.js';
+import { parseMp4 } from '../src/audio/mp4.js';
 import { defaultChannelLayout, stereoDownmix, type Speaker } from '../src/audio/downmix.js';
 import type { AudioData } from '../src/audio/types.js';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import { fitAudio } from '../src/cli/fit-audio.js';
 import { openInputAudio, readInputAudio } from '../src/cli/input.js';
 import { loadModel } from '../src/model/model.js';
+import { StemstreamError } from '../src/errors.js';
 import { isAudioSource } from '../src/separate/audio-source.js';
 import { separate } from '../src/separate/separate.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
@@ -250,6 +255,151 @@ describe('5.1 FLAC and Ogg Vorbis made by ffmpeg: each container\'s channel orde
     // Negative control: the same decoded channels read in the WAV order give a wrong mix.
     const wrong = toChannelCount({ sampleRate: RATE, channels: decoded.channels }, 2).channels;
     expect(snr(wrong[0], l)).toBeLessThan(10);
+  });
+});
+
+describe("ALAC and AIFF made by ffmpeg: the codec's or the file's channel layout", () => {
+  const four = tones(4, [0.5, 0.4, 0.6, 0.3]);
+  /** 6.1 (back centre): the LFE loudest, the back centre distinct from the side pair. */
+  const seven = tones(7, [0.5, 0.45, 0.4, 0.95, 0.3, 0.25, 0.6]);
+  const L40 = ['FL', 'FR', 'FC', 'BC'];
+  const L61 = ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'BC'];
+
+  /** `source` relabelled as ffmpeg's `layout` (no samples moved) and encoded with `args` into `name`. */
+  function made(name: string, source: AudioData, layout: string, ...args: string[]): string {
+    const path = join(dir, name);
+    ffmpeg('-i', file(`${name}.src.wav`, source), '-af', `channelmap=channel_layout=${layout}`, ...args, path);
+    return path;
+  }
+
+  function ffprobeLayout(path: string): string {
+    const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=channel_layout', '-of', 'csv=p=0', path], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    return r.stdout.trim();
+  }
+
+  /** The CLI's decoded path (readInputAudio, fitAudio) and the browser's (toChannelCount on decodeAudio's result): the same samples. */
+  async function downmixed(path: string, source: AudioData, lines: string[] = []): Promise<Float32Array[]> {
+    const decoded = await decodeAudioFile(path);
+    // Lossless: every channel is the source's, in the source's order.
+    for (let c = 0; c < source.channels.length; c++) expect(maxAbsDiff(decoded.channels[c], source.channels[c]), `channel ${c}`).toBe(0);
+    const cli = fitAudio(await readInputAudio(path, input), RATE, 2, (l) => lines.push(l)).channels;
+    const browser = toChannelCount(decoded, 2).channels;
+    for (let c = 0; c < 2; c++) expect(Buffer.from(browser[c].buffer).equals(Buffer.from(cli[c].buffer)), `browser path, channel ${c}`).toBe(true);
+    return cli;
+  }
+
+  function expectMix(got: Float32Array[], source: AudioData, speakers: readonly string[]): void {
+    const [l, r] = bs775(source, speakers);
+    expect(maxAbsDiff(got[0], l)).toBeLessThan(EXACT);
+    expect(maxAbsDiff(got[1], r)).toBeLessThan(EXACT);
+  }
+
+  it("Core Audio channel layouts (CoreAudioBaseTypes.h): tags, a bitmap, descriptions; those without WAVE names are not guessed", () => {
+    /** An AudioChannelLayout: tag, bitmap, then one description (label, flags, 3 coordinates) per label. */
+    const acl = (tag: number, bitmap: number, labels: number[] = []) => {
+      const b = new DataView(new ArrayBuffer(12 + 20 * labels.length));
+      b.setUint32(0, tag);
+      b.setUint32(4, bitmap);
+      b.setUint32(8, labels.length);
+      labels.forEach((l, i) => b.setUint32(12 + 20 * i, l));
+      const bytes = new Uint8Array(b.buffer);
+      return readCoreAudioLayout(bytes, 0, bytes.length);
+    };
+    expect(acl((124 << 16) | 6, 0)).toEqual(['FC', 'FL', 'FR', 'BL', 'BR', 'LFE']); // MPEG 5.1 D: C L R Ls Rs LFE
+    expect(acl((128 << 16) | 8, 0)).toEqual(['FL', 'FR', 'FC', 'LFE', 'SL', 'SR', 'BL', 'BR']); // MPEG 7.1 C: L R C LFE Ls Rs Rls Rrs
+    expect(acl(1 << 16, 0x107)).toEqual(['FL', 'FR', 'FC', 'BC']); // a bitmap: bits in order
+    // Descriptions: Center, Left, Right, LFEScreen, LeftSurround, RightSurround, RearSurroundLeft, RearSurroundRight.
+    expect(acl(0, 0, [3, 1, 2, 4, 5, 6, 33, 34])).toEqual(['FC', 'FL', 'FR', 'LFE', 'SL', 'SR', 'BL', 'BR']);
+    // Octagonal has wide speakers, a label 38 is a matrix-encoded total, DiscreteInOrder names none; a tag's count must match.
+    for (const unnamed of [acl((111 << 16) | 8, 0), acl(0, 0, [1, 2, 38]), acl((147 << 16) | 4, 0), acl((124 << 16) | 5, 0), acl(0, 0, [1, 1, 2])]) {
+      expect(unnamed).toBeUndefined();
+    }
+  });
+
+  it('4-channel ALAC is 4.0 (FL FR FC BC), not quad: the expected stereo, in Node and the browser path', async () => {
+    const path = made('four.m4a', four, '4.0', '-c:a', 'alac');
+    expect(ffprobeLayout(path)).toBe('4.0');
+    expect(parseMp4(new Uint8Array(readFileSync(path))).chan).toBeUndefined(); // ffmpeg's M4A has no 'chan' box: ALAC's own order
+    const lines: string[] = [];
+    const got = await downmixed(path, four, lines);
+    expectMix(got, four, L40);
+    expect(lines).toEqual(['downmixing 4.0 (4 channels) to stereo by ITU-R BS.775']);
+    // Negative control: read in the FLAC/WAV default order (quad), the mix is far off.
+    expect(maxAbsDiff(got[0], bs775(four, ['FL', 'FR', 'BL', 'BR'])[0])).toBeGreaterThan(0.05);
+  });
+
+  it('7-channel ALAC is 6.1 (FL FR FC LFE BL BR BC): the expected stereo, LFE left out', async () => {
+    const path = made('seven.m4a', seven, '6.1(back)', '-c:a', 'alac');
+    expect(ffprobeLayout(path)).toBe('6.1(back)');
+    const lines: string[] = [];
+    const got = await downmixed(path, seven, lines);
+    expectMix(got, seven, L61);
+    expect(lines).toEqual(['downmixing 6.1 (7 channels) to stereo by ITU-R BS.775 (LFE left out)']);
+    // Negative control: FLAC's 7-channel order (FL FR FC LFE BC SL SR) gives another mix.
+    expect(maxAbsDiff(got[0], bs775(seven, ['FL', 'FR', 'FC', 'LFE', 'BC', 'SL', 'SR'])[0])).toBeGreaterThan(0.05);
+  });
+
+  it("ALAC in MOV: its 'chan' box is read, and followed when it names other speakers", async () => {
+    const path = made('four.mov', four, '4.0', '-c:a', 'alac');
+    const bytes = new Uint8Array(readFileSync(path));
+    // ffmpeg writes Apple's ALAC tag for 4 channels, MPEG 4.0 B: C L R Cs.
+    expect(parseMp4(bytes).chan).toEqual(['FC', 'FL', 'FR', 'BC']);
+    expectMix(await downmixed(path, four), four, L40);
+    // The same file whose 'chan' box says Quadraphonic (L R Ls Rs): the speakers it names.
+    const at = Buffer.from(bytes).indexOf('chan') + 8;
+    expect(new DataView(bytes.buffer).getUint32(at, false)).toBe((116 << 16) | 4);
+    new DataView(bytes.buffer).setUint32(at, (108 << 16) | 4, false);
+    const quad = join(dir, 'four-quad.mov');
+    writeFileSync(quad, bytes);
+    expectMix(await downmixed(quad, four), four, ['FL', 'FR', 'BL', 'BR']);
+  });
+
+  it('8-channel ALAC is 7.1 with front centre pairs (FLC FRC): refused, naming them, as BS.775 has no gains for them', async () => {
+    const eight = tones(8, [0.5, 0.4, 0.3, 0.9, 0.2, 0.25, 0.35, 0.45]);
+    const path = made('eight.m4a', eight, '7.1(wide)', '-c:a', 'alac');
+    expect(ffprobeLayout(path)).toBe('7.1(wide)');
+    const decoded = await readInputAudio(path, input);
+    expect(decoded.layout?.speakers).toEqual(['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'FLC', 'FRC']);
+    const err = (() => {
+      try {
+        fitAudio(decoded, RATE, 2);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(StemstreamError);
+    expect((err as StemstreamError).code).toBe('CHANNEL_MISMATCH');
+    expect((err as Error).message).toMatch(/include FLC, FRC.*ffmpeg -i in\.wav -ac 2/);
+  });
+
+  it("AIFF: the CHAN chunk's speakers in its order; without one, the default order", async () => {
+    const path40 = made('four.aiff', four, '4.0', '-c:a', 'pcm_s16be');
+    const bytes = new Uint8Array(readFileSync(path40));
+    const chan = Buffer.from(bytes).indexOf('CHAN');
+    expect(chan).toBeGreaterThan(0);
+    // ffmpeg writes MPEG 4.0 A (L R C Cs).
+    expect(new DataView(bytes.buffer).getUint32(chan + 8, false)).toBe((115 << 16) | 4);
+    const lines: string[] = [];
+    expectMix(await downmixed(path40, four, lines), four, L40);
+    expect(lines).toEqual(['downmixing 4.0 (4 channels) to stereo by ITU-R BS.775']);
+    // Negative control: the chunk renamed (an unknown chunk, skipped), the channels are quad.
+    bytes.set(new TextEncoder().encode('XCHN'), chan);
+    const plain = join(dir, 'four-no-chan.aiff');
+    writeFileSync(plain, bytes);
+    expectMix(await downmixed(plain, four), four, ['FL', 'FR', 'BL', 'BR']);
+    // 6.1 (back centre), which ffmpeg writes as a channel bitmap.
+    const path61 = made('seven.aiff', seven, '6.1(back)', '-c:a', 'pcm_s16be');
+    expectMix(await downmixed(path61, seven), seven, L61);
+    // The order is the layout tag's: MPEG 3.0 B (C L R) makes the first channel the centre.
+    const three = tones(3, [0.5, 0.4, 0.6]);
+    const b3 = new Uint8Array(readFileSync(made('three.aiff', three, '3.0', '-c:a', 'pcm_s16be')));
+    const at = Buffer.from(b3).indexOf('CHAN') + 8;
+    expect(new DataView(b3.buffer).getUint32(at, false)).toBe((113 << 16) | 3); // MPEG 3.0 A: L R C
+    new DataView(b3.buffer).setUint32(at, (114 << 16) | 3, false);
+    const clr = join(dir, 'three-clr.aiff');
+    writeFileSync(clr, b3);
+    expectMix(await downmixed(clr, three), three, ['FC', 'FL', 'FR']);
   });
 });
 

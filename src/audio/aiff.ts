@@ -7,13 +7,16 @@
  * here: integer PCM of 1 to 32 bits (big-endian; little-endian for AIFF-C
  * 'sowt'), 32- and 64-bit float, µ-law and A-law. Integer samples are scaled
  * like WAV (parseWav): the container value over 2^(bits−1), so the same PCM
- * decodes to the same floats whichever of the two files holds it.
+ * decodes to the same floats whichever of the two files holds it. A CHAN
+ * chunk (Core Audio's channel layout, as Apple and ffmpeg write it for more
+ * than two channels) says which speaker each channel is, in channel order.
  *
  * No Node built-ins: bundles for browsers like wav.ts.
  */
 import { StemstreamError } from '../errors.js';
-import type { AudioData } from './types.js';
 import { fourcc } from './bytes.js';
+import { readCoreAudioLayout } from './core-audio-layout.js';
+import type { LaidOutAudio, Speaker } from './downmix.js';
 import { describeBytes } from './wav.js';
 
 export interface ParseAiffOptions {
@@ -201,6 +204,8 @@ interface AiffLayout {
   dataOffset: number;
   /** Whole frames present in the file. */
   frames: number;
+  /** The speakers of the CHAN chunk, if there is one that names them. */
+  chan?: Speaker[];
 }
 
 function locateAiff(bytes: Uint8Array, opts: ParseAiffOptions): AiffLayout {
@@ -221,6 +226,7 @@ function locateAiff(bytes: Uint8Array, opts: ParseAiffOptions): AiffLayout {
   /** Sound data bytes the SSND chunk declares (after its offset and block size fields), and those present. */
   let declaredData = 0;
   let presentData = 0;
+  let chan: Speaker[] | undefined;
   const seen: string[] = [];
   let pos = 12;
   while (pos + 8 <= end) {
@@ -234,6 +240,8 @@ function locateAiff(bytes: Uint8Array, opts: ParseAiffOptions): AiffLayout {
     if (id === 'COMM') {
       if (body + size > end) throw bad(`truncated ${kind} file: the COMM chunk at byte ${pos} declares ${size} bytes but only ${end - body} remain`);
       fmt = parseComm(bytes, body, size, aifc);
+    } else if (id === 'CHAN' && body + size <= end) {
+      chan = readCoreAudioLayout(bytes, body, size);
     } else if (id === 'SSND') {
       if (body + 8 > end) throw bad(`truncated ${kind} file: the file ends inside the SSND chunk header at byte ${pos}`);
       const offset = view.getUint32(body, false);
@@ -247,7 +255,7 @@ function locateAiff(bytes: Uint8Array, opts: ParseAiffOptions): AiffLayout {
   }
   if (fmt === undefined) throw bad(`not a valid ${kind} file: no COMM chunk (chunks found: ${seen.join(', ') || 'none'})`);
   if (ssnd < 0) {
-    if (fmt.frames === 0) return { fmt, dataOffset: total, frames: 0 };
+    if (fmt.frames === 0) return { fmt, dataOffset: total, frames: 0, chan };
     throw bad(`not a valid ${kind} file: no SSND chunk (chunks found: ${seen.join(', ')}); the file may be truncated`);
   }
   const frameBytes = fmt.channels * fmt.bytes;
@@ -263,13 +271,19 @@ function locateAiff(bytes: Uint8Array, opts: ParseAiffOptions): AiffLayout {
     if (!opts.onWarning) throw bad(`truncated ${kind} file: ${message}`);
     opts.onWarning(message);
   }
-  return { fmt, dataOffset: ssnd, frames };
+  return { fmt, dataOffset: ssnd, frames, chan };
 }
 
-/** Parses an AIFF or AIFF-C file held in memory into planar float samples. */
-export function parseAiff(bytes: Uint8Array, opts: ParseAiffOptions = {}): AudioData {
-  const { fmt, dataOffset, frames } = locateAiff(bytes, opts);
-  return { sampleRate: fmt.sampleRate, channels: decodeSamples(bytes, dataOffset, fmt, frames) };
+/**
+ * Parses an AIFF or AIFF-C file held in memory into planar float samples,
+ * with the speakers of 3 or more channels when a CHAN chunk names them
+ * (without one, the default order for the count applies: FLAC's, which is
+ * the AIFF specification's for 3 and 4 channels).
+ */
+export function parseAiff(bytes: Uint8Array, opts: ParseAiffOptions = {}): LaidOutAudio {
+  const { fmt, dataOffset, frames, chan } = locateAiff(bytes, opts);
+  const channels = decodeSamples(bytes, dataOffset, fmt, frames);
+  return chan && chan.length === channels.length && channels.length >= 3 ? { sampleRate: fmt.sampleRate, channels, layout: { speakers: chan } } : { sampleRate: fmt.sampleRate, channels };
 }
 
 /**

@@ -54,8 +54,11 @@ export function parseAlacConfig(c: Uint8Array): AlacConfig {
 }
 
 /**
- * Where each channel of ALAC's element order goes in the usual WAV order
- * (L R C LFE, then surrounds): ALAC stores the centre first and the LFE last.
+ * Where each channel of ALAC's element order (Apple's layout for the count:
+ * the centre first, the LFE last) goes in the order returned, ffmpeg's: the
+ * front pair, the centre, the LFE, then the rest. That is not the WAV/FLAC
+ * default order for every count (4 is FL FR FC BC, not quad): the speakers
+ * are alacChannelLayout's (downmix.ts).
  */
 const CHANNEL_ORDER: Record<number, number[]> = {
   3: [2, 0, 1], // C L R

@@ -1,16 +1,16 @@
 import { StemstreamError } from '../errors.js';
-import { downmixAudio, downmixFor, type ChannelLayout } from './downmix.js';
+import { downmixAudio, downmixFor, type ChannelLayout, type LaidOutAudio } from './downmix.js';
 import type { AudioData } from './types.js';
 
 /**
  * Returns `audio` with `n` channels: unchanged when it already has `n`,
  * mono → stereo by duplicating (two independent copies), stereo → mono by
  * averaging, 3 to 8 channels (or any `layout` BS.775 covers) → stereo by the
- * ITU-R BS.775 downmix (downmix.ts; without `layout`, the channels are taken
- * in the FLAC/WAV default order for their count), → mono by averaging that.
+ * ITU-R BS.775 downmix (downmix.ts; without `layout`, the one decodeAudio
+ * gave the audio, else the FLAC/WAV default order for the count), → mono by averaging that.
  * Anything else is a 'CHANNEL_MISMATCH' error.
  */
-export function toChannelCount(audio: AudioData, n: number, layout?: ChannelLayout): AudioData {
+export function toChannelCount(audio: AudioData, n: number, layout: ChannelLayout | undefined = (audio as LaidOutAudio).layout): AudioData {
   if (!Number.isInteger(n) || n < 1) {
     throw new StemstreamError('BAD_OPTION', `channel count must be a positive integer, got ${n}`);
   }

@@ -33,8 +33,8 @@ import { StemstreamError } from '../errors.js';
 import { importNodeBuiltin } from '../node-builtin.js';
 import { parseAiff } from './aiff.js';
 import { AlacDecoder } from './alac.js';
+import { alacChannelLayout, inMaskOrder, maskChannelLayout, vorbisChannelLayout, type ChannelLayout, type LaidOutAudio } from './downmix.js';
 import { parseMp4, type Mp4Audio } from './mp4.js';
-import type { AudioData } from './types.js';
 import { describeBytes, parseWav } from './wav.js';
 
 export type AudioContainer = 'wav' | 'aiff' | 'mp4' | 'flac' | 'mp3' | 'ogg-vorbis' | 'ogg-opus' | 'ogg-flac';
@@ -618,7 +618,7 @@ async function decodeAacTrack(bytes: Uint8Array, track: Mp4Audio, name: string):
  * and padding its edit list (or iTunSMPB tag) marks, so that the length is
  * the source's. A file cut short decodes as far as its samples go, with a warning.
  */
-async function decodeMp4(bytes: Uint8Array, name: string, opts: DecodeOptions): Promise<AudioData> {
+async function decodeMp4(bytes: Uint8Array, name: string, opts: DecodeOptions): Promise<LaidOutAudio> {
   const track = parseMp4(bytes);
   const label = track.codec === 'alac' ? 'ALAC' : aacProfile(track);
   let result: DecodedResult;
@@ -640,14 +640,30 @@ async function decodeMp4(bytes: Uint8Array, name: string, opts: DecodeOptions): 
   const cut = track.present < track.offsets.length;
   const damage = damageWarning(label, { samples: declared, header: `MP4 ${track.lengthFrom}`, tolerance: 0 }, result, frames, cut);
   if (damage) opts.onWarning?.(damage);
-  return { sampleRate: rate, channels: result.channelData.map((ch) => ch.slice(skip, skip + frames)) };
+  const channels = result.channelData.map((ch) => ch.slice(skip, skip + frames));
+  return track.codec === 'alac' && channels.length >= 3 ? { sampleRate: rate, channels, layout: alacLayout(channels.length, track.chan) } : { sampleRate: rate, channels };
+}
+
+/**
+ * The speakers of ALAC's decoded channels: ALAC's layout for the count, or
+ * those a 'chan' box names for as many channels. The box is taken as the set
+ * of speakers, in WAVE order, as ffmpeg writes and reads it (Apple's ALAC
+ * layout tags list the same sets in ALAC's element order; alac.ts returns
+ * them in WAVE order).
+ */
+function alacLayout(count: number, chan: Mp4Audio['chan']): ChannelLayout | undefined {
+  return chan?.length === count ? { speakers: inMaskOrder(chan) } : alacChannelLayout(count);
 }
 
 /**
  * Decodes a whole audio file held in memory. `nameHint` (e.g. the file name)
- * is only used in messages; the format is recognised from the bytes.
+ * is only used in messages; the format is recognised from the bytes. Three
+ * or more channels come with `layout` where the codec or the file says which
+ * speaker each is (ALAC, AIFF's CHAN chunk, Vorbis, Opus, FLAC's channel-mask
+ * tag), which toChannelCount() then downmixes by; without it (a WAV, whose
+ * mask WavFileReader reads, AAC) the default order for the count applies.
  */
-export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: DecodeOptions = {}): Promise<AudioData> {
+export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: DecodeOptions = {}): Promise<LaidOutAudio> {
   const name = fileLabel(nameHint);
   if (bytes.length === 0) throw new StemstreamError('BAD_AUDIO_FILE', `cannot decode ${name}: the file is empty`);
   const found = sniff(bytes);
@@ -710,7 +726,55 @@ export async function decodeAudio(bytes: Uint8Array, nameHint?: string, opts: De
   const out = channels.map((ch) =>
     ch.length === frames && ch.byteLength === ch.buffer.byteLength ? ch : ch.slice(0, frames),
   );
-  return { sampleRate: result.sampleRate, channels: out };
+  const layout = out.length >= 3 ? codecLayout(found, bytes, out.length) : undefined;
+  return layout ? { sampleRate: result.sampleRate, channels: out, layout } : { sampleRate: result.sampleRate, channels: out };
+}
+
+/**
+ * The speakers of `count` decoded channels (3 or more) where the codec fixes
+ * them (Vorbis, Opus) or a FLAC file tags them; undefined for the default
+ * order of the count (FLAC's).
+ */
+function codecLayout(found: Sniffed, bytes: Uint8Array, count: number): ChannelLayout | undefined {
+  if (found.container === 'ogg-vorbis' || found.container === 'ogg-opus') return vorbisChannelLayout(count);
+  if (found.container === 'flac') {
+    const mask = flacChannelMask(bytes, found.offset);
+    return mask === undefined ? undefined : maskChannelLayout(count, mask);
+  }
+  return undefined;
+}
+
+/**
+ * FLAC's WAVEFORMATEXTENSIBLE_CHANNEL_MASK tag (ffmpeg and flac write it for
+ * a layout that is not FLAC's default for the count), from the VORBIS_COMMENT
+ * block; the metadata blocks after "fLaC" at `start` are walked by their headers.
+ */
+function flacChannelMask(bytes: Uint8Array, start: number): number | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = start + 4;
+  for (let blocks = 0; blocks < 1024 && pos + 4 <= bytes.length; blocks++) {
+    const size = (bytes[pos + 1] << 16) | (bytes[pos + 2] << 8) | bytes[pos + 3];
+    if ((bytes[pos] & 0x7f) === 4) {
+      const end = Math.min(bytes.length, pos + 4 + size);
+      let p = pos + 4;
+      if (p + 4 > end) return undefined;
+      p += 4 + view.getUint32(p, true); // past the vendor string
+      if (p + 4 > end) return undefined;
+      const count = view.getUint32(p, true);
+      p += 4;
+      for (let i = 0; i < count && p + 4 <= end; i++) {
+        const len = view.getUint32(p, true);
+        const text = new TextDecoder().decode(bytes.subarray(p + 4, Math.min(end, p + 4 + len)));
+        const m = /^WAVEFORMATEXTENSIBLE_CHANNEL_MASK=(0x[0-9a-f]+|\d+)$/i.exec(text);
+        if (m) return Number(m[1]);
+        p += 4 + len;
+      }
+      return undefined;
+    }
+    if (bytes[pos] & 0x80) return undefined; // the last block
+    pos += 4 + size;
+  }
+  return undefined;
 }
 
 /** Samples per channel the file's header declares, and which header; undefined when it declares none. */
@@ -765,7 +829,7 @@ function damageWarning(
 }
 
 /** Reads and decodes an audio file from disk (Node only; decodeAudio itself bundles for browsers). */
-export async function decodeAudioFile(path: string, opts: DecodeOptions = {}): Promise<AudioData> {
+export async function decodeAudioFile(path: string, opts: DecodeOptions = {}): Promise<LaidOutAudio> {
   const fs = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
   const { basename } = await importNodeBuiltin<typeof import('node:path')>('node:path');
   let bytes: Uint8Array;

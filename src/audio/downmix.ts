@@ -12,7 +12,9 @@
  * WAVE_FORMAT_EXTENSIBLE's channel mask (bit order FL FR FC LFE BL BR FLC FRC
  * BC SL SR ...), FLAC in its WAVEFORMATEXTENSIBLE_CHANNEL_MASK tag; without
  * either, the FLAC order for the count applies (the WAVE mask order for 3, 6
- * and 8 channels). Vorbis and Opus use their own order (RFC 7845 §5.1.1.2).
+ * and 8 channels). Vorbis and Opus use their own order (RFC 7845 §5.1.1.2),
+ * ALAC its own per count (as alac.ts returns it), MP4 and AIFF may say it in
+ * a Core Audio channel layout (core-audio-layout.ts).
  *
  * Browser-safe: no Node built-ins.
  */
@@ -34,36 +36,45 @@ export interface LaidOutAudio extends AudioData {
   layout?: ChannelLayout;
 }
 
-/** FLAC's channel order by count (RFC 9639 §9.1.3); also taken for a WAV without a channel mask. */
-const DEFAULT_ORDER: Record<number, readonly Speaker[]> = {
-  3: ['FL', 'FR', 'FC'],
-  4: ['FL', 'FR', 'BL', 'BR'],
-  5: ['FL', 'FR', 'FC', 'BL', 'BR'],
-  6: ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR'],
-  7: ['FL', 'FR', 'FC', 'LFE', 'BC', 'SL', 'SR'],
-  8: ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'SL', 'SR'],
+/**
+ * Each codec's channel order by count, 3 to 8: FLAC's (RFC 9639 §9.1.3; also
+ * taken for a WAV without a channel mask), Vorbis' (and Opus mapping family
+ * 1's), and ALAC's as alac.ts returns it: the speakers of Apple's ALAC
+ * layouts (MPEG 3.0 B, 4.0 B, 5.0 D, 5.1 D, AAC 6.1, MPEG 7.1 B) in ffmpeg's
+ * order, so 4 channels are 4.0 (FL FR FC BC) and 7 are 6.1 (... BL BR BC).
+ */
+const ORDERS: Record<number, Record<'flac' | 'vorbis' | 'alac', readonly Speaker[]>> = {
+  3: { flac: ['FL', 'FR', 'FC'], vorbis: ['FL', 'FC', 'FR'], alac: ['FL', 'FR', 'FC'] },
+  4: { flac: ['FL', 'FR', 'BL', 'BR'], vorbis: ['FL', 'FR', 'BL', 'BR'], alac: ['FL', 'FR', 'FC', 'BC'] },
+  5: { flac: ['FL', 'FR', 'FC', 'BL', 'BR'], vorbis: ['FL', 'FC', 'FR', 'BL', 'BR'], alac: ['FL', 'FR', 'FC', 'BL', 'BR'] },
+  6: { flac: ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR'], vorbis: ['FL', 'FC', 'FR', 'BL', 'BR', 'LFE'], alac: ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR'] },
+  7: { flac: ['FL', 'FR', 'FC', 'LFE', 'BC', 'SL', 'SR'], vorbis: ['FL', 'FC', 'FR', 'SL', 'SR', 'BC', 'LFE'], alac: ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'BC'] },
+  8: { flac: ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'SL', 'SR'], vorbis: ['FL', 'FC', 'FR', 'SL', 'SR', 'BL', 'BR', 'LFE'], alac: ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'FLC', 'FRC'] },
 };
 
-/** Vorbis' (and Opus mapping family 1's) channel order by count. */
-const VORBIS_ORDER: Record<number, readonly Speaker[]> = {
-  3: ['FL', 'FC', 'FR'],
-  4: ['FL', 'FR', 'BL', 'BR'],
-  5: ['FL', 'FC', 'FR', 'BL', 'BR'],
-  6: ['FL', 'FC', 'FR', 'BL', 'BR', 'LFE'],
-  7: ['FL', 'FC', 'FR', 'SL', 'SR', 'BC', 'LFE'],
-  8: ['FL', 'FC', 'FR', 'SL', 'SR', 'BL', 'BR', 'LFE'],
-};
+function orderLayout(order: 'flac' | 'vorbis' | 'alac', count: number): ChannelLayout | undefined {
+  const speakers = ORDERS[count]?.[order];
+  return speakers ? { speakers } : undefined;
+}
 
 /** The FLAC/WAV default layout for `count` channels (3 to 8), or undefined. */
 export function defaultChannelLayout(count: number): ChannelLayout | undefined {
-  const speakers = DEFAULT_ORDER[count];
-  return speakers ? { speakers } : undefined;
+  return orderLayout('flac', count);
 }
 
 /** Vorbis/Opus layout for `count` channels (3 to 8), or undefined. */
 export function vorbisChannelLayout(count: number): ChannelLayout | undefined {
-  const speakers = VORBIS_ORDER[count];
-  return speakers ? { speakers } : undefined;
+  return orderLayout('vorbis', count);
+}
+
+/** The layout of ALAC's `count` channels (3 to 8) as alac.ts decodes them, or undefined. */
+export function alacChannelLayout(count: number): ChannelLayout | undefined {
+  return orderLayout('alac', count);
+}
+
+/** `speakers` in WAVE channel mask order, the order of a layout given as a set of speakers. */
+export function inMaskOrder(speakers: readonly Speaker[]): Speaker[] {
+  return [...speakers].sort((a, b) => MASK_SPEAKERS.indexOf(a) - MASK_SPEAKERS.indexOf(b));
 }
 
 /**
@@ -98,13 +109,12 @@ function maskOf(speakers: readonly Speaker[]): number {
 /** Names of common layouts by their mask; side and back surrounds downmix alike, so they share a name. */
 const LAYOUT_NAMES: Record<number, string> = {
   0x007: '3.0', 0x00b: '2.1', 0x103: '3.0 (back centre)', 0x033: 'quad', 0x603: 'quad', 0x107: '4.0', 0x00f: '3.1',
-  0x037: '5.0', 0x607: '5.0', 0x03f: '5.1', 0x60f: '5.1', 0x707: '6.0', 0x70f: '6.1', 0x637: '7.0', 0x63f: '7.1',
+  0x037: '5.0', 0x607: '5.0', 0x03f: '5.1', 0x60f: '5.1', 0x707: '6.0', 0x70f: '6.1', 0x13f: '6.1', 0x637: '7.0', 0x63f: '7.1',
 };
 
 /** "5.1", "quad", ...; speakers joined by "+" for a layout without a common name. */
 export function layoutName(layout: ChannelLayout): string {
-  const sorted = [...layout.speakers].sort((a, b) => MASK_SPEAKERS.indexOf(a) - MASK_SPEAKERS.indexOf(b));
-  return LAYOUT_NAMES[maskOf(sorted)] ?? layout.speakers.join('+');
+  return LAYOUT_NAMES[maskOf(inMaskOrder(layout.speakers))] ?? layout.speakers.join('+');
 }
 
 /** −3 dB: BS.775's gain for the centre and each surround into the side of the stereo pair. */

@@ -4,7 +4,7 @@
  * decoded audio is the song (the encoder delay and padding to drop).
  *
  * Read: ftyp/moov/trak/mdia (mdhd, hdlr)/minf/stbl with stsd (mp4a + esds,
- * alac), stts, stsc, stsz or stz2, stco or co64; the edit list (edts/elst)
+ * alac, and a 'chan' channel layout), stts, stsc, stsz or stz2, stco or co64; the edit list (edts/elst)
  * and iTunes' gapless tag (iTunSMPB) for the delay and the length. Not read:
  * fragmented files (moof), which music files are not.
  *
@@ -12,6 +12,8 @@
  */
 import { StemstreamError } from '../errors.js';
 import { fourcc } from './bytes.js';
+import { readCoreAudioLayout } from './core-audio-layout.js';
+import type { Speaker } from './downmix.js';
 
 export type Mp4Codec = 'aac' | 'alac';
 
@@ -26,6 +28,8 @@ export interface Mp4Audio {
   config: Uint8Array;
   /** AAC's audio object type (2: LC, 5: HE-AAC, 29: HE-AAC v2). */
   objectType?: number;
+  /** The speakers a 'chan' box (QuickTime, Apple) names, in its order; absent without one, or one not understood. */
+  chan?: Speaker[];
   /** Per sample: where its bytes start in the file, how many, how long it plays (timescale units). */
   offsets: Float64Array;
   sizes: Uint32Array;
@@ -209,6 +213,13 @@ interface SampleEntry {
   sampleRate: number;
   config: Uint8Array;
   objectType?: number;
+  chan?: Speaker[];
+}
+
+/** The speakers of a 'chan' box (a full box: version and flags, then Core Audio's AudioChannelLayout). */
+function chanSpeakers(b: Uint8Array, box: Box | undefined): Speaker[] | undefined {
+  if (!box) return undefined;
+  return readCoreAudioLayout(b, box.body + 4, Math.min(box.end, b.length) - box.body - 4);
 }
 
 function parseSampleEntry(b: Uint8Array, view: DataView, stsd: Box): SampleEntry {
@@ -237,16 +248,19 @@ function parseSampleEntry(b: Uint8Array, view: DataView, stsd: Box): SampleEntry
   }
   const end = Math.min(entry.end, b.length);
   const kids = boxes(b, view, childrenAt, end);
+  // QuickTime puts the decoder configuration (esds, the ALAC cookie) inside a 'wave' box.
+  const wave = kids.find((x) => x.type === 'wave');
+  const waveKids = wave ? boxes(b, view, wave.body, Math.min(wave.end, b.length)) : [];
+  const configBox = (kind: string) => kids.find((x) => x.type === kind) ?? waveKids.find((x) => x.type === kind);
+  const chan = chanSpeakers(b, kids.find((x) => x.type === 'chan'));
   if (type === 'alac') {
-    const cookie = kids.find((x) => x.type === 'alac');
+    const cookie = configBox('alac');
     if (!cookie || cookie.body + 4 + 24 > b.length) throw bad('its ALAC track has no decoder configuration (the "alac" box); the file is damaged');
     const config = b.slice(cookie.body + 4, cookie.body + 28);
     const cv = new DataView(config.buffer);
-    return { codec: 'alac', channels: config[9], sampleRate: cv.getUint32(20, false) || Math.round(sampleRate), config };
+    return { codec: 'alac', channels: config[9], sampleRate: cv.getUint32(20, false) || Math.round(sampleRate), config, chan };
   }
-  // QuickTime puts esds inside a 'wave' box.
-  const wave = kids.find((x) => x.type === 'wave');
-  const esdsBox = kids.find((x) => x.type === 'esds') ?? (wave && boxes(b, view, wave.body, Math.min(wave.end, b.length)).find((x) => x.type === 'esds'));
+  const esdsBox = configBox('esds');
   const esds = esdsBox && parseEsds(b, esdsBox);
   if (!esds) throw bad('its AAC track has no decoder configuration (the "esds" box); the file is damaged');
   const oti = esds.objectTypeIndication;
@@ -261,7 +275,7 @@ function parseSampleEntry(b: Uint8Array, view: DataView, stsd: Box): SampleEntry
   }
   // Implicit SBR (HE-AAC signalled as LC at half the rate) shows in the sample entry's rate.
   const outputRate = asc.outputRate !== asc.sampleRate ? asc.outputRate : sampleRate > asc.sampleRate ? sampleRate : asc.sampleRate;
-  return { codec: 'aac', channels: asc.channels || channels, sampleRate: Math.round(outputRate), config: esds.config, objectType: asc.objectType };
+  return { codec: 'aac', channels: asc.channels || channels, sampleRate: Math.round(outputRate), config: esds.config, objectType: asc.objectType, chan };
 }
 
 /** Expands stts into one duration per sample. */
@@ -438,6 +452,7 @@ function parseMoov(b: Uint8Array, moov: Box, fileLength: number): Mp4Audio {
     timescale,
     config: entry.config,
     objectType: entry.objectType,
+    chan: entry.chan,
     offsets,
     sizes,
     durations,

@@ -10,7 +10,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { decodeAudioFile, sniffAudio } from '../audio/decode.js';
-import { defaultChannelLayout, describeDownmix, downmixFor, downmixSource, maskChannelLayout, vorbisChannelLayout, type ChannelLayout, type LaidOutAudio } from '../audio/downmix.js';
+import { describeDownmix, downmixFor, downmixSource, maskChannelLayout, type ChannelLayout, type LaidOutAudio } from '../audio/downmix.js';
 import { describeNonFinite, replaceNonFinite } from '../audio/finite.js';
 import { audioFrames, type AudioData } from '../audio/types.js';
 import { WavFileReader } from '../audio/wav.js';
@@ -41,7 +41,8 @@ export interface InputOptions {
  * Decodes `path`. Damage (fewer samples than the header declares, frames the
  * decoder skipped) and NaN/±Infinity samples (replaced by 0) are warned about,
  * or with `strict` refused before anything is written. Three or more channels
- * come with the layout the file declares (fitAudio downmixes by it).
+ * come with the layout the file declares or its codec has (fitAudio downmixes
+ * by it; none: the FLAC/WAV default order for the count).
  */
 export async function readInputAudio(path: string, opts: InputOptions): Promise<LaidOutAudio> {
   const warnings: string[] = [];
@@ -58,71 +59,28 @@ export async function readInputAudio(path: string, opts: InputOptions): Promise<
     throw new StemstreamError('BAD_AUDIO_FILE', `${warnings[0]}${more}; --strict refuses damaged input, nothing was written`);
   }
   for (const w of warnings) opts.log(`warning: ${w}`);
-  if (audio.channels.length >= 3) audio.layout = await fileChannelLayout(path, audio.channels.length);
+  if (audio.channels.length >= 3 && audio.layout === undefined) audio.layout = await wavChannelLayout(path, audio.channels.length);
   return audio;
 }
 
-/** Where "fLaC" starts: after any ID3v2 tags (some taggers put them before FLAC too). */
-function flacStart(fd: number): number {
-  let pos = 0;
-  for (;;) {
-    const h = readAt(fd, pos, 10);
-    if (h.length < 10 || h.toString('latin1', 0, 3) !== 'ID3' || h.subarray(6, 10).some((b) => b & 0x80)) return pos;
-    pos += 10 + ((h[6] << 21) | (h[7] << 14) | (h[8] << 7) | h[9]) + (h[5] & 0x10 ? 10 : 0);
-  }
-}
-
 /**
- * FLAC's WAVEFORMATEXTENSIBLE_CHANNEL_MASK tag (ffmpeg and flac write it for a
- * layout that is not FLAC's default for the count), from the VORBIS_COMMENT
- * block; the metadata blocks are walked by their headers, pictures skipped unread.
+ * The speakers of a WAV's `count` channels from its WAVE_FORMAT_EXTENSIBLE
+ * channel mask (parseWav, which decodeAudioFile uses, does not keep it);
+ * undefined for any other file, whose decoder gives its layout.
  */
-function flacChannelMask(fd: number): number | undefined {
-  let pos = flacStart(fd) + 4;
-  for (let blocks = 0; blocks < 1024; blocks++) {
-    const h = readAt(fd, pos, 4);
-    if (h.length < 4) return undefined;
-    const size = (h[1] << 16) | (h[2] << 8) | h[3];
-    if ((h[0] & 0x7f) === 4) {
-      const b = readAt(fd, pos + 4, size);
-      let p = 4 + (b.length >= 4 ? b.readUInt32LE(0) : size); // past the vendor string
-      const count = p + 4 <= b.length ? b.readUInt32LE(p) : 0;
-      p += 4;
-      for (let i = 0; i < count && p + 4 <= b.length; i++) {
-        const len = b.readUInt32LE(p);
-        const m = /^WAVEFORMATEXTENSIBLE_CHANNEL_MASK=(0x[0-9a-f]+|\d+)$/i.exec(b.toString('utf8', p + 4, Math.min(b.length, p + 4 + len)));
-        if (m) return Number(m[1]);
-        p += 4 + len;
-      }
-      return undefined;
-    }
-    if (h[0] & 0x80) return undefined; // the last block
-    pos += 4 + size;
-  }
-  return undefined;
-}
-
-/**
- * Which speaker each of the `count` channels of `path` is, as its container
- * says: a WAV's channel mask, a FLAC's channel-mask tag, else the default
- * order for the count (WAV, FLAC); Vorbis and Opus have their own order.
- */
-async function fileChannelLayout(path: string, count: number): Promise<ChannelLayout | undefined> {
+async function wavChannelLayout(path: string, count: number): Promise<ChannelLayout | undefined> {
   let fd: number | undefined;
+  let head: Buffer;
   try {
     fd = openSync(path, 'r');
-    const container = sniffAudio(readAt(fd, 0, 65536));
-    if (container === 'wav') {
-      const reader = await WavFileReader.open(path, { onWarning: () => undefined });
-      reader.close();
-      return maskChannelLayout(count, reader.channelMask);
-    }
-    if (container === 'flac') return maskChannelLayout(count, flacChannelMask(fd));
-    if (container === 'ogg-vorbis' || container === 'ogg-opus') return vorbisChannelLayout(count);
-    return defaultChannelLayout(count);
+    head = readAt(fd, 0, 16);
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  if (sniffAudio(head) !== 'wav') return undefined;
+  const reader = await WavFileReader.open(path, { onWarning: () => undefined });
+  reader.close();
+  return maskChannelLayout(count, reader.channelMask);
 }
 
 export interface InputAudio {
