@@ -9,7 +9,7 @@
  *   ?autoplay=1       play the clip as soon as it is loaded (needs an autoplay policy that allows it)
  */
 import clipUrl from './clip/mixture.wav?url';
-import { StemEngine, type StemEngineBackend } from '../src/engine/host/stem-engine.js';
+import { StemEngine, type LiveStemEngine, type StemEngineBackend, type TrackStemEngine } from '../src/engine/host/stem-engine.js';
 import { declaredLatency } from '../src/engine/host/latency.js';
 import { DEFAULT_OVERLAP } from '../src/constants.js';
 import { describeModel } from '../src/model/model.js';
@@ -123,21 +123,23 @@ function attach(engine: StemEngine): void {
 /** The loaded track's name and length, for the status line. */
 let trackLabel = '';
 
+/** The engine, if it plays tracks (the transport and export controls act on it). */
+function trackEngine(): TrackStemEngine | undefined {
+  return demo.engine?.sourceKind === 'track' ? demo.engine : undefined;
+}
+
+async function createEngine(sourceKind: 'track'): Promise<TrackStemEngine>;
+async function createEngine(sourceKind: 'live', mode: 'quality' | 'low-latency'): Promise<LiveStemEngine>;
 async function createEngine(sourceKind: 'track' | 'live', mode: 'quality' | 'low-latency' = 'quality'): Promise<StemEngine> {
   const model = demo.model;
   if (!model) throw new Error('no model loaded yet: wait for the download to finish, or choose a model below');
   const info = describeModel(model.bytes, model.name);
   const ctx = context(info.sampleRate);
   await disposeEngine();
-  const engine = await StemEngine.create(ctx, {
-    model: engineModelOf(model),
-    modelName: model.name,
-    sourceKind,
-    mode,
-    backend,
-    threads,
-    ...(mode === 'low-latency' ? LIVE_LOW_LATENCY : {}),
-  });
+  const common = { model: engineModelOf(model), modelName: model.name, backend, threads };
+  const engine: StemEngine = sourceKind === 'track'
+    ? await StemEngine.create(ctx, { ...common, sourceKind })
+    : await StemEngine.create(ctx, { ...common, sourceKind, mode, ...(mode === 'low-latency' ? LIVE_LOW_LATENCY : {}) });
   engine.output.connect(ctx.destination);
   attach(engine);
   return engine;
@@ -146,7 +148,7 @@ async function createEngine(sourceKind: 'track' | 'live', mode: 'quality' | 'low
 /** Decodes any format the browser can, at the model's rate (decodeAudioData resamples). */
 async function playTrack(bytes: ArrayBuffer, name: string, kind: 'clip' | 'file'): Promise<void> {
   clearError();
-  const engine = demo.engine?.sourceKind === 'track' ? demo.engine : await createEngine('track');
+  const engine = trackEngine() ?? await createEngine('track');
   let buffer: AudioBuffer;
   try {
     buffer = await engine.context.decodeAudioData(bytes);
@@ -247,7 +249,7 @@ function preset(name: string): void {
 // ---- export ----
 
 async function exportStems(): Promise<void> {
-  const e = demo.engine;
+  const e = trackEngine();
   if (!e) return;
   ui.exportBtn.disabled = true;
   ui.exportProgress.hidden = false;
@@ -287,7 +289,7 @@ const guard = (f: () => Promise<void>) => () => void f().catch(showError);
 ui.playDemo.addEventListener('click', guard(async () => {
   if (demo.source !== 'clip' || !demo.engine || demo.engine.sourceKind !== 'track') await loadClip();
   await demo.context?.resume();
-  const e = demo.engine!;
+  const e = trackEngine()!;
   if (e.playing) e.pause();
   else e.play();
 }));
@@ -296,7 +298,7 @@ ui.file.addEventListener('change', guard(async () => {
   if (!f) return;
   await playTrack(await f.arrayBuffer(), f.name, 'file');
   await demo.context?.resume();
-  demo.engine?.play();
+  trackEngine()?.play();
 }));
 ui.mic.addEventListener('click', guard(startMic));
 ui.liveMode.addEventListener('change', updateMicLatency);
@@ -323,7 +325,7 @@ document.addEventListener('drop', (e) => {
   if (f) guard(async () => {
     await playTrack(await f.arrayBuffer(), f.name, 'file');
     await demo.context?.resume();
-    demo.engine?.play();
+    trackEngine()?.play();
   })();
 });
 
@@ -338,7 +340,7 @@ async function start(): Promise<void> {
   demo.ready = true;
   if (params.get('autoplay') === '1') {
     await demo.context?.resume();
-    demo.engine?.play();
+    trackEngine()?.play();
   }
 }
 

@@ -11,8 +11,13 @@
  */
 export {
   StemEngine,
+  LiveStemEngine,
+  TrackStemEngine,
   chooseExecutionProviders,
   type StemEngineOptions,
+  type LiveStemEngineOptions,
+  type TrackStemEngineOptions,
+  type StemEngineCommonOptions,
   type StemEngineStats,
   type StemEngineEventMap,
   type StemEngineMode,

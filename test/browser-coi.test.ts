@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Browser, BrowserContext, ConsoleMessage, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StemEngine } from '../src/engine/host/stem-engine.js';
+import type { TrackStemEngine } from '../src/engine/host/stem-engine.js';
 import { buildPage, launchChromium, requireChromium, watchErrors, writeModelWithManifest } from './fixtures/demo-site.js';
 import { makeDemucsLayoutModel } from './fixtures/tiny-models.js';
 import { serveStatic } from './fixtures/static-server.js';
@@ -49,7 +49,7 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 interface Demo {
-  engine?: StemEngine;
+  engine?: TrackStemEngine;
   source: string;
   events: string[];
   ready: boolean;

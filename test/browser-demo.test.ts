@@ -23,7 +23,7 @@ import type { PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav, parseWav } from '../src/audio/wav.js';
 import type { AudioData } from '../src/audio/types.js';
-import type { StemEngine } from '../src/engine/host/stem-engine.js';
+import type { TrackStemEngine } from '../src/engine/host/stem-engine.js';
 import type { ExportedStems } from '../src/export/stems-export.js';
 import { convertModel } from '../src/model/convert.js';
 import { defaultModelPath, loadModel } from '../src/model/model.js';
@@ -59,7 +59,7 @@ const SET_WEIGHTS = [[1, 0, 1, 0.5], [0, 1, 1, 0.5]];
 const RING = 1 << 18;
 
 interface Demo {
-  engine?: StemEngine;
+  engine?: TrackStemEngine;
   model?: { name: string; fromCache: boolean };
   source: string;
   lastExport?: ExportedStems;

@@ -259,7 +259,7 @@ describe('StemEngine in Chromium', () => {
       await page.click('#go');
       await page.waitForFunction(() => 'embedEngine' in window || 'embedError' in window, undefined, { timeout: 40_000 });
       const r = await page.evaluate(async () => {
-        const w = window as unknown as { embedError?: string; embedEngine?: import('../src/engine/host/stem-engine.js').StemEngine };
+        const w = window as unknown as { embedError?: string; embedEngine?: import('../src/engine/host/stem-engine.js').TrackStemEngine };
         if (w.embedError) return { error: w.embedError };
         const e = w.embedEngine!;
         const p0 = e.position;

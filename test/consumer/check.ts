@@ -11,3 +11,11 @@ export async function karaoke(context: AudioContext): Promise<number> {
   player.mute = 'vocals';
   return engine.latencySamples;
 }
+
+export async function faces(context: AudioContext, mic: AudioNode): Promise<void> {
+  const live = await StemEngine.create(context, { model: 'model.onnx', mode: 'low-latency' });
+  live.connectInput(mic);
+  const track = await StemEngine.create(context, { model: 'model.onnx', sourceKind: 'track' });
+  // @ts-expect-error connectInput is the live face's: a track engine plays tracks (tsc fails here if it were allowed)
+  track.connectInput(mic);
+}

@@ -18,7 +18,12 @@ import { STEM_CACHE_DEFAULT_MAX_BYTES, hasOriginPrivateFileSystem } from './stem
 export type EngineMode = 'quality' | 'low-latency';
 export type EngineSourceKind = 'live' | 'track';
 
-/** The options resolveEngineOptions reads (a subset of StemEngineOptions). */
+/**
+ * The options resolveEngineOptions reads, both faces' in one flat shape: the
+ * types keep live-only options (mode, hop, lookahead, computeMargin) and the
+ * track-only cache apart (stem-engine-options.ts); from JavaScript, low-latency
+ * on a track is still refused here and the other face's options are ignored.
+ */
 export interface EngineOptionsIn {
   mode?: EngineMode;
   sourceKind?: EngineSourceKind;

@@ -23,22 +23,14 @@ export interface StemEngineModelSet {
 export type StemEngineSourceKind = 'live' | 'track';
 export type StemEngineBackend = 'auto' | 'webgpu' | 'wasm';
 
-export interface StemEngineOptions {
+/** Options of both faces (StemEngine.create's defaults: engine-options.ts ENGINE_DEFAULTS). */
+export interface StemEngineCommonOptions {
   /** The model: its bytes, a URL to fetch, or a model set (a Demucs bag). */
   model: StemEngineModelSource | StemEngineModelSet;
   /** A name for the model shown in status and errors (default: its URL, or '(bytes)'). */
   modelName?: string;
-  /** 'quality' (default): Demucs' segmentation, latency one segment + one stride.
-   *  'low-latency': a window every `hop`, its newest `lookahead` context only. */
-  mode?: StemEngineMode;
-  /** Low-latency mode: seconds between windows (default 1; rounded to frames). hop + lookahead ≤ the model's segment. */
-  hop?: number;
-  /** Low-latency mode: seconds of context after the kept region (default 1; 0 allowed). */
-  lookahead?: number;
   /** Quality mode: overlap between segments (default 0.25). */
   overlap?: number;
-  /** 'live' (default) or 'track' (then latencySamples is 0: stems are computed ahead of the playhead). */
-  sourceKind?: StemEngineSourceKind;
   /**
    * 'auto' (default): WebGPU on a hardware adapter that can hold the model
    * (software and fallback adapters are skipped), WASM otherwise; on WebGPU,
@@ -48,8 +40,6 @@ export interface StemEngineOptions {
    * `executionProviders`, when given, overrides this.
    */
   backend?: StemEngineBackend;
-  /** Compute time allowed per segment, seconds (default: one stride / one hop). */
-  computeMargin?: number;
   /** onnxruntime-web execution providers, in order of preference (default: from `backend`). */
   executionProviders?: string[];
   /** WASM threads inside the inference worker (default: min(4, cores) when cross-origin isolated, else 1). */
@@ -74,8 +64,28 @@ export interface StemEngineOptions {
    * htdemucs on a slow CPU; shorten them to notice a hung backend sooner.
    */
   watchdog?: WatchdogOptions & RecoveryOptions;
+}
+
+/** A LiveStemEngine's options: sourceKind 'live' (the default) and the live-only ones. */
+export interface LiveStemEngineOptions extends StemEngineCommonOptions {
+  /** 'live' (default): separate whatever is connected to `engine.input`. */
+  sourceKind?: 'live';
+  /** 'quality' (default): Demucs' segmentation, latency one segment + one stride.
+   *  'low-latency': a window every `hop`, its newest `lookahead` context only. */
+  mode?: StemEngineMode;
+  /** Low-latency mode: seconds between windows (default 1; rounded to frames). hop + lookahead ≤ the model's segment. */
+  hop?: number;
+  /** Low-latency mode: seconds of context after the kept region (default 1; 0 allowed). */
+  lookahead?: number;
+  /** Compute time allowed per segment, seconds (default: one stride / one hop). */
+  computeMargin?: number;
+}
+
+/** A TrackStemEngine's options: sourceKind 'track' and the track-only ones (latencySamples is 0: stems are computed ahead of the playhead). */
+export interface TrackStemEngineOptions extends StemEngineCommonOptions {
+  sourceKind: 'track';
   /**
-   * Track mode: remember separations in the browser's Origin Private File
+   * Remember separations in the browser's Origin Private File
    * System (src/engine/host/stem-cache.ts), keyed by the track's audio, the model's
    * SHA-256 and the options that change the stems (normalize, overlap). A track
    * opened again plays separated at once and exports without running the model.
@@ -83,10 +93,13 @@ export interface StemEngineOptions {
    * `FileSystemFileHandle.createWritable` exist, with a limit of
    * 2 GiB (least recently used tracks are evicted). `false`: off; `{ maxBytes }`:
    * another limit. A cache that cannot be opened or written is a 'warning'
-   * event, never an error. Ignored in live mode.
+   * event, never an error.
    */
   cache?: boolean | { maxBytes?: number };
 }
+
+/** StemEngine.create's options: the face follows `sourceKind`. */
+export type StemEngineOptions = LiveStemEngineOptions | TrackStemEngineOptions;
 
 export interface StemEngineStats extends StemOutStats {
   latencySamples: number;
