@@ -2,9 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Three tiers (docs/testing.md). A file goes by what it runs: Chromium makes it
- * `browser`; the real model, or the real-geometry stand-in over song-length and
- * longer inputs, makes it `real`; everything else is `unit` (tiny models, short
- * inputs), the edit-test loop.
+ * `browser`; the real model, the real-geometry stand-in over song-length and
+ * longer inputs, or minutes paced to the wall clock make it `real`; everything
+ * else is `unit` (tiny models, short inputs, virtual time), the edit-test loop.
  */
 const BROWSER = [
   'test/browser-*.test.ts',
@@ -18,6 +18,7 @@ const REAL = [
   'test/optimize-web-real.test.ts',
   'test/soak.test.ts',
   'test/bounded-memory-long.test.ts',
+  'test/fault-recovery.test.ts',
 ];
 
 export default defineConfig({
